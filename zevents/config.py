@@ -1,0 +1,278 @@
+"""Listener options, their defaults, and the config-file loader.
+
+Only this module (and the CLI) reads environment variables and files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from zevents.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_LINGER",
+    "DEFAULT_POLL_TIMEOUT",
+    "DEFAULT_RCVTIMEO",
+    "DEFAULT_SNDTIMEO",
+    "DEFAULT_THREADS",
+    "RECEIVING_SOCKET_TYPES",
+    "SENDING_SOCKET_TYPES",
+    "ListenerOptions",
+    "load_connection",
+    "validate_endpoint",
+]
+
+#: Environment variable naming the config file.
+CONFIG_ENV = "ZEVENTS_CONFIG"
+#: Milliseconds a closing socket may keep trying to send queued events.
+DEFAULT_LINGER = 2000
+#: Milliseconds a send may wait for a peer (or for room under the high-water mark).
+DEFAULT_SNDTIMEO = 2000
+#: Milliseconds a receive (or a confirmation) may wait.
+DEFAULT_RCVTIMEO = 2000
+#: I/O threads of a listener's own context.
+DEFAULT_THREADS = 1
+#: Seconds a service waits for an event before it fires ``zevents.service.idle``.
+DEFAULT_POLL_TIMEOUT = 1.0
+
+#: Socket types a listener may send events on.
+SENDING_SOCKET_TYPES = frozenset({"push", "pub", "dealer", "router", "pair"})
+#: Socket types a service may receive events on.
+RECEIVING_SOCKET_TYPES = frozenset({"pull", "sub", "router", "dealer", "pair"})
+_SOCKET_TYPES = SENDING_SOCKET_TYPES | RECEIVING_SOCKET_TYPES
+#: Socket types that can carry confirmations back to the sender.
+CONFIRMABLE_SOCKET_TYPES = frozenset({"dealer", "router", "pair"})
+
+_ENDPOINT = re.compile(r"^(tcp|ipc|inproc|ws|wss|pgm|epgm|vmci|tipc)://.+$")
+# sun_path is 108 bytes including the terminating NUL.
+_IPC_MAX_PATH = 107
+
+
+def validate_endpoint(endpoint: str) -> str:
+    """Check that ``endpoint`` looks like a ZeroMQ endpoint.
+
+    Returns:
+        The endpoint unchanged.
+
+    Raises:
+        ConfigError: It has no known transport, or its ipc path is too long.
+    """
+    if not isinstance(endpoint, str) or not _ENDPOINT.match(endpoint):
+        raise ConfigError(
+            f"endpoint {endpoint!r} is not a ZeroMQ endpoint; "
+            "use tcp://HOST:PORT or ipc:///path/to/socket"
+        )
+    if endpoint.startswith("ipc://"):
+        path = endpoint[len("ipc://") :]
+        if not path.startswith("@") and len(path.encode()) > _IPC_MAX_PATH:
+            raise ConfigError(
+                f"ipc path of {endpoint!r} is {len(path.encode())} bytes; "
+                f"the limit is {_IPC_MAX_PATH}: use a shorter path"
+            )
+    if endpoint.startswith("tcp://") and ":" not in endpoint[len("tcp://") :]:
+        raise ConfigError(f"endpoint {endpoint!r} has no port; use tcp://HOST:PORT")
+    return endpoint
+
+
+def _endpoints(value: object, name: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ConfigError(f"option {name!r} takes an endpoint or a list of endpoints")
+    return tuple(validate_endpoint(item) for item in items)
+
+
+def _millis(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"option {name!r} takes whole milliseconds, not {value!r}")
+    if value < -1:
+        raise ConfigError(f"option {name!r} must be -1 (infinite) or more, not {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class ListenerOptions:
+    """The options of an ``EventListener``, validated.
+
+    Attributes:
+        connect: Endpoints to connect to.
+        bind: Endpoints to bind.
+        socket_type: ``"push"``, ``"pub"``, ``"dealer"``, ``"pull"``, ``"sub"``, ``"router"``
+            or ``"pair"``; ``None`` picks by role (push to send, pull to receive; dealer
+            and router when confirmed).
+        socket_options: zmq option (name or number) to value, applied before bind/connect.
+        linger: Milliseconds a closing socket keeps sending queued events.
+        sndtimeo: Milliseconds a send may wait.
+        rcvtimeo: Milliseconds a receive, or a confirmation, may wait.
+        subscribe: Prefixes a SUB socket subscribes to (``""`` is everything).
+        confirmed: Wait for (sender) or send (service) confirmations.
+        serializer: Serializer instance, class or dotted path; ``None`` is JSON.
+        threads: I/O threads of the listener's own context.
+        persistent: Share one process-wide context instead of owning one.
+    """
+
+    connect: tuple[str, ...] = ()
+    bind: tuple[str, ...] = ()
+    socket_type: str | None = None
+    socket_options: Mapping[str | int, Any] = field(default_factory=dict)
+    linger: int = DEFAULT_LINGER
+    sndtimeo: int = DEFAULT_SNDTIMEO
+    rcvtimeo: int = DEFAULT_RCVTIMEO
+    subscribe: tuple[str, ...] = ()
+    confirmed: bool = False
+    serializer: object = None
+    threads: int = DEFAULT_THREADS
+    persistent: bool = False
+
+    @classmethod
+    def build(cls, options: Mapping[str, Any] | None = None, **overrides: Any) -> ListenerOptions:
+        """Validate a mapping of options, keyword overrides winning.
+
+        Raises:
+            ConfigError: An unknown option, or a value of the wrong kind.
+        """
+        merged: dict[str, Any] = dict(options or {})
+        merged.update(overrides)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(merged) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown listener option(s) {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        kwargs: dict[str, Any] = {}
+        kwargs["connect"] = _endpoints(merged.get("connect"), "connect")
+        kwargs["bind"] = _endpoints(merged.get("bind"), "bind")
+        socket_type = merged.get("socket_type")
+        if socket_type is not None:
+            if not isinstance(socket_type, str) or socket_type.lower() not in _SOCKET_TYPES:
+                raise ConfigError(
+                    f"unknown socket_type {socket_type!r}; "
+                    f"use one of {', '.join(sorted(_SOCKET_TYPES))}"
+                )
+            socket_type = socket_type.lower()
+        kwargs["socket_type"] = socket_type
+        socket_options = merged.get("socket_options") or {}
+        if not isinstance(socket_options, Mapping):
+            raise ConfigError("option 'socket_options' takes a mapping of zmq option to value")
+        kwargs["socket_options"] = dict(socket_options)
+        for name in ("linger", "sndtimeo", "rcvtimeo"):
+            kwargs[name] = _millis(merged.get(name, getattr(cls, name)), name)
+        subscribe = merged.get("subscribe")
+        if subscribe is None:
+            kwargs["subscribe"] = ()
+        elif isinstance(subscribe, str):
+            kwargs["subscribe"] = (subscribe,)
+        elif isinstance(subscribe, (list, tuple)) and all(isinstance(s, str) for s in subscribe):
+            kwargs["subscribe"] = tuple(subscribe)
+        else:
+            raise ConfigError("option 'subscribe' takes a prefix or a list of prefixes")
+        for name in ("confirmed", "persistent"):
+            value = merged.get(name, False)
+            if not isinstance(value, bool):
+                raise ConfigError(f"option {name!r} takes true or false, not {value!r}")
+            kwargs[name] = value
+        threads = merged.get("threads", DEFAULT_THREADS)
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ConfigError(f"option 'threads' takes a whole number of 1 or more, not {threads!r}")
+        kwargs["threads"] = threads
+        kwargs["serializer"] = merged.get("serializer")
+        if (
+            kwargs["confirmed"]
+            and socket_type is not None
+            and socket_type not in CONFIRMABLE_SOCKET_TYPES
+        ):
+            raise ConfigError(
+                f"confirmed delivery needs a socket that can answer (dealer, router or pair), "
+                f"not {socket_type!r}"
+            )
+        return cls(**kwargs)
+
+    @property
+    def endpoints(self) -> str:
+        """The bind and connect endpoints, for messages."""
+        return ", ".join(self.bind + self.connect) or "(no endpoint)"
+
+    def sending_type(self) -> str:
+        """The socket type used to send events."""
+        if self.socket_type is not None:
+            return self.socket_type
+        return "dealer" if self.confirmed else "push"
+
+    def receiving_type(self) -> str:
+        """The socket type used by a service to receive events."""
+        if self.socket_type is not None:
+            return self.socket_type
+        if self.confirmed:
+            return "router" if self.bind else "dealer"
+        return "pull"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+
+
+def load_connection(name: str, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Look up the options of connection ``name``.
+
+    The file is ``path`` if given, else the one named by ``ZEVENTS_CONFIG``, else
+    ``./zevents.toml`` (table ``[connections.NAME]``), else ``./pyproject.toml``
+    (table ``[tool.zevents.connections.NAME]``).
+
+    Returns:
+        The connection's options as a new dict.
+
+    Raises:
+        ConfigError: The file is missing or malformed, or has no such connection;
+            the message names every file searched.
+    """
+    candidates: list[tuple[Path, tuple[str, ...]]]
+    explicit = path if path is not None else os.environ.get(CONFIG_ENV) or None
+    if explicit is not None:
+        file = Path(explicit)
+        if not file.is_file():
+            source = "" if path is not None else f" (from {CONFIG_ENV})"
+            raise ConfigError(f"config file {file}{source} does not exist")
+        table = ("tool", "zevents") if file.name == "pyproject.toml" else ()
+        candidates = [(file, table)]
+    else:
+        candidates = [
+            (Path("zevents.toml"), ()),
+            (Path("pyproject.toml"), ("tool", "zevents")),
+        ]
+    searched = []
+    for file, table in candidates:
+        if not file.is_file():
+            continue
+        searched.append(str(file))
+        data: Any = _read_toml(file)
+        for key in (*table, "connections"):
+            data = data.get(key, {}) if isinstance(data, dict) else {}
+        if isinstance(data, dict) and name in data:
+            found = data[name]
+            if not isinstance(found, dict):
+                raise ConfigError(f"connection {name!r} in {file} is not a table")
+            return dict(found)
+    where = ", ".join(searched) if searched else "no config file found (looked for " + ", ".join(
+        str(f) for f, _ in candidates
+    ) + ")"
+    raise ConfigError(f"unknown connection {name!r}; searched: {where}")

@@ -1,0 +1,145 @@
+"""Every error zevents raises to its users.
+
+The tree::
+
+    ZeventsError
+    ├── ConfigError(ZeventsError, ValueError)      bad options, unknown connection, bad endpoint
+    ├── EncodeError(ZeventsError, ValueError)      a payload the serializer cannot encode
+    ├── DecodeError(ZeventsError, ValueError)      malformed frames; keeps the raw frames
+    ├── DeliveryError(ZeventsError)                an event did not reach, or was not handled by, its peer
+    │   ├── DeliveryTimeout(DeliveryError, TimeoutError)   no acknowledgement in time
+    │   └── RemoteError(DeliveryError)             the remote receivers raised
+    ├── QueueError(ZeventsError)                   Redis queue failures (``zevents.redis``)
+    │   └── QueueUnavailable(QueueError, ConnectionError)  Redis cannot be reached
+    └── MissingExtraError(ZeventsError, ImportError)       an optional extra is not installed
+
+Raised by receivers to steer a Redis worker (``zevents.redis``); not failures of zevents:
+
+    PermanentError(ZeventsError)     send the message to the failed store at once
+    WaitingError(ZeventsError)       put the message back, due later, without counting an attempt
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ConfigError",
+    "DecodeError",
+    "DeliveryError",
+    "DeliveryTimeout",
+    "EncodeError",
+    "MissingExtraError",
+    "PermanentError",
+    "QueueError",
+    "QueueUnavailable",
+    "RemoteError",
+    "WaitingError",
+    "ZeventsError",
+]
+
+
+class ZeventsError(Exception):
+    """Base class of every error zevents raises."""
+
+
+class ConfigError(ZeventsError, ValueError):
+    """Options, a config file or an endpoint are wrong."""
+
+
+class EncodeError(ZeventsError, ValueError):
+    """A payload could not be serialized.
+
+    Args:
+        message: What went wrong.
+        event: The event whose payload failed.
+    """
+
+    def __init__(self, message: str, *, event: str | None = None) -> None:
+        super().__init__(message)
+        self.event = event
+
+
+class DecodeError(ZeventsError, ValueError):
+    """Incoming frames do not form a valid event.
+
+    Args:
+        message: What is wrong with the frames.
+        frames: The raw frames as received (identity frame removed on ROUTER).
+        event: The event name, when frame 0 could be read.
+        address: The ROUTER identity of the sender, if any.
+        token: The confirmation token of the message, if it carried one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        frames: Sequence[bytes] = (),
+        event: str | None = None,
+        address: bytes | None = None,
+        token: bytes | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.frames = list(frames)
+        self.event = event
+        self.address = address
+        self.token = token
+
+
+class DeliveryError(ZeventsError):
+    """An event was not delivered, or its remote handlers failed.
+
+    Args:
+        message: What went wrong.
+        event: The event that was being sent.
+        endpoint: The endpoint(s) of the sending socket.
+    """
+
+    def __init__(self, message: str, *, event: str | None = None, endpoint: str | None = None):
+        super().__init__(message)
+        self.event = event
+        self.endpoint = endpoint
+
+
+class DeliveryTimeout(DeliveryError, TimeoutError):
+    """No peer took the event, or no acknowledgement came, within the timeout."""
+
+
+class RemoteError(DeliveryError):
+    """The receiving service ran its receivers and one of them raised.
+
+    Args:
+        message: The remote error text.
+        event: The event that was being sent.
+        endpoint: The endpoint(s) of the sending socket.
+    """
+
+
+class QueueError(ZeventsError):
+    """A Redis queue operation failed."""
+
+
+class QueueUnavailable(QueueError, ConnectionError):
+    """Redis could not be reached or did not answer in time."""
+
+
+class MissingExtraError(ZeventsError, ImportError):
+    """An optional part of zevents was used without its extra installed."""
+
+
+class PermanentError(ZeventsError):
+    """Raised by a receiver: the message can never succeed; fail it now, without retries."""
+
+
+class WaitingError(ZeventsError):
+    """Raised by a receiver: not yet; put the message back without counting an attempt.
+
+    Args:
+        message: Why the message has to wait.
+        delay: Seconds until it is due again; ``None`` takes the retry policy's backoff.
+    """
+
+    def __init__(self, message: str = "waiting", delay: float | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
