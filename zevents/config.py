@@ -18,7 +18,7 @@ from zevents.errors import ConfigError
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
     "CONFIG_ENV",
@@ -187,7 +187,9 @@ class ListenerOptions:
             kwargs[name] = value
         threads = merged.get("threads", DEFAULT_THREADS)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ConfigError(f"option 'threads' takes a whole number of 1 or more, not {threads!r}")
+            raise ConfigError(
+                f"option 'threads' takes a whole number of 1 or more, not {threads!r}"
+            )
         kwargs["threads"] = threads
         kwargs["serializer"] = merged.get("serializer")
         if (
@@ -224,7 +226,8 @@ class ListenerOptions:
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            data: dict[str, Any] = tomllib.load(fh)
+            return data
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
     except OSError as exc:
@@ -252,7 +255,7 @@ def load_connection(name: str, path: str | os.PathLike[str] | None = None) -> di
         if not file.is_file():
             source = "" if path is not None else f" (from {CONFIG_ENV})"
             raise ConfigError(f"config file {file}{source} does not exist")
-        table = ("tool", "zevents") if file.name == "pyproject.toml" else ()
+        table: tuple[str, ...] = ("tool", "zevents") if file.name == "pyproject.toml" else ()
         candidates = [(file, table)]
     else:
         candidates = [
@@ -272,7 +275,9 @@ def load_connection(name: str, path: str | os.PathLike[str] | None = None) -> di
             if not isinstance(found, dict):
                 raise ConfigError(f"connection {name!r} in {file} is not a table")
             return dict(found)
-    where = ", ".join(searched) if searched else "no config file found (looked for " + ", ".join(
-        str(f) for f, _ in candidates
-    ) + ")"
+    where = (
+        ", ".join(searched)
+        if searched
+        else "no config file found (looked for " + ", ".join(str(f) for f, _ in candidates) + ")"
+    )
     raise ConfigError(f"unknown connection {name!r}; searched: {where}")

@@ -6,7 +6,8 @@ The tree::
     ├── ConfigError(ZeventsError, ValueError)      bad options, unknown connection, bad endpoint
     ├── EncodeError(ZeventsError, ValueError)      a payload the serializer cannot encode
     ├── DecodeError(ZeventsError, ValueError)      malformed frames; keeps the raw frames
-    ├── DeliveryError(ZeventsError)                an event did not reach, or was not handled by, its peer
+    ├── EndpointError(ZeventsError, OSError)       a socket could not bind or connect
+    ├── DeliveryError(ZeventsError)                an event was not delivered or not handled
     │   ├── DeliveryTimeout(DeliveryError, TimeoutError)   no acknowledgement in time
     │   └── RemoteError(DeliveryError)             the remote receivers raised
     ├── QueueError(ZeventsError)                   Redis queue failures (``zevents.redis``)
@@ -29,6 +30,7 @@ __all__ = [
     "DeliveryError",
     "DeliveryTimeout",
     "EncodeError",
+    "EndpointError",
     "MissingExtraError",
     "PermanentError",
     "QueueError",
@@ -85,6 +87,10 @@ class DecodeError(ZeventsError, ValueError):
         self.event = event
         self.address = address
         self.token = token
+
+
+class EndpointError(ZeventsError, OSError):
+    """A socket could not bind or connect an endpoint (in use, permission, no such host)."""
 
 
 class DeliveryError(ZeventsError):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
+from threading import get_ident
 from typing import Any, TypeVar
 
-from blinker import Namespace, NamedSignal
+from blinker import NamedSignal, Namespace
 
 __all__ = ["Bus", "Receiver", "current_bus"]
 
@@ -19,24 +20,16 @@ R = TypeVar("R", bound=Callable[..., Any])
 # starts afresh, so a program that fires ever-new names cannot grow it without bound.
 _CACHE_LIMIT = 4096
 
-_state = threading.local()
-
-
-class _Frame:
-    """One fire in progress on this thread (a linked stack across buses)."""
-
-    __slots__ = ("bus", "event", "previous")
-
-    def __init__(self, bus: Bus, event: str, previous: _Frame | None) -> None:
-        self.bus = bus
-        self.event = event
-        self.previous = previous
+# The fire in progress on each thread: thread id -> (bus, event, outer frame). A dict
+# keyed by thread id costs a third of a threading.local on the hot path.
+_Frame = tuple[Any, str, Any]
+_firing: dict[int, _Frame] = {}
 
 
 def current_bus() -> Bus | None:
     """The bus firing on this thread right now (the innermost one), else ``None``."""
-    frame: _Frame | None = getattr(_state, "frame", None)
-    return frame.bus if frame is not None else None
+    frame = _firing.get(get_ident())
+    return frame[0] if frame is not None else None
 
 
 def _compile(pattern: str) -> re.Pattern[str] | None:
@@ -180,11 +173,11 @@ class Bus:
     @property
     def firing(self) -> str | None:
         """The event this bus is firing on this thread right now, else ``None``."""
-        frame: _Frame | None = getattr(_state, "frame", None)
+        frame = _firing.get(get_ident())
         while frame is not None:
-            if frame.bus is self:
-                return frame.event
-            frame = frame.previous
+            if frame[0] is self:
+                return frame[1]
+            frame = frame[2]
         return None
 
     def fire(self, event: str, payload: Any = None) -> list[tuple[Receiver, Any]]:
@@ -202,15 +195,21 @@ class Bus:
         """
         cached = self._cache.get(event)
         receivers, natives = cached if cached is not None else self._resolve(event)
-        previous = getattr(_state, "frame", None)
-        _state.frame = _Frame(self, event, previous)
+        tid = get_ident()
+        outer = _firing.get(tid)
+        _firing[tid] = (self, event, outer)
         try:
-            results = [(receiver, receiver(event, payload)) for receiver in receivers]
+            results = []
+            for receiver in receivers:
+                results.append((receiver, receiver(event, payload)))
             if natives:
                 results.extend(self._fire_natives(natives, event, payload))
             return results
         finally:
-            _state.frame = previous
+            if outer is None:
+                del _firing[tid]
+            else:
+                _firing[tid] = outer
 
     def _fire_natives(
         self, natives: tuple[NamedSignal, ...], event: str, payload: Any
@@ -223,3 +222,7 @@ class Bus:
                     continue
                 results.append((receiver, receiver(event, payload=payload)))
         return results
+
+
+#: The module-level default bus (``zevents.bus``).
+default_bus = Bus("default")

@@ -1,0 +1,268 @@
+"""``EventSocket``: a zmq socket that sends and receives named events.
+
+A message is frame 0, the UTF-8 event name, then the serialized payload in frame 1. A
+message with several payload frames (as the PHP package zeroevents sends, one JSON frame
+per listener argument) decodes to the list of the decoded frames; one with no payload
+frame decodes to ``None``.
+
+Confirmed delivery adds a last frame, a token (4 marker bytes ``b"\\xffzv1"`` then 8
+bytes), to the message. The receiver answers with ``[b"zevents.confirmed", token,
+status]`` once its receivers ran, where status is JSON ``{"ok": true}`` or
+``{"ok": false, "error": "..."}``. The sender matches the token, so a late answer to an
+earlier message is never taken for the current one. ``0xff`` never starts a UTF-8 or
+JSON frame, so tokens cannot be mistaken for payloads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from typing import Any, NamedTuple
+
+import orjson
+import zmq
+
+from zevents.errors import DecodeError, DeliveryTimeout, RemoteError
+from zevents.events import CONFIRMED
+from zevents.serializers import JsonSerializer, Serializer
+
+__all__ = ["TOKEN_MARKER", "EventSocket", "Received"]
+
+#: First bytes of a confirmation token frame.
+TOKEN_MARKER = b"\xffzv1"
+_TOKEN_LENGTH = len(TOKEN_MARKER) + 8
+_CONFIRMED_FRAME = CONFIRMED.encode()
+_ACK_OK = b'{"ok":true}'
+_SNDMORE = zmq.SNDMORE
+_NOBLOCK = zmq.NOBLOCK
+
+# Event names are few and fired often: keep their encoded form.
+_NAMES: dict[str, bytes] = {}
+_NAMES_LIMIT = 4096
+# Tokens only need to be unique per sending socket; a per-process random prefix keeps
+# them apart across sockets and restarts as well.
+_TOKEN_IDS = itertools.count(int.from_bytes(os.urandom(4), "big") << 32)
+
+
+def _encode_name(event: str) -> bytes:
+    name = _NAMES.get(event)
+    if name is None:
+        if not isinstance(event, str):
+            raise TypeError(f"event name must be a str, not {type(event).__name__}")
+        name = event.encode()
+        if len(_NAMES) < _NAMES_LIMIT:
+            _NAMES[event] = name
+    return name
+
+
+def is_token(frame: bytes) -> bool:
+    """Whether ``frame`` is a confirmation token."""
+    return len(frame) == _TOKEN_LENGTH and frame[:4] == TOKEN_MARKER
+
+
+class Received(NamedTuple):
+    """One event as received.
+
+    Attributes:
+        event: The event name.
+        payload: The decoded payload.
+        address: The sender's identity on a ROUTER socket, else ``None``.
+        token: The confirmation token when the sender waits for one, else ``None``.
+    """
+
+    event: str
+    payload: Any
+    address: bytes | None = None
+    token: bytes | None = None
+
+
+class EventSocket(zmq.Socket[bytes]):
+    """A ``zmq.Socket`` that speaks events.
+
+    Create it from a context: ``ctx.socket(zmq.PUSH, socket_class=EventSocket)``. Every
+    native method (``bind``, ``connect``, ``setsockopt``, ``poll``...) works as usual.
+
+    Attributes:
+        serializer: Encodes and decodes payloads (``JsonSerializer`` by default).
+        confirmed: ``push`` waits for the receiver's confirmation.
+        ack_timeout: Milliseconds ``push`` waits for a confirmation; ``None`` reads
+            the socket's ``rcvtimeo`` (-1 waits forever).
+    """
+
+    serializer: Serializer = JsonSerializer()
+    confirmed: bool = False
+    ack_timeout: int | None = None
+    _is_router: bool = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._is_router = self.type == zmq.ROUTER
+
+    # --- frames ---------------------------------------------------------------------
+
+    def encode(self, event: str, payload: Any = None) -> list[bytes]:
+        """Frames of one event: the name, then the serialized payload.
+
+        Raises:
+            EncodeError: The serializer cannot encode ``payload``.
+        """
+        return [_encode_name(event), self.serializer.dumps(payload)]
+
+    def decode(self, frames: list[bytes]) -> tuple[str, Any]:
+        """The ``(event, payload)`` of frames made by ``encode`` (or by zeroevents).
+
+        Raises:
+            DecodeError: No frames, a name that is not UTF-8, or a payload the
+                serializer rejects; the error keeps the frames.
+        """
+        if not frames:
+            raise DecodeError("empty message: no event-name frame", frames=frames)
+        try:
+            event = bytes(frames[0]).decode()
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"event name is not UTF-8: {exc}", frames=frames) from exc
+        if not event:
+            raise DecodeError("empty event name", frames=frames)
+        count = len(frames)
+        try:
+            if count == 2:
+                return event, self.serializer.loads(frames[1])
+            if count == 1:
+                return event, None
+            return event, [self.serializer.loads(frame) for frame in frames[1:]]
+        except Exception as exc:
+            raise DecodeError(
+                f"payload of {event!r} cannot be decoded: {exc}", frames=frames, event=event
+            ) from exc
+
+    # --- sending --------------------------------------------------------------------
+
+    def push(self, event: str, payload: Any = None, *, address: bytes | None = None) -> None:
+        """Send one event.
+
+        Args:
+            event: The event name.
+            payload: Anything the serializer encodes.
+            address: The peer identity to route to (ROUTER sockets).
+
+        Raises:
+            EncodeError: The payload cannot be encoded (nothing was sent).
+            zmq.Again: ``sndtimeo`` expired before the message could be queued.
+            DeliveryTimeout: Confirmed: no confirmation within ``ack_timeout``.
+            RemoteError: Confirmed: the receiver's receivers raised.
+        """
+        name = _NAMES.get(event) or _encode_name(event)
+        data = self.serializer.dumps(payload)
+        if address is not None:
+            self.send(address, _SNDMORE)
+        if not self.confirmed:
+            self.send(name, _SNDMORE)
+            self.send(data)
+            return
+        token = TOKEN_MARKER + next(_TOKEN_IDS).to_bytes(8, "big")
+        self.send(name, _SNDMORE)
+        self.send(data, _SNDMORE)
+        self.send(token)
+        self.await_confirmation(token, event)
+
+    def await_confirmation(self, token: bytes, event: str = "") -> None:
+        """Wait for the confirmation of the message that carried ``token``.
+
+        Confirmations of other tokens (late answers to earlier messages) are skipped.
+
+        Raises:
+            DeliveryTimeout: None came within ``ack_timeout``.
+            RemoteError: The receiver reported that its receivers raised.
+        """
+        timeout = self.ack_timeout
+        if timeout is None:
+            timeout = int(self.getsockopt(zmq.RCVTIMEO))
+        deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
+        while True:
+            if deadline is None:
+                wait = -1
+            else:
+                wait = max(0, int((deadline - time.monotonic()) * 1000 + 0.999))
+            if not self.poll(wait, zmq.POLLIN):
+                raise DeliveryTimeout(
+                    f"no confirmation of {event!r} within {timeout} ms", event=event
+                )
+            frames = self.recv_multipart(_NOBLOCK)
+            if self._is_router and frames:
+                frames = frames[1:]
+            if len(frames) >= 2 and frames[0] == _CONFIRMED_FRAME and frames[1] == token:
+                status = frames[2] if len(frames) > 2 else _ACK_OK
+                if status == _ACK_OK:
+                    return
+                try:
+                    error = str(orjson.loads(status).get("error", "remote error"))
+                except (orjson.JSONDecodeError, AttributeError):
+                    error = "remote error (unreadable status)"
+                raise RemoteError(error, event=event)
+            # Anything else is a stale confirmation or a stray message: skip it.
+
+    # --- receiving ------------------------------------------------------------------
+
+    def receive(self, flags: int = 0) -> Received:
+        """Receive one event with its routing details.
+
+        A confirmed message is *not* confirmed here: call ``acknowledge`` once it was
+        handled.
+
+        Raises:
+            zmq.Again: Nothing arrived within ``rcvtimeo`` (or at once with NOBLOCK).
+            DecodeError: The frames are malformed; ``address`` and ``token`` are set on
+                the error when known, so the sender can still be answered.
+        """
+        frames = self.recv_multipart(flags)
+        address = None
+        token = None
+        if self._is_router and frames:
+            address = frames.pop(0)
+        if len(frames) >= 2 and is_token(frames[-1]):
+            token = frames.pop()
+        try:
+            event, payload = self.decode(frames)
+        except DecodeError as exc:
+            exc.address = address
+            exc.token = token
+            raise
+        return Received(event, payload, address, token)
+
+    def pull(self) -> tuple[str, Any]:
+        """Receive one event as ``(event, payload)``.
+
+        A confirmed message is confirmed at once, on receipt.
+
+        Raises:
+            zmq.Again: Nothing arrived within ``rcvtimeo``.
+            DecodeError: The frames are malformed.
+        """
+        received = self.receive()
+        if received.token is not None:
+            self.acknowledge(received)
+        return received.event, received.payload
+
+    def acknowledge(
+        self, received: Received | DecodeError, error: BaseException | str | None = None
+    ) -> None:
+        """Confirm a message that carried a token (does nothing for one that did not).
+
+        Args:
+            received: What ``receive`` returned, or the ``DecodeError`` it raised.
+            error: The failure to report to the sender, if its handling failed.
+
+        Raises:
+            zmq.ZMQError: The confirmation could not be sent (peer gone, timeout).
+        """
+        if received.token is None:
+            return
+        if error is None:
+            status = _ACK_OK
+        else:
+            text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+            status = orjson.dumps({"ok": False, "error": text})
+        if received.address is not None:
+            self.send(received.address, _SNDMORE)
+        self.send_multipart([_CONFIRMED_FRAME, received.token, status])

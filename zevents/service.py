@@ -1,0 +1,219 @@
+"""``EventService``: receives events on ZeroMQ sockets and fires them on a bus."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import zmq
+
+from zevents._signals import SignalHandler, Waker, installed_signal_handlers, stop_handlers
+from zevents.config import DEFAULT_POLL_TIMEOUT
+from zevents.errors import DecodeError
+from zevents.eventbus import Bus, default_bus
+from zevents.events import SERVICE_ERROR, SERVICE_IDLE, SERVICE_STOP
+from zevents.eventsocket import EventSocket, Received
+from zevents.listener import EventListener
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["EventService"]
+
+# Messages taken from one readable socket before the stop flag and the other sockets
+# get a look: large enough to amortise the poll, small enough to stay fair.
+_BATCH = 256
+
+
+class EventService:
+    """Polls the sockets of its listeners and fires each incoming event on ``bus``.
+
+    Args:
+        bus: The bus to fire on; the default bus when ``None``.
+        poll_timeout: Seconds without an event before ``zevents.service.idle`` fires.
+    """
+
+    def __init__(self, bus: Bus | None = None, *, poll_timeout: float = DEFAULT_POLL_TIMEOUT):
+        if poll_timeout <= 0:
+            raise ValueError("poll_timeout must be more than 0 seconds")
+        self.bus = bus if bus is not None else default_bus
+        self.poll_timeout = poll_timeout
+        self.listeners: list[EventListener] = []
+        self._stop_requested = threading.Event()
+        self._running = threading.Event()
+        self._waker: Waker | None = None
+        self._signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
+        self._ignored: tuple[int, ...] = (signal.SIGHUP,)
+        self._custom_handler: SignalHandler | None = None
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running else "stopped"
+        return f"<EventService {state} listeners={len(self.listeners)}>"
+
+    @property
+    def is_running(self) -> bool:
+        """Whether ``run()`` is in its loop."""
+        return self._running.is_set()
+
+    def listen(self, listener: EventListener | Mapping[str, Any] | str) -> EventService:
+        """Receive events through ``listener`` (or a listener built from options).
+
+        Returns:
+            The service, so calls chain.
+        """
+        if not isinstance(listener, EventListener):
+            listener = EventListener(listener, bus=self.bus)
+        self.listeners.append(listener.for_receiving())
+        return self
+
+    def listen_to_signals(
+        self,
+        signals: Iterable[int] = (signal.SIGTERM, signal.SIGINT),
+        handler: SignalHandler | None = None,
+        *,
+        ignore: Iterable[int] = (signal.SIGHUP,),
+    ) -> EventService:
+        """Choose the signals ``run()`` handles.
+
+        Args:
+            signals: Signals that stop the service gracefully.
+            handler: A handler ``(signum, frame)`` to install for every listed signal
+                instead of the default (which calls ``stop()``).
+            ignore: Signals to ignore while running.
+
+        Returns:
+            The service.
+        """
+        self._signals = tuple(signals)
+        self._ignored = tuple(ignore)
+        self._custom_handler = handler
+        return self
+
+    def stop(self) -> None:
+        """Stop ``run()`` after the event in hand; safe from receivers, threads and
+        signal handlers."""
+        self._stop_requested.set()
+        waker = self._waker
+        if waker is not None:
+            waker.wake()
+
+    def _on_stop_event(self, _event: str, _payload: Any) -> None:
+        self.stop()
+
+    def run(self) -> None:
+        """Receive and fire events until stopped.
+
+        Stops on ``stop()``, on ``zevents.service.stop`` fired on the bus, and (on the
+        main thread) on SIGTERM or SIGINT; SIGHUP is ignored. The event in hand
+        finishes, the sockets close, and ``run()`` returns.
+
+        Raises:
+            EndpointError: A socket cannot bind or connect.
+            RuntimeError: The service has no listener, or is already running.
+        """
+        if not self.listeners:
+            raise RuntimeError("the service has no listener: call listen() first")
+        if self._running.is_set():
+            raise RuntimeError("the service is already running")
+        sockets = [listener.socket for listener in self.listeners]
+        waker = self._waker = Waker()
+        poller = zmq.Poller()
+        for sock in sockets:
+            poller.register(sock, zmq.POLLIN)
+        poller.register(waker.fileno(), zmq.POLLIN)
+        handlers = stop_handlers(self.stop, self._signals, self._ignored, self._custom_handler)
+        self.bus.listen(SERVICE_STOP, self._on_stop_event)
+        self._running.set()
+        timeout_ms = int(self.poll_timeout * 1000)
+        logger.info("service receiving on %s", ", ".join(map(repr, self.listeners)))
+        try:
+            with installed_signal_handlers(handlers):
+                idle_since = time.monotonic()
+                while not self._stop_requested.is_set():
+                    ready = dict(poller.poll(timeout_ms))
+                    if not ready:
+                        self._fire_idle(time.monotonic() - idle_since)
+                        continue
+                    if waker.fileno() in ready:
+                        waker.drain()
+                    for sock in sockets:
+                        if sock in ready and self._drain(sock):
+                            idle_since = time.monotonic()
+        finally:
+            self._running.clear()
+            self._stop_requested.clear()
+            self.bus.forget(SERVICE_STOP, self._on_stop_event)
+            self._waker = None
+            waker.close()
+            for listener in self.listeners:
+                listener.close()
+            logger.info("service stopped")
+
+    def _fire_idle(self, idle_for: float) -> None:
+        try:
+            self.bus.fire(SERVICE_IDLE, {"idle_for": round(idle_for, 3)})
+        except Exception as exc:
+            self._report(SERVICE_IDLE, exc)
+
+    def _drain(self, sock: EventSocket) -> int:
+        """Handle up to ``_BATCH`` waiting messages; return how many."""
+        handled = 0
+        stop = self._stop_requested
+        bus = self.bus
+        while handled < _BATCH and not stop.is_set():
+            try:
+                received = sock.receive(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            except DecodeError as exc:
+                handled += 1
+                self._report(exc.event, exc, frames=exc.frames)
+                self._acknowledge(sock, exc, exc)
+                continue
+            handled += 1
+            try:
+                bus.fire(received.event, received.payload)
+            except Exception as exc:
+                self._report(received.event, exc)
+                self._acknowledge(sock, received, exc)
+            else:
+                if received.token is not None:
+                    self._acknowledge(sock, received, None)
+        return handled
+
+    def _acknowledge(
+        self, sock: EventSocket, received: Received | DecodeError, error: Exception | None
+    ) -> None:
+        if received.token is None:
+            return
+        try:
+            sock.acknowledge(received, error)
+        except zmq.ZMQError as exc:
+            logger.warning(
+                "could not confirm %r to its sender: %s", getattr(received, "event", None), exc
+            )
+
+    def _report(
+        self, event: str | None, error: Exception, frames: list[bytes] | None = None
+    ) -> None:
+        text = f"{type(error).__name__}: {error}"
+        if frames is not None:
+            logger.error("dropped a malformed message (%d frames): %s", len(frames), text)
+        else:
+            logger.error("receivers of %r failed: %s", event, text, exc_info=error)
+        if event == SERVICE_ERROR:
+            return  # an error handler that fails must not loop
+        payload: dict[str, Any] = {
+            "event": event,
+            "error": text,
+            "error_type": type(error).__name__,
+        }
+        if frames is not None:
+            payload["frames"] = [bytes(f)[:256].hex() for f in frames[:8]]
+        try:
+            self.bus.fire(SERVICE_ERROR, payload)
+        except Exception:
+            logger.exception("a receiver of %s failed", SERVICE_ERROR)
