@@ -1,0 +1,248 @@
+"""EventListener: lazy sockets, forwarding, push errors, close and clean-up."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+import time
+import weakref
+from typing import Any
+
+import pytest
+import zmq
+
+from zevents import Bus, EventListener, EventSocket
+from zevents.events import PUSH_ERROR, SERVICE_STOP
+from tests.helpers import child_env
+
+Context = zmq.Context[zmq.Socket[bytes]]
+
+
+def receiver_socket(context: Context, endpoint: str, kind: int = zmq.PULL) -> EventSocket:
+    sock: EventSocket = context.socket(kind, socket_class=EventSocket)  # type: ignore[assignment]
+    sock.linger = 0
+    sock.rcvtimeo = 2000
+    sock.bind(endpoint)
+    return sock
+
+
+def test_no_context_or_socket_before_first_event(ipc_endpoint: str) -> None:
+    listener = EventListener(connect=ipc_endpoint)
+    assert not listener.is_open
+    assert listener._resources.context is None
+    Bus().listen("x", listener)
+    assert not listener.is_open
+    listener.close()
+
+
+def test_first_event_opens_the_socket_and_forwards(context: Context, endpoint: str) -> None:
+    pull = receiver_socket(context, endpoint)
+    bus = Bus()
+    listener = EventListener(connect=endpoint)
+    bus.listen("orders.*", listener)
+    results = bus.fire("orders.created", {"id": 3})
+    assert listener.is_open
+    assert results == [(listener, True)]
+    assert pull.pull() == ("orders.created", {"id": 3})
+    listener.close()
+
+
+def test_socket_property_opens_lazily_with_options(ipc_endpoint: str) -> None:
+    listener = EventListener(
+        {"bind": ipc_endpoint, "socket_options": {"sndhwm": 2000}},
+        linger=0,
+        socket_type="pub",
+    )
+    sock = listener.socket
+    assert isinstance(sock, EventSocket)
+    assert listener.socket is sock
+    assert sock.getsockopt(zmq.SNDHWM) == 2000
+    assert sock.getsockopt(zmq.LINGER) == 0
+    assert sock.type == zmq.PUB
+    assert listener.endpoints == [ipc_endpoint]
+    listener.close()
+
+
+def test_bind_tcp_wildcard_port_reports_the_real_endpoint() -> None:
+    listener = EventListener(bind="tcp://127.0.0.1:*", socket_type="pub", linger=0)
+    (endpoint,) = listener.endpoints
+    assert endpoint.startswith("tcp://127.0.0.1:") and not endpoint.endswith("*")
+    listener.close()
+
+
+def test_push_error_when_no_peer_within_sndtimeo(ipc_endpoint: str) -> None:
+    bus = Bus()
+    errors: list[Any] = []
+    bus.listen(PUSH_ERROR, lambda e, p: errors.append(p))
+    listener = EventListener(connect=ipc_endpoint, sndtimeo=50, linger=0)
+    bus.listen("*", listener)
+    started = time.monotonic()
+    assert bus.fire("job.created", {"n": 1}) == [(listener, False)]
+    assert time.monotonic() - started < 2
+    (error,) = errors
+    assert error["event"] == "job.created"
+    assert error["payload"] == {"n": 1}
+    assert error["endpoint"] == ipc_endpoint
+    assert error["error_type"] == "DeliveryTimeout"
+    assert "sndtimeo=50" in error["error"]
+    listener.close()
+
+
+def test_listener_on_star_does_not_forward_its_own_push_errors(ipc_endpoint: str) -> None:
+    bus = Bus()
+    listener = EventListener(connect=ipc_endpoint, sndtimeo=20, linger=0)
+    bus.listen("*", listener)
+    errors: list[Any] = []
+    bus.listen(PUSH_ERROR, lambda e, p: errors.append(p))
+    bus.fire("one")
+    assert [e["event"] for e in errors] == ["one"]  # no second error for push.error itself
+    listener.close()
+
+
+def test_service_stop_event_is_forwarded(context: Context, ipc_endpoint: str) -> None:
+    pull = receiver_socket(context, ipc_endpoint)
+    bus = Bus()
+    listener = EventListener(connect=ipc_endpoint)
+    bus.listen("*", listener)
+    bus.fire(SERVICE_STOP)
+    assert pull.pull() == (SERVICE_STOP, None)
+    listener.close()
+
+
+def test_unserializable_payload_fires_push_error_and_does_not_raise(
+    context: Context, ipc_endpoint: str
+) -> None:
+    pull = receiver_socket(context, ipc_endpoint)
+    bus = Bus()
+    errors: list[Any] = []
+    bus.listen(PUSH_ERROR, lambda e, p: errors.append(p))
+    listener = EventListener(connect=ipc_endpoint)
+    bus.listen("*", listener)
+    bus.fire("bad", {"x": object()})
+    bus.fire("good", 1)
+    assert errors[0]["error_type"] == "EncodeError"
+    assert pull.pull() == ("good", 1)
+    listener.close()
+
+
+def test_push_error_goes_to_explicit_bus_when_called_directly(ipc_endpoint: str) -> None:
+    bus = Bus()
+    errors: list[Any] = []
+    bus.listen(PUSH_ERROR, lambda e, p: errors.append(p["event"]))
+    listener = EventListener(connect=ipc_endpoint, sndtimeo=10, linger=0, bus=bus)
+    assert listener("direct", None) is False
+    assert errors == ["direct"]
+    listener.close()
+
+
+def test_closed_listener_reconnects_on_next_event(context: Context, ipc_endpoint: str) -> None:
+    pull = receiver_socket(context, ipc_endpoint)
+    listener = EventListener(connect=ipc_endpoint)
+    listener("a", 1)
+    first = listener.socket
+    listener.close()
+    assert not listener.is_open
+    assert first.closed
+    listener("b", 2)
+    assert listener.socket is not first
+    assert [pull.pull(), pull.pull()] == [("a", 1), ("b", 2)]
+    listener.close()
+
+
+def test_socket_closed_underneath_fires_push_error_then_recovers(
+    context: Context, ipc_endpoint: str
+) -> None:
+    pull = receiver_socket(context, ipc_endpoint)
+    bus = Bus()
+    errors: list[Any] = []
+    bus.listen(PUSH_ERROR, lambda e, p: errors.append(p))
+    listener = EventListener(connect=ipc_endpoint, bus=bus)
+    bus.listen("e", listener)
+    bus.fire("e", 1)
+    listener.socket.close(linger=0)
+    bus.fire("e", 2)
+    bus.fire("e", 3)
+    assert [error["payload"] for error in errors] == [2]
+    assert [pull.pull(), pull.pull()] == [("e", 1), ("e", 3)]
+    listener.close()
+
+
+def test_garbage_collected_listener_closes_its_socket(context: Context, ipc_endpoint: str) -> None:
+    receiver_socket(context, ipc_endpoint)
+    listener = EventListener(connect=ipc_endpoint, linger=0)
+    listener("e", 1)
+    sock = listener.socket
+    ref = weakref.ref(listener)
+    del listener
+    gc.collect()
+    assert ref() is None
+    assert sock.closed
+
+
+def test_persistent_listeners_share_one_context(ipc_endpoint: str, tcp_endpoint: str) -> None:
+    a = EventListener(bind=ipc_endpoint, persistent=True, linger=0)
+    b = EventListener(bind=tcp_endpoint, persistent=True, linger=0)
+    c = EventListener(bind=tcp_endpoint.replace(tcp_endpoint.rsplit(":", 1)[1], "*"), linger=0)
+    assert a.socket.context is b.socket.context
+    assert c.socket.context is not a.socket.context
+    for listener in (a, b, c):
+        listener.close()
+    assert not a._resources.owns_context
+
+
+def test_unclosed_listener_does_not_block_interpreter_exit(short_tmp: Any) -> None:
+    """Events queued for an absent peer are dropped after linger at exit, not waited for."""
+    code = (
+        "from zevents import EventListener\n"
+        f"l = EventListener(connect='ipc://{short_tmp}/nobody.sock', immediate=False, linger=300)\n"
+        "for i in range(100): l('e', i)\n"
+        "print('sent', flush=True)\n"
+    )
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=20
+    )
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "sent"
+    assert elapsed < 10
+    assert "Traceback" not in proc.stderr
+
+
+def test_listener_in_forked_child_opens_its_own_socket(context: Context, ipc_endpoint: str) -> None:
+    import os
+
+    pull = receiver_socket(context, ipc_endpoint)
+    listener = EventListener(connect=ipc_endpoint)
+    listener("parent", os.getpid())
+    parent_socket = listener.socket
+    pid = os.fork()
+    if pid == 0:  # child: must not touch the parent's socket
+        code = 1
+        try:
+            listener("child", os.getpid())
+            code = 0 if listener.socket is not parent_socket else 3
+            listener.close()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    got = {pull.pull()[0], pull.pull()[0]}
+    assert got == {"parent", "child"}
+    assert not parent_socket.closed
+    listener.close()
+
+
+def test_repr_names_role_type_and_endpoint(ipc_endpoint: str) -> None:
+    listener = EventListener(connect=ipc_endpoint)
+    assert repr(listener) == f"<EventListener sending push {ipc_endpoint}>"
+    listener.for_receiving()
+    assert "receiving pull" in repr(listener)
+
+
+@pytest.mark.parametrize("kind", ["sub", "pull"])
+def test_receiving_role_types(kind: str, ipc_endpoint: str) -> None:
+    listener = EventListener(bind=ipc_endpoint, socket_type=kind, linger=0).for_receiving()
+    assert listener.socket_type == kind
+    listener.close()

@@ -1,0 +1,88 @@
+"""Serializers: JSON by orjson, and resolving a serializer option."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+
+from zevents import ConfigError, EncodeError, JsonSerializer, Serializer
+from zevents.serializers import import_object, resolve_serializer
+
+
+class UpperSerializer:
+    def dumps(self, obj: Any) -> bytes:
+        return str(obj).upper().encode()
+
+    def loads(self, data: bytes) -> Any:
+        return data.decode().lower()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, 1, True, "string", [1, 2, 3], {"key": "value"}, "при/вет", {"nested": {"a": [1.5]}}],
+)
+def test_json_round_trip(value: Any) -> None:
+    serializer = JsonSerializer()
+    assert serializer.loads(serializer.dumps(value)) == value
+
+
+def test_json_keeps_unicode_and_slashes_unescaped() -> None:
+    assert JsonSerializer().dumps("при/вет") == '"при/вет"'.encode()
+
+
+def test_json_writes_non_string_keys_as_strings() -> None:
+    assert JsonSerializer().loads(JsonSerializer().dumps({1: "a", 2: "b"})) == {"1": "a", "2": "b"}
+
+
+def test_json_encodes_datetimes_as_iso_strings() -> None:
+    moment = datetime.datetime(2026, 1, 2, 3, 4, 5)
+    assert JsonSerializer().dumps(moment) == b'"2026-01-02T03:04:05"'
+
+
+def test_json_rejects_unknown_objects_with_encode_error() -> None:
+    with pytest.raises(EncodeError, match="not JSON-serializable"):
+        JsonSerializer().dumps(object())
+
+
+def test_json_rejects_bad_input_on_loads() -> None:
+    with pytest.raises(ValueError):
+        JsonSerializer().loads(b"{not json")
+
+
+def test_resolve_default_is_json() -> None:
+    assert isinstance(resolve_serializer(None), JsonSerializer)
+
+
+def test_resolve_dotted_path_with_colon_and_dot() -> None:
+    for path in (
+        "tests.test_serializers:UpperSerializer",
+        "tests.test_serializers.UpperSerializer",
+    ):
+        serializer = resolve_serializer(path)
+        assert isinstance(serializer, UpperSerializer)
+        assert isinstance(serializer, Serializer)
+
+
+def test_resolve_instance_is_kept() -> None:
+    instance = UpperSerializer()
+    assert resolve_serializer(instance) is instance
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("no_such_module_zz:Thing", "cannot import 'no_such_module_zz'"),
+        ("tests.test_serializers:Missing", "has no 'Missing'"),
+        ("nodots", "not of the form"),
+        ("tests.test_serializers:pytest", "no dumps"),
+    ],
+)
+def test_resolve_bad_paths_raise_config_error(spec: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        resolve_serializer(spec)
+
+
+def test_import_object_follows_nested_attributes() -> None:
+    assert import_object("os:path.join") is __import__("os").path.join
