@@ -115,7 +115,7 @@ def test_unknown_connection_without_any_file(
 
 def test_missing_config_file_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZEVENTS_CONFIG", str(tmp_path / "missing.toml"))
-    with pytest.raises(ConfigError, match="missing.toml.*does not exist"):
+    with pytest.raises(ConfigError, match=r"missing\.toml.*does not exist"):
         load_connection("x")
 
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import zmq
 
+from tests.helpers import child_env
 from zevents import Bus, EventListener, EventSocket
 from zevents.events import PUSH_ERROR, SERVICE_STOP
-from tests.helpers import child_env
 
 Context = zmq.Context[zmq.Socket[bytes]]
 
@@ -67,7 +67,8 @@ def test_socket_property_opens_lazily_with_options(ipc_endpoint: str) -> None:
 def test_bind_tcp_wildcard_port_reports_the_real_endpoint() -> None:
     listener = EventListener(bind="tcp://127.0.0.1:*", socket_type="pub", linger=0)
     (endpoint,) = listener.endpoints
-    assert endpoint.startswith("tcp://127.0.0.1:") and not endpoint.endswith("*")
+    assert endpoint.startswith("tcp://127.0.0.1:")
+    assert not endpoint.endswith("*")
     listener.close()
 
 

@@ -47,7 +47,7 @@ def test_json_rejects_unknown_objects_with_encode_error() -> None:
 
 
 def test_json_rejects_bad_input_on_loads() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"line 1 column \d+"):
         JsonSerializer().loads(b"{not json")
 
 

@@ -122,6 +122,10 @@ class ListenerOptions:
         serializer: Serializer instance, class or dotted path; ``None`` is JSON.
         threads: I/O threads of the listener's own context.
         persistent: Share one process-wide context instead of owning one.
+        immediate: Queue events only for peers whose connection is complete
+            (``ZMQ_IMMEDIATE``): with no peer, a send fails after ``sndtimeo`` and
+            ``zevents.push.error`` fires. False queues them (up to the high-water mark)
+            until a peer appears, and loses them if the process exits first.
     """
 
     connect: tuple[str, ...] = ()
@@ -136,6 +140,7 @@ class ListenerOptions:
     serializer: object = None
     threads: int = DEFAULT_THREADS
     persistent: bool = False
+    immediate: bool = True
 
     @classmethod
     def build(cls, options: Mapping[str, Any] | None = None, **overrides: Any) -> ListenerOptions:
@@ -180,8 +185,8 @@ class ListenerOptions:
             kwargs["subscribe"] = tuple(subscribe)
         else:
             raise ConfigError("option 'subscribe' takes a prefix or a list of prefixes")
-        for name in ("confirmed", "persistent"):
-            value = merged.get(name, False)
+        for name in ("confirmed", "persistent", "immediate"):
+            value = merged.get(name, getattr(cls, name))
             if not isinstance(value, bool):
                 raise ConfigError(f"option {name!r} takes true or false, not {value!r}")
             kwargs[name] = value

@@ -200,6 +200,8 @@ class EventListener:
             sock.setsockopt(zmq.LINGER, opts.linger)
             sock.setsockopt(zmq.SNDTIMEO, opts.sndtimeo)
             sock.setsockopt(zmq.RCVTIMEO, opts.rcvtimeo)
+            if opts.immediate and not self._receiving:
+                sock.setsockopt(zmq.IMMEDIATE, 1)
             if socket_type == "router":
                 # Unroutable replies raise instead of vanishing.
                 sock.setsockopt(zmq.ROUTER_MANDATORY, 1)

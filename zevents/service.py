@@ -23,6 +23,11 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["EventService"]
 
+# Over ipc, libzmq can drop a message sent just before its socket closes (libzmq issues
+# 4660 and 3774); it was not seen once the socket had a moment after the send. A service
+# that confirmed a message this recently waits out the rest of this before closing.
+_ACK_SETTLE = 0.1
+
 # Messages taken from one readable socket before the stop flag and the other sockets
 # get a look: large enough to amortise the poll, small enough to stay fair.
 _BATCH = 256
@@ -48,6 +53,7 @@ class EventService:
         self._signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
         self._ignored: tuple[int, ...] = (signal.SIGHUP,)
         self._custom_handler: SignalHandler | None = None
+        self._last_ack = 0.0
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"
@@ -148,6 +154,9 @@ class EventService:
             self.bus.forget(SERVICE_STOP, self._on_stop_event)
             self._waker = None
             waker.close()
+            settle = _ACK_SETTLE - (time.monotonic() - self._last_ack)
+            if settle > 0:
+                time.sleep(settle)
             for listener in self.listeners:
                 listener.close()
             logger.info("service stopped")
@@ -191,6 +200,7 @@ class EventService:
             return
         try:
             sock.acknowledge(received, error)
+            self._last_ack = time.monotonic()
         except zmq.ZMQError as exc:
             logger.warning(
                 "could not confirm %r to its sender: %s", getattr(received, "event", None), exc

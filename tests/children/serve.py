@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from zevents import Bus, EventListener, EventService
 from zevents.events import SERVICE_STOP
@@ -30,7 +30,11 @@ def main() -> int:
     args = parser.parse_args()
 
     bus = Bus("child")
-    out = Path(args.out).open("a", buffering=1)
+    with Path(args.out).open("a", buffering=1) as out:
+        return serve(args, bus, out)
+
+
+def serve(args: argparse.Namespace, bus: Bus, out: TextIO) -> int:
     idle = 0
 
     def record(event: str, payload: Any) -> None:
@@ -66,7 +70,6 @@ def main() -> int:
     started = time.monotonic()
     service.run()
     out.write(json.dumps({"event": "child.exited", "payload": time.monotonic() - started}) + "\n")
-    out.close()
     return 0
 
 
