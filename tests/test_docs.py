@@ -1,0 +1,229 @@
+"""Every code block in README.md and docs/ runs as written.
+
+Blocks are run in order, in a fresh temporary directory per document. A comment on the
+line before a fence steers a block:
+
+- ``<!-- doc: file NAME -->`` writes the block to NAME; a Python file that no later
+  shell block runs is then run by itself.
+- ``<!-- doc: background -->`` starts the block and leaves it running; at the end of the
+  document it gets SIGINT (Ctrl-C) and must exit with status 0.
+- ``<!-- doc: output -->`` (on a ``text`` block): every line must appear in what the
+  blocks before it printed (background ones included).
+- ``<!-- doc: install -->``: an install command; checks that zevents is installed.
+- ``<!-- doc: ci -->``: set-up commands; each line must be a line of ``.ci/run``.
+
+Python and shell blocks with no comment are run and must exit with status 0. Any other
+block must be ``text`` (illustrations) or carry a comment, so nothing is left unchecked.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, child_env
+
+DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+FENCE = re.compile(r"^```(\w*)\s*$")
+MARKER = re.compile(r"^<!--\s*doc:\s*(\w[\w-]*)\s*(.*?)\s*-->\s*$")
+RUNNABLE = {"python", "shell", "bash", "sh"}
+BLOCK_TIMEOUT = 90
+
+
+@dataclass
+class Block:
+    language: str
+    code: str
+    marker: str | None
+    argument: str
+    line: int
+
+
+def blocks_of(path: Path) -> list[Block]:
+    found: list[Block] = []
+    lines = path.read_text().splitlines()
+    i = 0
+    while i < len(lines):
+        match = FENCE.match(lines[i])
+        if not match:
+            i += 1
+            continue
+        start = i
+        language = match.group(1)
+        body: list[str] = []
+        i += 1
+        while i < len(lines) and lines[i].strip() != "```":
+            body.append(lines[i])
+            i += 1
+        marker = MARKER.match(lines[start - 1]) if start > 0 else None
+        found.append(
+            Block(
+                language,
+                "\n".join(body) + "\n",
+                marker.group(1) if marker else None,
+                marker.group(2) if marker else "",
+                start + 1,
+            )
+        )
+        i += 1
+    return found
+
+
+def run_environment(workdir: Path) -> dict[str, str]:
+    env = child_env()
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("ZEVENTS_CONFIG", None)
+    return env
+
+
+def command(block: Block, *, background: bool = False) -> list[str]:
+    if block.language == "python":
+        return [sys.executable, "-c", block.code]
+    code = block.code.replace("python ", f"{sys.executable} ")
+    lines = [line for line in code.splitlines() if line.strip() and not line.startswith("#")]
+    if background and len(lines) == 1:
+        # exec: the signal then reaches the program itself, not a waiting shell
+        code = "exec " + lines[0]
+    return ["bash", "-euo", "pipefail", "-c", code]
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="zevdoc"))
+    yield path
+    subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+@pytest.fixture(scope="module")
+def docs_redis_url() -> Iterator[str]:
+    """A redis-server of the tests' own, for documents that use zevents.redis."""
+    from zevents.redis.server import RedisServer
+
+    with RedisServer() as server:
+        yield server.url
+
+
+@pytest.mark.parametrize("path", DOCS, ids=[p.relative_to(ROOT).as_posix() for p in DOCS])
+def test_code_blocks_run_as_written(
+    path: Path, workdir: Path, request: pytest.FixtureRequest
+) -> None:
+    blocks = blocks_of(path)
+    env = run_environment(workdir)
+    if "zevents.redis" in path.read_text():
+        env["ZEVENTS_REDIS_URL"] = request.getfixturevalue("docs_redis_url")
+    printed: list[str] = []
+    background: list[Background] = []
+    shell_text = "\n".join(b.code for b in blocks if b.language in {"shell", "bash", "sh"})
+    try:
+        for block in blocks:
+            where = f"{path.name}:{block.line}"
+            if block.marker == "install":
+                assert importlib.metadata.version("zevents"), where
+                assert "pip install" in block.code, where
+            elif block.marker == "ci":
+                ci_lines = {line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()}
+                for line in filter(None, (line.strip() for line in block.code.splitlines())):
+                    assert line in ci_lines, f"{where}: {line!r} is not in .ci/run"
+            elif block.marker == "file":
+                (workdir / block.argument).write_text(block.code)
+                runs_it = re.search(rf"python3?\s+{re.escape(block.argument)}\b", shell_text)
+                if block.argument.endswith(".py") and not runs_it:
+                    printed.append(
+                        run_block(
+                            Block("python", block.code, None, "", block.line), workdir, env, where
+                        )
+                    )
+            elif block.marker == "output":
+                expect_printed(block, printed, background, where)
+            elif block.marker == "background":
+                assert block.language in RUNNABLE, where
+                log = workdir / f"background-{block.line}.log"
+                with log.open("w") as out:
+                    proc = subprocess.Popen(
+                        command(block),
+                        cwd=workdir,
+                        env=env,
+                        text=True,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                background.append((block, proc, log))
+            elif block.marker is not None:
+                pytest.fail(f"{where}: unknown doc marker {block.marker!r}")
+            elif block.language in RUNNABLE:
+                printed.append(run_block(block, workdir, env, where))
+            else:
+                assert block.language == "text", (
+                    f"{where}: a {block.language or 'plain'} block must be text or carry a "
+                    "<!-- doc: ... --> marker"
+                )
+    finally:
+        stop_background(background, path)
+
+
+Background = tuple[Block, "subprocess.Popen[str]", Path]
+
+
+def expect_printed(
+    block: Block, printed: list[str], background: list[Background], where: str
+) -> None:
+    """Wait (with a deadline) until every line of ``block`` was printed."""
+    wanted = [line.strip() for line in block.code.splitlines() if line.strip()]
+    deadline = time.monotonic() + 15
+    while True:
+        seen = "\n".join(printed + [log.read_text() for _, _, log in background])
+        missing = [line for line in wanted if line not in seen]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{where}: not printed: {missing}; got:\n{seen}")
+        time.sleep(0.05)
+
+
+def run_block(block: Block, workdir: Path, env: dict[str, str], where: str) -> str:
+    result = subprocess.run(
+        command(block),
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BLOCK_TIMEOUT,
+    )
+    assert result.returncode == 0, (
+        f"{where} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n"
+        f"{result.stderr}"
+    )
+    return result.stdout + result.stderr
+
+
+def stop_background(background: list[Background], path: Path) -> None:
+    failures = []
+    for block, proc, log in background:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            deadline = time.monotonic() + 10
+            while proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+                failures.append(f"{path.name}:{block.line} did not stop on SIGINT")
+                continue
+        if proc.returncode != 0:
+            failures.append(
+                f"{path.name}:{block.line} exited {proc.returncode}:\n{log.read_text()}"
+            )
+    assert not failures, "\n".join(failures)
