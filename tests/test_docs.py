@@ -6,7 +6,8 @@ line before a fence steers a block:
 - ``<!-- doc: file NAME -->`` writes the block to NAME; a Python file that no later
   shell block runs is then run by itself.
 - ``<!-- doc: background -->`` starts the block and leaves it running; at the end of the
-  document it gets SIGINT (Ctrl-C) and must exit with status 0.
+  document it gets SIGINT (Ctrl-C) and must exit with status 0 (130 for a pipeline,
+  whose reader dies of Ctrl-C as in a terminal).
 - ``<!-- doc: output -->`` (on a ``text`` block): every line must appear in what the
   blocks before it printed (background ones included).
 - ``<!-- doc: install -->``: an install command; checks that zevents is installed.
@@ -222,7 +223,10 @@ def stop_background(background: list[Background], path: Path) -> None:
                 proc.wait(10)
                 failures.append(f"{path.name}:{block.line} did not stop on SIGINT")
                 continue
-        if proc.returncode != 0:
+        # In a pipeline, Ctrl-C also ends the reader (jq, head...), which exits 130 as in
+        # a terminal; the zevents command itself must still have stopped cleanly.
+        interrupted_pipeline = proc.returncode == 130 and "|" in block.code
+        if proc.returncode != 0 and not interrupted_pipeline:
             failures.append(
                 f"{path.name}:{block.line} exited {proc.returncode}:\n{log.read_text()}"
             )

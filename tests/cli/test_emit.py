@@ -1,0 +1,182 @@
+"""``zevents emit`` in a real process: delivery, failures, stdin lines, counts."""
+
+from __future__ import annotations
+
+import io
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from tests.cli.conftest import DEADLINE, CliProcess, cli_env, run_cli, wait_until
+from zevents.cli import _progress
+from zevents.cli._progress import Progress, rate
+from zevents.cli.emit import BadLine, Line, read_lines
+
+Serve = Callable[..., CliProcess]
+
+
+def test_confirmed_round_trip_exits_0(serve: Serve, ipc_url: str) -> None:
+    server = serve("--confirmed", ipc_url)
+    result = run_cli("emit", "-e", ipc_url, "--confirmed", "orders.created", '{"id": 1}')
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == b""
+    assert result.stderr == b""
+    assert server.wait_for_events(1) == [{"event": "orders.created", "payload": {"id": 1}}]
+
+
+def test_confirmed_to_a_dead_endpoint_exits_1_naming_the_endpoint(ipc_url: str) -> None:
+    result = run_cli("emit", "-e", ipc_url, "--confirmed", "--timeout", "0.3", "lost")
+    assert result.returncode == 1
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"Error: could not deliver 'lost' to {ipc_url}: ")
+    assert "300 ms" in lines[0]
+
+
+@pytest.mark.parametrize("mode", ["--connect", "--bind"])
+def test_push_with_no_peer_exits_1_naming_the_endpoint(tcp_url: str, mode: str) -> None:
+    result = run_cli("emit", "-e", tcp_url, mode, "--timeout", "0.3", "lost")
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines() == [
+        f"Error: could not deliver 'lost' to {tcp_url}: "
+        "no peer took the event within sndtimeo=300 ms (DeliveryTimeout)"
+    ]
+
+
+def test_stdin_lines_mix_payloads_and_events_and_bad_lines_are_skipped(
+    serve: Serve, ipc_url: str
+) -> None:
+    server = serve("--confirmed", ipc_url)
+    lines = (
+        b'{"id": 1}\n'
+        b"\n"
+        b'{"event": "orders.paid", "payload": {"id": 1}}\n'
+        b"{not json}\n"
+        b'{"event": "", "payload": 1}\n'
+        b'"just a string"\n'
+        b'{"event": "orders.shipped"}\n'
+    )
+    result = run_cli("emit", "-e", ipc_url, "--confirmed", "orders.created", "-", input=lines)
+    assert result.returncode == 1
+    stderr = result.stderr.decode().splitlines()
+    assert stderr[0].startswith("zevents emit: line 4: not JSON")
+    assert stderr[0].endswith("; skipped")
+    assert stderr[1] == "zevents emit: line 5: the event name must be a non-empty string; skipped"
+    assert stderr[2].startswith(f"zevents emit: sent 4 events to {ipc_url} in ")
+    assert stderr[2].endswith("; 2 bad lines skipped")
+    assert stderr[3] == "Error: 2 bad lines skipped (see above); the rest was sent"
+    assert server.wait_for_events(4) == [
+        {"event": "orders.created", "payload": {"id": 1}},
+        {"event": "orders.paid", "payload": {"id": 1}},
+        {"event": "orders.created", "payload": "just a string"},
+        {"event": "orders.shipped", "payload": None},
+    ]
+
+
+def test_event_dash_replays_serve_output_and_rejects_bare_payloads(
+    serve: Serve, ipc_url: str
+) -> None:
+    server = serve("--confirmed", ipc_url)
+    lines = b'{"event":"a","payload":1}\n[1, 2]\n{"event":"b","payload":{"x":null}}\n'
+    result = run_cli("emit", "-e", ipc_url, "--confirmed", "-", input=lines)
+    assert result.returncode == 1
+    assert "line 2: not {" in result.stderr.decode()
+    assert server.wait_for_events(2) == [
+        {"event": "a", "payload": 1},
+        {"event": "b", "payload": {"x": None}},
+    ]
+
+
+def test_stdin_delivery_failure_stops_and_names_the_line(ipc_url: str) -> None:
+    lines = b'{"event": "a"}\n{"event": "b"}\n'
+    result = run_cli("emit", "-e", ipc_url, "--timeout", "0.2", "-", input=lines)
+    assert result.returncode == 1
+    last = result.stderr.decode().splitlines()[-1]
+    assert last.startswith(f"Error: could not deliver 'a' (line 1) to {ipc_url}: ")
+    assert last.endswith("stopped there (resume with: tail -n +1)")
+
+
+def test_count_sends_that_many_copies_and_prints_a_summary(serve: Serve, tcp_url: str) -> None:
+    server = serve(tcp_url)
+    result = run_cli("emit", "-e", tcp_url, "--count", "50", "smoke", '{"n": 1}')
+    assert result.returncode == 0
+    summary = result.stderr.decode().splitlines()
+    assert len(summary) == 1
+    assert summary[0].startswith(f"zevents emit: sent 50 events to {tcp_url} in ")
+    events = server.wait_for_events(50)
+    assert events == [{"event": "smoke", "payload": {"n": 1}}] * 50
+
+
+def test_quiet_count_prints_nothing(serve: Serve, tcp_url: str) -> None:
+    serve(tcp_url)
+    result = run_cli("-q", "emit", "-e", tcp_url, "--count", "3", "smoke")
+    assert result.returncode == 0
+    assert result.stderr == b""
+
+
+def test_emit_interrupted_by_sigint_exits_130(tcp_url: str) -> None:
+    port = int(tcp_url.rsplit(":", 1)[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zevents", "emit", "-e", tcp_url, "--bind", "--timeout", "60", "x"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+    )
+    try:
+
+        def is_bound() -> bool:
+            with socket.socket() as probe:
+                return probe.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_until(is_bound, "emit to bind")
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=DEADLINE)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130
+    assert "Traceback" not in err.decode()
+    assert err.decode().strip().endswith("Interrupted.")
+
+
+def test_read_lines_numbers_lines_and_skips_blank_ones() -> None:
+    stream = [b'{"event": "a"}\n', b"  \n", b"oops\n", b"3\n"]
+    items = list(read_lines(stream, "dflt"))
+    assert items[0] == Line(1, "a", None)
+    assert isinstance(items[1], BadLine)
+    assert items[1].number == 3
+    assert items[2] == Line(4, "dflt", 3)
+    assert len(items) == 3
+
+
+def test_object_with_other_keys_is_a_payload_not_an_event() -> None:
+    stream = [b'{"event": "a", "extra": 1}\n']
+    assert list(read_lines(stream, "dflt")) == [Line(1, "dflt", {"event": "a", "extra": 1})]
+
+
+def test_progress_draws_counts_and_rate_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_progress, "_REDRAW_EVERY", 0.0)
+    stream = io.StringIO()
+    progress = Progress(stream, enabled=True)
+    progress.started -= 2.0
+    progress.update(100)
+    progress.clear()
+    text = stream.getvalue()
+    assert "zevents emit: 100 sent (" in text
+    assert "/s)" in text
+    assert text.endswith("\r\x1b[K")
+
+
+def test_progress_is_off_when_the_stream_is_not_a_terminal() -> None:
+    stream = io.StringIO()
+    progress = Progress(stream)
+    progress.update(5)
+    progress.clear()
+    assert stream.getvalue() == ""
+    assert rate(30, 2.0) == "15/s"
+    assert rate(1, 2.0) == "0.5/s"

@@ -1,0 +1,135 @@
+"""Every bad argument exits with status 2 and one ``Error:`` line, never a traceback."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.cli.conftest import cli_env, run_cli
+from zevents.cli import cli
+
+BAD_ARGUMENTS = {
+    "serve-unknown-socket-type": (
+        ["serve", "--socket-type", "push", "tcp://127.0.0.1:5555"],
+        "'--socket-type'",
+    ),
+    "emit-unknown-socket-type": (
+        ["emit", "-e", "tcp://127.0.0.1:5555", "--socket-type", "pull", "x"],
+        "'--socket-type'",
+    ),
+    "serve-malformed-endpoint": (["serve", "localhost:5555"], "tcp://HOST:PORT"),
+    "emit-malformed-endpoint": (["emit", "-e", "tcp://127.0.0.1", "x"], "no port"),
+    "payload-not-json": (["emit", "-e", "tcp://127.0.0.1:5555", "x", "hello"], "not JSON"),
+    "handler-not-importable": (
+        ["serve", "--handler", "no_such_module_zev:f", "tcp://127.0.0.1:5555"],
+        "cannot import 'no_such_module_zev'",
+    ),
+    "handler-without-module": (
+        ["serve", "--handler", "nocolon", "tcp://127.0.0.1:5555"],
+        "module:name",
+    ),
+    "handler-missing-attribute": (
+        ["serve", "--handler", "json:no_such_function", "tcp://127.0.0.1:5555"],
+        "has no 'no_such_function'",
+    ),
+    "handler-not-callable": (
+        ["serve", "--handler", "json:__name__", "tcp://127.0.0.1:5555"],
+        "not a callable",
+    ),
+    "serve-no-endpoint": (["serve"], "no endpoint"),
+    "emit-no-endpoint": (["emit", "x"], "no endpoint"),
+    "config-without-connection": (
+        ["serve", "--config", "zevents.toml", "tcp://127.0.0.1:5555"],
+        "--connection NAME",
+    ),
+    "subscribe-on-pull": (
+        ["serve", "--socket-type", "pull", "--subscribe", "a", "tcp://127.0.0.1:5555"],
+        "--socket-type sub",
+    ),
+    "confirmed-on-pull": (
+        ["serve", "--confirmed", "--socket-type", "pull", "tcp://127.0.0.1:5555"],
+        "confirmed delivery needs",
+    ),
+    "confirmed-on-pub": (
+        ["emit", "-e", "tcp://127.0.0.1:5555", "--confirmed", "--socket-type", "pub", "x"],
+        "confirmed delivery needs",
+    ),
+    "count-zero": (["emit", "-e", "tcp://127.0.0.1:5555", "--count", "0", "x"], "'--count'"),
+    "timeout-zero": (["emit", "-e", "tcp://127.0.0.1:5555", "--timeout", "0", "x"], "'--timeout'"),
+    "poll-timeout-negative": (
+        ["serve", "--poll-timeout", "-1", "tcp://127.0.0.1:5555"],
+        "'--poll-timeout'",
+    ),
+    "empty-pattern": (["serve", "--pattern", "", "tcp://127.0.0.1:5555"], "pattern is empty"),
+    "event-dash-with-payload": (["emit", "-e", "tcp://127.0.0.1:5555", "-", "1"], "no PAYLOAD"),
+    "reserved-event": (
+        ["emit", "-e", "tcp://127.0.0.1:5555", "zevents.push.error"],
+        "reserved",
+    ),
+    "unknown-option": (["serve", "--bogus", "tcp://127.0.0.1:5555"], "No such option"),
+    "unknown-command": (["launch"], "No such command"),
+    "missing-event": (["emit", "-e", "tcp://127.0.0.1:5555"], "Missing argument 'EVENT'"),
+}
+
+
+def _assert_one_error_line(stderr: str, expected: str) -> None:
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("Error: "), stderr
+    assert expected in lines[0]
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(("args", "expected"), BAD_ARGUMENTS.values(), ids=BAD_ARGUMENTS.keys())
+def test_bad_argument_exits_2_with_one_error_line(
+    args: list[str], expected: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray zevents.toml in the way
+    monkeypatch.delenv("ZEVENTS_CONFIG", raising=False)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    _assert_one_error_line(result.stderr, expected)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["serve", "--handler", "no_such_module_zev:f", "tcp://127.0.0.1:5555"], "cannot import"),
+        (["emit", "-e", "tcp://127.0.0.1:5555", "orders.created", "{id: 1}"], "not JSON"),
+        (["serve", "--socket-type", "xpub", "tcp://127.0.0.1:5555"], "'--socket-type'"),
+        (["serve", "--handler", "sample_handlers:NOT_CALLABLE", "ipc:///tmp/x"], "not a callable"),
+    ],
+    ids=["handler-import", "payload", "socket-type", "handler-not-callable"],
+)
+def test_bad_argument_in_a_real_process_exits_2_without_traceback(
+    args: list[str], expected: str
+) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert result.stdout == b""
+    _assert_one_error_line(result.stderr.decode(), expected)
+
+
+def test_unknown_connection_names_the_files_searched(tmp_path: Path) -> None:
+    config = tmp_path / "zevents.toml"
+    config.write_text('[connections.other]\nbind = "tcp://127.0.0.1:5555"\n')
+    result = run_cli("serve", "--config", str(config), "--connection", "missing")
+    assert result.returncode == 2
+    expected = f"unknown connection 'missing'; searched: {config}"
+    _assert_one_error_line(result.stderr.decode(), expected)
+
+
+def test_endpoint_already_in_use_exits_2_naming_it() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", f"tcp://127.0.0.1:{port}", env=cli_env())
+    assert result.returncode == 2
+    _assert_one_error_line(
+        result.stderr.decode(), f"cannot bind tcp://127.0.0.1:{port}: Address already in use"
+    )

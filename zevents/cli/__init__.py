@@ -1,0 +1,11 @@
+"""The ``zevents`` command line: ``serve``, ``emit`` and ``version``.
+
+``main`` is the console-script entry point; ``cli`` is the click group, for embedding
+and for click's test runner.
+"""
+
+from __future__ import annotations
+
+from zevents.cli.app import cli, main
+
+__all__ = ["cli", "main"]
