@@ -26,3 +26,9 @@ def record_unless_boom(event: str, payload: Any) -> None:
     if event == "boom":
         raise ValueError("boom was fired")
     record(event, payload)
+
+
+def fail_on_flag(event: str, payload: Any) -> None:
+    """Raise when the payload has ``"fail": true``; otherwise do nothing."""
+    if isinstance(payload, dict) and payload.get("fail"):
+        raise ValueError("flagged to fail")

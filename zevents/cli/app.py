@@ -5,8 +5,10 @@ Exit codes:
 * 0: success (``serve`` also exits 0 when stopped by SIGTERM or SIGINT).
 * 1: an event was not delivered (or, with ``--confirmed``, not acknowledged), or some
   stdin lines of ``emit -`` were not sent.
+* 1 also: Redis cannot be reached (``bridge``, ``worker``, ``queue``).
 * 2: a usage error: a bad option or argument, a bad config file or connection, an
-  endpoint that cannot be bound or connected, a handler that cannot be imported.
+  endpoint that cannot be bound or connected, a handler that cannot be imported, a
+  queue option Redis rejects, or the ``redis`` extra missing.
 * 130: interrupted by Ctrl-C (``emit``).
 """
 
@@ -23,7 +25,15 @@ from typing import Any, Literal, NoReturn, overload
 import click
 import zmq
 
-from zevents.errors import ConfigError, DeliveryError, EndpointError, ZeventsError
+from zevents.errors import (
+    ConfigError,
+    DeliveryError,
+    EndpointError,
+    MissingExtraError,
+    QueueError,
+    QueueUnavailable,
+    ZeventsError,
+)
 
 __all__ = [
     "EXIT_DELIVERY",
@@ -65,7 +75,9 @@ def exit_code_for(error: BaseException) -> int:
     """The exit status for an error that ends a command."""
     if isinstance(error, click.ClickException):
         return error.exit_code
-    if isinstance(error, (ConfigError, EndpointError)):
+    if isinstance(error, QueueUnavailable):
+        return EXIT_DELIVERY
+    if isinstance(error, (ConfigError, EndpointError, QueueError, MissingExtraError)):
         return EXIT_USAGE
     if isinstance(error, DeliveryError):
         return EXIT_DELIVERY
@@ -261,10 +273,14 @@ def version() -> None:
 
 def _register_commands() -> None:
     from zevents.cli.emit import emit
+    from zevents.cli.queues import bridge, queue, worker
     from zevents.cli.serve import serve
 
     cli.add_command(serve)
     cli.add_command(emit)
+    cli.add_command(bridge)
+    cli.add_command(worker)
+    cli.add_command(queue)
 
 
 _register_commands()

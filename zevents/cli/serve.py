@@ -12,22 +12,21 @@ from typing import IO, Any
 import click
 import orjson
 
-from zevents.cli._options import given, listener_settings
+from zevents.cli._receiving import (
+    open_and_log,
+    receiving_listener,
+    receiving_options,
+)
 from zevents.cli.app import configure_logging, silence_stdout, verbosity_of
-from zevents.config import DEFAULT_POLL_TIMEOUT
 from zevents.errors import ConfigError
 from zevents.eventbus import Bus
 from zevents.events import INTERNAL_PREFIX
-from zevents.listener import EventListener
 from zevents.serializers import import_object
 from zevents.service import EventService
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["EventPrinter", "serve"]
-
-#: Socket types ``serve`` can receive on.
-SERVE_SOCKET_TYPES = ("pull", "sub", "router", "dealer", "pair")
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 
@@ -123,28 +122,7 @@ Stops cleanly, with exit status 0, on SIGTERM or SIGINT (Ctrl-C).
 
 
 @click.command(epilog=_EPILOG)
-@click.argument("endpoints", metavar="[ENDPOINT]...", nargs=-1)
-@click.option(
-    "--bind/--connect",
-    "bind",
-    default=True,
-    show_default=True,
-    help="Bind the ENDPOINTs (default), or connect to them.",
-)
-@click.option(
-    "--socket-type",
-    type=click.Choice(SERVE_SOCKET_TYPES, case_sensitive=False),
-    help="Socket type. [default: pull; sub with --subscribe; router (bind) or dealer "
-    "(connect) with --confirmed]",
-)
-@click.option(
-    "--subscribe",
-    "prefixes",
-    multiple=True,
-    metavar="PREFIX",
-    help="SUB: receive events whose name starts with PREFIX (repeatable; implies "
-    "--socket-type sub). [default: everything]",
-)
+@receiving_options
 @click.option(
     "--handler",
     "handlers",
@@ -159,31 +137,6 @@ Stops cleanly, with exit status 0, on SIGTERM or SIGINT (Ctrl-C).
     show_default=True,
     help="Event-name pattern for the handlers (or for printing); '*' matches any run "
     "of characters.",
-)
-@click.option(
-    "--confirmed",
-    is_flag=True,
-    help="Acknowledge each event to its sender once handled (emit --confirmed).",
-)
-@click.option(
-    "--poll-timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=DEFAULT_POLL_TIMEOUT,
-    show_default=True,
-    metavar="SECONDS",
-    help="Seconds without an event before zevents.service.idle fires.",
-)
-@click.option(
-    "--config",
-    metavar="FILE",
-    help="Config file holding --connection (default: $ZEVENTS_CONFIG, ./zevents.toml, "
-    "./pyproject.toml).",
-)
-@click.option(
-    "--connection",
-    metavar="NAME",
-    help="Take the socket options from this connection of the config file; "
-    "command-line options win.",
 )
 @click.pass_context
 def serve(
@@ -253,35 +206,17 @@ def _serve(
     config: str | None,
     connection: str | None,
 ) -> None:
-    overrides: dict[str, Any] = {}
-    if socket_type is not None:
-        overrides["socket_type"] = socket_type.lower()
-    if prefixes:
-        if socket_type is not None and socket_type.lower() != "sub":
-            raise click.BadParameter(
-                f"--subscribe needs --socket-type sub, not {socket_type!r}",
-                ctx=ctx,
-                param_hint="'--subscribe'",
-            )
-        overrides["socket_type"] = "sub"
-        overrides["subscribe"] = list(prefixes)
-    if given(ctx, "confirmed"):
-        overrides["confirmed"] = confirmed
-    settings = listener_settings(
+    listener = receiving_listener(
         ctx,
+        service,
         endpoints=endpoints,
         bind=bind,
+        socket_type=socket_type,
+        prefixes=prefixes,
+        confirmed=confirmed,
         config=config,
         connection=connection,
-        overrides=overrides,
     )
-    listener = EventListener(settings, bus=service.bus)
-    receiving = listener.options.receiving_type()
-    if receiving not in SERVE_SOCKET_TYPES:
-        raise ConfigError(
-            f"socket_type {receiving!r} cannot receive events; "
-            f"use one of {', '.join(SERVE_SOCKET_TYPES)}"
-        )
     receivers = [load_handler(spec, pattern) for spec in handlers]
 
     configure_logging(verbosity_of(ctx))
@@ -292,15 +227,8 @@ def _serve(
     else:
         printer = EventPrinter(service, sys.stdout.buffer, pattern)
         service.bus.listen(pattern, printer)
-    service.listen(listener)
-    # Open the socket now: a bind failure is reported before anything else, and a
-    # wildcard port (tcp://127.0.0.1:*) is logged as the port actually bound.
-    where = ", ".join(listener.endpoints)
-    how = "bound" if listener.options.bind else "connected"
-    if listener.options.bind and listener.options.connect:
-        how = "bound/connected"
     target = ", ".join(r.spec for r in receivers) if receivers else "stdout"
-    logger.info("receiving on %s (%s, %s) -> %s", where, receiving, how, target)
+    open_and_log(service, listener, target)
     service.run()
     if printer is not None and printer.is_closed:
         logger.debug("stdout was closed; stopped")
