@@ -49,6 +49,10 @@ def test_socket_type_by_role() -> None:
         ({"socket_options": [1]}, "mapping"),
         ({"colour": "blue"}, "unknown listener option"),
         ({"confirmed": True, "socket_type": "push"}, "confirmed delivery needs"),
+        ({"socket_options": {"sndhwmm": 1}}, "unknown zmq socket option 'sndhwmm'"),
+        ({"subscribe": "orders.", "socket_type": "pull"}, "is for SUB sockets"),
+        ({"connect": "tcp://127.0.0.1:99999"}, "no valid port"),
+        ({"connect": "tcp://127.0.0.1:0"}, "no valid port"),
     ],
 )
 def test_invalid_options_raise_config_error(options: dict[str, object], message: str) -> None:
@@ -56,9 +60,26 @@ def test_invalid_options_raise_config_error(options: dict[str, object], message:
         ListenerOptions.build(options)
 
 
+def test_socket_option_names_are_resolved_to_numbers() -> None:
+    import zmq
+
+    options = ListenerOptions.build(socket_options={"sndhwm": 5, "TCP_KEEPALIVE": 1, 24: 7})
+    assert dict(options.socket_options) == {zmq.SNDHWM: 5, zmq.TCP_KEEPALIVE: 1, 24: 7}
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 0, -1, 0.0001, "1", True])
+def test_check_seconds_rejects_non_finite_and_too_small(value: object) -> None:
+    from zevents.config import check_seconds
+
+    with pytest.raises(ConfigError, match="poll_timeout"):
+        check_seconds(value, "poll_timeout")
+
+
 def test_validate_endpoint_accepts_abstract_ipc_and_inproc() -> None:
     assert validate_endpoint("ipc://@abstract-name") == "ipc://@abstract-name"
     assert validate_endpoint("inproc://x") == "inproc://x"
+    assert validate_endpoint("tcp://127.0.0.1:*") == "tcp://127.0.0.1:*"
+    assert validate_endpoint("tcp://[::1]:5555") == "tcp://[::1]:5555"
 
 
 def test_connection_from_zevents_config_env(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import zevents
-from zevents import Bus, current_bus
+from zevents import Bus, ConfigError, ReceiverError, current_bus
 
 
 @pytest.fixture
@@ -217,7 +217,28 @@ def test_module_level_default_bus_is_a_bus() -> None:
 
 
 def test_listen_rejects_non_callable_and_empty_pattern(bus: Bus) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(ReceiverError, match="not callable") as info:
         bus.listen("x", "not callable")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="non-empty"):
+    assert isinstance(info.value, TypeError)
+    with pytest.raises(ConfigError, match="non-empty"):
         bus.listen("", lambda e, p: None)
+
+
+def test_forget_removes_a_bound_method_receiver(bus: Bus) -> None:
+    """Bound methods are new objects on every access: forget compares by equality."""
+
+    class Counter:
+        def __init__(self) -> None:
+            self.count = 0
+
+        def hit(self, event: str, payload: Any) -> None:
+            self.count += 1
+
+    counter = Counter()
+    bus.listen("e", counter.hit)
+    bus.fire("e")
+    bus.forget("e", counter.hit)
+    bus.fire("e")
+    assert counter.count == 1
+    assert not bus.has_receivers("e")
+    assert not bus.signal("e").receivers

@@ -207,8 +207,22 @@ def test_unclosed_listener_does_not_block_interpreter_exit(short_tmp: Any) -> No
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "sent"
-    assert elapsed < 10
+    assert elapsed < 3  # linger is 0.3 s; Python's own start-up is the rest
     assert "Traceback" not in proc.stderr
+
+
+def test_infinite_linger_waits_at_most_the_default_at_exit(short_tmp: Any) -> None:
+    code = (
+        "from zevents import EventListener\n"
+        f"l = EventListener(connect='ipc://{short_tmp}/nobody.sock', immediate=False, linger=-1)\n"
+        "l('e', 1)\n"
+    )
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=20
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - started < 5  # 2 s default linger, plus start-up
 
 
 def test_listener_in_forked_child_opens_its_own_socket(context: Context, ipc_endpoint: str) -> None:
@@ -246,4 +260,112 @@ def test_repr_names_role_type_and_endpoint(ipc_endpoint: str) -> None:
 def test_receiving_role_types(kind: str, ipc_endpoint: str) -> None:
     listener = EventListener(bind=ipc_endpoint, socket_type=kind, linger=0).for_receiving()
     assert listener.socket_type == kind
+    listener.close()
+
+
+class RaisingSerializer:
+    """A custom serializer that fails in the ways the tests need."""
+
+    def __init__(self, error: BaseException | None = None, fire: Any = None) -> None:
+        self.error = error
+        self.fire = fire
+
+    def dumps(self, obj: Any) -> bytes:
+        if self.fire is not None:
+            self.fire()
+        if self.error is not None:
+            raise self.error
+        return b"1"
+
+    def loads(self, data: bytes) -> Any:
+        return 1
+
+
+def test_custom_serializer_failure_is_an_encode_error_push_error(ipc_endpoint: str) -> None:
+    bus = Bus()
+    errors: list[Any] = []
+    bus.listen(PUSH_ERROR, lambda e, p: errors.append(p))
+    serializer = RaisingSerializer(error=RuntimeError("cannot pack"))
+    listener = EventListener(connect=ipc_endpoint, serializer=serializer, sndtimeo=10)
+    bus.listen("x", listener)
+    assert bus.fire("x", 1) == [(listener, False)]
+    assert errors[0]["error_type"] == "EncodeError"
+    assert "cannot pack" in errors[0]["error"]
+    listener.close()
+
+
+def test_re_entrant_send_on_the_same_thread_is_reported_not_deadlocked(
+    context: Context, ipc_endpoint: str
+) -> None:
+    """An event fired while this listener is sending (from a signal handler, or here from
+    its serializer) comes back to the same listener: it is reported, not waited for."""
+    pull = receiver_socket(context, ipc_endpoint)
+    bus = Bus()
+    errors: list[Any] = []
+    bus.listen(PUSH_ERROR, lambda e, p: errors.append(p))
+    fired_inside: list[Any] = []
+    serializer = RaisingSerializer(fire=lambda: None)
+    listener = EventListener(connect=ipc_endpoint, serializer=serializer, bus=bus)
+    bus.listen("*", listener)
+
+    def fire_inner() -> None:
+        if not fired_inside:
+            fired_inside.append(bus.fire("inner", None))
+
+    serializer.fire = fire_inner
+    assert bus.fire("outer", None) == [(listener, True)]
+    assert fired_inside == [[(listener, False)]]
+    assert [e["event"] for e in errors] == ["inner"]
+    assert "re-entrant send" in errors[0]["error"]
+    assert pull.pull()[0] == "outer"
+    listener.close()
+
+
+def test_keyboard_interrupt_during_a_send_resets_the_socket(ipc_endpoint: str) -> None:
+    listener = EventListener(
+        connect=ipc_endpoint, serializer=RaisingSerializer(error=KeyboardInterrupt())
+    )
+    listener.socket  # noqa: B018
+    with pytest.raises(KeyboardInterrupt):
+        listener("x", 1)
+    assert not listener.is_open
+    listener.close()
+
+
+def test_push_error_receiver_that_raises_does_not_reach_the_firing_code(
+    ipc_endpoint: str,
+) -> None:
+    bus = Bus()
+
+    def broken(event: str, payload: Any) -> None:
+        raise ZeroDivisionError("broken error handler")
+
+    bus.listen(PUSH_ERROR, broken)
+    listener = EventListener(connect=ipc_endpoint, sndtimeo=10, linger=0)
+    bus.listen("y", listener)
+    assert bus.fire("y", 1) == [(listener, False)]
+    listener.close()
+
+
+def test_second_live_service_on_one_ipc_path_is_refused(ipc_endpoint: str) -> None:
+    from zevents import EndpointError
+
+    first = EventListener(bind=ipc_endpoint, linger=0).for_receiving()
+    first.socket  # noqa: B018
+    second = EventListener(bind=ipc_endpoint, linger=0).for_receiving()
+    with pytest.raises(EndpointError, match="another process is listening"):
+        second.socket  # noqa: B018
+    first.close()
+    second.close()
+
+
+def test_stale_ipc_socket_file_is_bound_over(short_tmp: Any) -> None:
+    import socket
+
+    path = f"{short_tmp}/stale.sock"
+    leftover = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    leftover.bind(path)  # a socket file nobody listens on, as a killed process leaves
+    leftover.close()
+    listener = EventListener(bind=f"ipc://{path}", linger=0).for_receiving()
+    assert listener.socket.type == zmq.PULL
     listener.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ import zmq
 
 from tests.conftest import free_tcp_port
 from tests.helpers import ServiceProcess, wait_for
-from zevents import Bus, EventListener
+from zevents import Bus, EventListener, EventService
 from zevents.events import PUSH_ERROR, SERVICE_ERROR, SERVICE_IDLE, SERVICE_STOP
 
 
@@ -272,3 +274,105 @@ def test_service_listens_to_config_file_connection(
     bus.fire("configured", {"ok": True})
     assert service.wait_events("configured")[0]["payload"] == {"ok": True}
     listener.close()
+
+
+def test_events_already_received_are_handled_when_the_service_stops(
+    start: Any, ipc_endpoint: str
+) -> None:
+    """A stop does not drop what the socket already holds (its senders think it sent)."""
+    service = start({"bind": ipc_endpoint}, poll_timeout=30, slow="first", stop_on="first")
+    bus, listener, errors = sender(ipc_endpoint)
+    bus.fire("first", {"seconds": 0.5})  # the service stops after this one
+    for i in range(300):
+        bus.fire("queued", i)  # all arrive while "first" is being handled
+    assert service.wait_exit(10) == 0
+    assert [row["payload"] for row in service.events("queued")] == list(range(300))
+    assert errors == []
+    listener.close()
+
+
+def test_drain_timeout_zero_closes_at_once(start: Any, ipc_endpoint: str) -> None:
+    service = start(
+        {"bind": ipc_endpoint}, poll_timeout=30, slow="first", stop_on="first", drain_timeout=0
+    )
+    bus, listener, _ = sender(ipc_endpoint)
+    bus.fire("first", {"seconds": 0.5})
+    for i in range(50):
+        bus.fire("queued", i)
+    assert service.wait_exit(10) == 0
+    assert service.events("queued") == []
+    listener.close()
+
+
+def in_process_service(endpoint: str, **options: Any) -> EventService:
+    service = EventService(Bus("local"), poll_timeout=options.pop("poll_timeout", 0.05))
+    service.listen(EventListener(bind=endpoint, linger=0, **options))
+    return service
+
+
+def test_stop_before_run_makes_run_return_at_once(ipc_endpoint: str) -> None:
+    service = in_process_service(ipc_endpoint)
+    service.stop()
+    started = time.monotonic()
+    service.run()
+    assert time.monotonic() - started < 1
+    assert not service.is_running
+
+
+def test_service_can_run_again_and_leaves_no_receivers_behind(ipc_endpoint: str) -> None:
+    service = in_process_service(ipc_endpoint)
+    idles = 0
+
+    def on_idle(event: str, payload: Any) -> None:
+        nonlocal idles
+        idles += 1
+        if idles in (2, 4):
+            service.bus.fire(SERVICE_STOP)
+
+    service.bus.listen(SERVICE_IDLE, on_idle)
+    service.run()
+    assert service.bus.receivers(SERVICE_STOP) == []
+    service.bus.fire(SERVICE_STOP)  # a stop fired between runs must not stop the next run
+    service.run()
+    assert idles == 4
+
+
+def test_run_off_the_main_thread_stops_from_another_thread(ipc_endpoint: str) -> None:
+    service = in_process_service(ipc_endpoint, poll_timeout=30)
+    thread = threading.Thread(target=service.run)
+    thread.start()
+    wait_for(lambda: service.is_running, what="service running")
+    started = time.monotonic()
+    service.stop()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert time.monotonic() - started < 2
+
+
+def test_listen_to_signals_with_custom_handler(ipc_endpoint: str) -> None:
+    service = in_process_service(ipc_endpoint, poll_timeout=30)
+    seen: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        service.stop()
+
+    service.listen_to_signals([signal.SIGUSR1], handler, ignore=())
+    previous = signal.getsignal(signal.SIGUSR1)
+    timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGUSR1))
+    timer.start()
+    service.run()
+    timer.join()
+    assert seen == [signal.SIGUSR1]
+    assert signal.getsignal(signal.SIGUSR1) == previous  # restored after run()
+
+
+def test_service_errors_for_bad_use() -> None:
+    from zevents import ConfigError, ServiceError
+
+    with pytest.raises(ServiceError, match="no listener"):
+        EventService(Bus()).run()
+    with pytest.raises(ConfigError, match="poll_timeout"):
+        EventService(Bus(), poll_timeout=0.0001)
+    with pytest.raises(ConfigError, match="poll_timeout"):
+        EventService(Bus(), poll_timeout=float("nan"))

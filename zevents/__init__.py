@@ -20,7 +20,9 @@ from zevents.errors import (
     PermanentError,
     QueueError,
     QueueUnavailable,
+    ReceiverError,
     RemoteError,
+    ServiceError,
     WaitingError,
     ZeventsError,
 )
@@ -35,9 +37,24 @@ __version__ = "0.1.0"
 #: The module-level default bus.
 bus = default_bus
 
-__all__ = [
-    # bus
+# Grouped by concept, not sorted.
+__all__ = [  # noqa: RUF022
+    # the bus
     "Bus",
+    "bus",
+    "current_bus",
+    "default_bus",
+    "events",
+    # sockets, listeners, services
+    "EventListener",
+    "EventService",
+    "EventSocket",
+    "ListenerOptions",
+    "Received",
+    "load_connection",
+    # serializers
+    "JsonSerializer",
+    "Serializer",
     # errors
     "ConfigError",
     "DecodeError",
@@ -45,26 +62,15 @@ __all__ = [
     "DeliveryTimeout",
     "EncodeError",
     "EndpointError",
-    # sockets, listeners, services
-    "EventListener",
-    "EventService",
-    "EventSocket",
-    # serializers
-    "JsonSerializer",
-    "ListenerOptions",
     "MissingExtraError",
     "PermanentError",
     "QueueError",
     "QueueUnavailable",
-    "Received",
+    "ReceiverError",
     "RemoteError",
-    "Serializer",
+    "ServiceError",
     "WaitingError",
     "ZeventsError",
+    # metadata
     "__version__",
-    "bus",
-    "current_bus",
-    "default_bus",
-    "events",
-    "load_connection",
 ]

@@ -5,6 +5,7 @@ Only this module (and the CLI) reads environment variables and files.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -12,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import zmq
 
 from zevents.errors import ConfigError
 
@@ -22,6 +25,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 __all__ = [
     "CONFIG_ENV",
+    "CONFIRMABLE_SOCKET_TYPES",
+    "DEFAULT_DRAIN_TIMEOUT",
     "DEFAULT_LINGER",
     "DEFAULT_POLL_TIMEOUT",
     "DEFAULT_RCVTIMEO",
@@ -46,6 +51,8 @@ DEFAULT_RCVTIMEO = 2000
 DEFAULT_THREADS = 1
 #: Seconds a service waits for an event before it fires ``zevents.service.idle``.
 DEFAULT_POLL_TIMEOUT = 1.0
+#: Seconds a stopping service keeps handling events its sockets already received.
+DEFAULT_DRAIN_TIMEOUT = 1.0
 
 #: Socket types a listener may send events on.
 SENDING_SOCKET_TYPES = frozenset({"push", "pub", "dealer", "router", "pair"})
@@ -81,9 +88,45 @@ def validate_endpoint(endpoint: str) -> str:
                 f"ipc path of {endpoint!r} is {len(path.encode())} bytes; "
                 f"the limit is {_IPC_MAX_PATH}: use a shorter path"
             )
-    if endpoint.startswith("tcp://") and ":" not in endpoint[len("tcp://") :]:
-        raise ConfigError(f"endpoint {endpoint!r} has no port; use tcp://HOST:PORT")
+    if endpoint.startswith("tcp://"):
+        _, colon, port = endpoint[len("tcp://") :].rpartition(":")
+        if not colon:
+            raise ConfigError(f"endpoint {endpoint!r} has no port; use tcp://HOST:PORT")
+        if port != "*" and not (port.isdigit() and 1 <= int(port) <= 65535):
+            raise ConfigError(
+                f"endpoint {endpoint!r} has no valid port; use 1 to 65535, or * to bind "
+                "any free port"
+            )
     return endpoint
+
+
+def socket_option(name: str | int) -> int:
+    """The zmq option number of ``name`` (``"sndhwm"``, ``"SNDHWM"`` or a number).
+
+    Raises:
+        ConfigError: No zmq socket option has that name.
+    """
+    if isinstance(name, int) and not isinstance(name, bool):
+        return name
+    if isinstance(name, str):
+        try:
+            return int(zmq.SocketOption[name.upper()])
+        except KeyError:
+            pass
+    raise ConfigError(f"unknown zmq socket option {name!r} (e.g. 'sndhwm', 'tcp_keepalive')")
+
+
+def check_seconds(value: object, name: str, *, minimum: float = 0.001) -> float:
+    """A finite number of seconds of at least ``minimum``.
+
+    Raises:
+        ConfigError: Not a number, not finite, or below ``minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name} takes a number of seconds, not {value!r}")
+    if not math.isfinite(value) or value < minimum:
+        raise ConfigError(f"{name} must be a finite number of seconds >= {minimum}, not {value}")
+    return float(value)
 
 
 def _endpoints(value: object, name: str) -> tuple[str, ...]:
@@ -113,7 +156,8 @@ class ListenerOptions:
         socket_type: ``"push"``, ``"pub"``, ``"dealer"``, ``"pull"``, ``"sub"``, ``"router"``
             or ``"pair"``; ``None`` picks by role (push to send, pull to receive; dealer
             and router when confirmed).
-        socket_options: zmq option (name or number) to value, applied before bind/connect.
+        socket_options: zmq option number to value, applied before bind/connect (names
+            such as ``"sndhwm"`` are resolved by ``build``).
         linger: Milliseconds a closing socket keeps sending queued events.
         sndtimeo: Milliseconds a send may wait.
         rcvtimeo: Milliseconds a receive, or a confirmation, may wait.
@@ -131,7 +175,7 @@ class ListenerOptions:
     connect: tuple[str, ...] = ()
     bind: tuple[str, ...] = ()
     socket_type: str | None = None
-    socket_options: Mapping[str | int, Any] = field(default_factory=dict)
+    socket_options: Mapping[int, Any] = field(default_factory=dict)
     linger: int = DEFAULT_LINGER
     sndtimeo: int = DEFAULT_SNDTIMEO
     rcvtimeo: int = DEFAULT_RCVTIMEO
@@ -173,7 +217,9 @@ class ListenerOptions:
         socket_options = merged.get("socket_options") or {}
         if not isinstance(socket_options, Mapping):
             raise ConfigError("option 'socket_options' takes a mapping of zmq option to value")
-        kwargs["socket_options"] = dict(socket_options)
+        kwargs["socket_options"] = {
+            socket_option(name): value for name, value in socket_options.items()
+        }
         for name in ("linger", "sndtimeo", "rcvtimeo"):
             kwargs[name] = _millis(merged.get(name, getattr(cls, name)), name)
         subscribe = merged.get("subscribe")
@@ -206,6 +252,8 @@ class ListenerOptions:
                 f"confirmed delivery needs a socket that can answer (dealer, router or pair), "
                 f"not {socket_type!r}"
             )
+        if kwargs["subscribe"] and socket_type not in (None, "sub"):
+            raise ConfigError(f"option 'subscribe' is for SUB sockets, not {socket_type!r}")
         return cls(**kwargs)
 
     @property

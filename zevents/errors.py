@@ -10,6 +10,8 @@ The tree::
     ├── DeliveryError(ZeventsError)                an event was not delivered or not handled
     │   ├── DeliveryTimeout(DeliveryError, TimeoutError)   no acknowledgement in time
     │   └── RemoteError(DeliveryError)             the remote receivers raised
+    ├── ServiceError(ZeventsError, RuntimeError)   a service used wrongly (no listener, running)
+    ├── ReceiverError(ZeventsError, TypeError)     a receiver that is not callable
     ├── QueueError(ZeventsError)                   Redis queue failures (``zevents.redis``)
     │   └── QueueUnavailable(QueueError, ConnectionError)  Redis cannot be reached
     └── MissingExtraError(ZeventsError, ImportError)       an optional extra is not installed
@@ -35,7 +37,9 @@ __all__ = [
     "PermanentError",
     "QueueError",
     "QueueUnavailable",
+    "ReceiverError",
     "RemoteError",
+    "ServiceError",
     "WaitingError",
     "ZeventsError",
 ]
@@ -120,6 +124,14 @@ class RemoteError(DeliveryError):
         event: The event that was being sent.
         endpoint: The endpoint(s) of the sending socket.
     """
+
+
+class ServiceError(ZeventsError, RuntimeError):
+    """An ``EventService`` was used wrongly: run with no listener, or run twice at once."""
+
+
+class ReceiverError(ZeventsError, TypeError):
+    """Something that is not callable was given as a receiver."""
 
 
 class QueueError(ZeventsError):

@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 
 from blinker import NamedSignal, Namespace
 
+from zevents.errors import ConfigError, ReceiverError
+
 __all__ = ["Bus", "Receiver", "current_bus"]
 
 #: A bus receiver: called as ``receiver(event, payload)``.
@@ -92,11 +94,15 @@ class Bus:
 
         Returns:
             The receiver, so ``listen`` can be used inline.
+
+        Raises:
+            ConfigError: The pattern is empty or not a string.
+            ReceiverError: The receiver is not callable.
         """
         if not isinstance(pattern, str) or not pattern:
-            raise ValueError("pattern must be a non-empty string")
+            raise ConfigError(f"a pattern must be a non-empty string, not {pattern!r}")
         if not callable(receiver):
-            raise TypeError(f"receiver {receiver!r} is not callable")
+            raise ReceiverError(f"receiver {receiver!r} is not callable")
         with self._lock:
             self._entries.append((pattern, _compile(pattern), receiver))
             self.signal(pattern).connect(receiver, weak=False)
@@ -113,11 +119,15 @@ class Bus:
         return decorator
 
     def forget(self, pattern: str, receiver: Receiver | None = None) -> None:
-        """Remove ``receiver`` (or, when ``None``, every receiver) from ``pattern``."""
+        """Remove ``receiver`` (or, when ``None``, every receiver) from ``pattern``.
+
+        Receivers are compared by equality, so ``forget(name, obj.method)`` removes the
+        bound method that ``listen(name, obj.method)`` registered.
+        """
         with self._lock:
             keep = []
             for entry in self._entries:
-                if entry[0] == pattern and (receiver is None or entry[2] is receiver):
+                if entry[0] == pattern and (receiver is None or entry[2] == receiver):
                     signal = self._namespace.get(pattern)
                     if signal is not None:
                         signal.disconnect(entry[2])

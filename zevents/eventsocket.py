@@ -23,9 +23,9 @@ from typing import Any, NamedTuple
 import orjson
 import zmq
 
-from zevents.errors import DecodeError, DeliveryTimeout, RemoteError
+from zevents.errors import DecodeError, DeliveryTimeout, EncodeError, RemoteError
 from zevents.events import CONFIRMED
-from zevents.serializers import JsonSerializer, Serializer
+from zevents.serializers import _JSON_OPTIONS, JsonSerializer, Serializer
 
 __all__ = ["TOKEN_MARKER", "EventSocket", "Received"]
 
@@ -36,6 +36,21 @@ _CONFIRMED_FRAME = CONFIRMED.encode()
 _ACK_OK = b'{"ok":true}'
 _SNDMORE = zmq.SNDMORE
 _NOBLOCK = zmq.NOBLOCK
+
+# The hot path calls the backend's send and recv directly: pyzmq's Python-level send
+# wrapper (routing ids, groups) costs more than the send itself. Frames are received
+# with copy=False only to read their "more" flag, which getsockopt(RCVMORE) (what
+# recv_multipart uses) costs several times over.
+_raw_send = zmq.backend.Socket.send
+_raw_recv = zmq.backend.Socket.recv
+# With the default serializer, orjson is called directly (same options, same output); on
+# failure the serializer runs again so its own error is raised.
+_json_dumps = orjson.dumps
+_json_loads = orjson.loads
+_new_tuple = tuple.__new__
+# Socket.poll builds a Poller on each call; zmq_poll on the one socket costs less.
+_zmq_poll = zmq.zmq_poll
+_POLLIN = zmq.POLLIN
 
 # Event names are few and fired often: keep their encoded form.
 _NAMES: dict[str, bytes] = {}
@@ -54,6 +69,28 @@ def _encode_name(event: str) -> bytes:
         if len(_NAMES) < _NAMES_LIMIT:
             _NAMES[event] = name
     return name
+
+
+def _recv_frames(sock: zmq.Socket[bytes], flags: int) -> list[bytes]:
+    """``recv_multipart(flags)``, reading each frame's more flag from the frame."""
+    frame = _raw_recv(sock, flags, False)
+    frames = [frame.bytes]
+    while frame.more:
+        frame = _raw_recv(sock, flags, False)
+        frames.append(frame.bytes)
+    return frames
+
+
+def _dumps(serializer: Serializer, payload: Any, event: str) -> bytes:
+    """``serializer.dumps(payload)``, any failure of it raised as ``EncodeError``."""
+    try:
+        return serializer.dumps(payload)
+    except EncodeError:
+        raise
+    except Exception as exc:
+        raise EncodeError(
+            f"payload of {event!r} cannot be encoded by {serializer!r}: {exc}", event=event
+        ) from exc
 
 
 def is_token(frame: bytes) -> bool:
@@ -107,7 +144,7 @@ class EventSocket(zmq.Socket[bytes]):
         Raises:
             EncodeError: The serializer cannot encode ``payload``.
         """
-        return [_encode_name(event), self.serializer.dumps(payload)]
+        return [_encode_name(event), _dumps(self.serializer, payload, event)]
 
     def decode(self, frames: list[bytes]) -> tuple[str, Any]:
         """The ``(event, payload)`` of frames made by ``encode`` (or by zeroevents).
@@ -153,17 +190,24 @@ class EventSocket(zmq.Socket[bytes]):
             RemoteError: Confirmed: the receiver's receivers raised.
         """
         name = _NAMES.get(event) or _encode_name(event)
-        data = self.serializer.dumps(payload)
+        serializer = self.serializer
+        if serializer.__class__ is JsonSerializer:
+            try:
+                data = _json_dumps(payload, None, _JSON_OPTIONS)
+            except orjson.JSONEncodeError:  # let the serializer raise its own error
+                data = serializer.dumps(payload)
+        else:
+            data = _dumps(serializer, payload, event)
         if address is not None:
-            self.send(address, _SNDMORE)
+            _raw_send(self, address, _SNDMORE)
         if not self.confirmed:
-            self.send(name, _SNDMORE)
-            self.send(data)
+            _raw_send(self, name, _SNDMORE)
+            _raw_send(self, data)
             return
         token = TOKEN_MARKER + next(_TOKEN_IDS).to_bytes(8, "big")
-        self.send(name, _SNDMORE)
-        self.send(data, _SNDMORE)
-        self.send(token)
+        _raw_send(self, name, _SNDMORE)
+        _raw_send(self, data, _SNDMORE)
+        _raw_send(self, token)
         self.await_confirmation(token, event)
 
     def await_confirmation(self, token: bytes, event: str = "") -> None:
@@ -184,11 +228,11 @@ class EventSocket(zmq.Socket[bytes]):
                 wait = -1
             else:
                 wait = max(0, int((deadline - time.monotonic()) * 1000 + 0.999))
-            if not self.poll(wait, zmq.POLLIN):
+            if not _zmq_poll([(self, _POLLIN)], wait):
                 raise DeliveryTimeout(
                     f"no confirmation of {event!r} within {timeout} ms", event=event
                 )
-            frames = self.recv_multipart(_NOBLOCK)
+            frames = _recv_frames(self, _NOBLOCK)
             if self._is_router and frames:
                 frames = frames[1:]
             if len(frames) >= 2 and frames[0] == _CONFIRMED_FRAME and frames[1] == token:
@@ -215,20 +259,35 @@ class EventSocket(zmq.Socket[bytes]):
             DecodeError: The frames are malformed; ``address`` and ``token`` are set on
                 the error when known, so the sender can still be answered.
         """
-        frames = self.recv_multipart(flags)
+        frames = _recv_frames(self, flags)
         address = None
         token = None
-        if self._is_router and frames:
+        if self._is_router:
             address = frames.pop(0)
-        if len(frames) >= 2 and is_token(frames[-1]):
-            token = frames.pop()
+        count = len(frames)
+        if count >= 2:
+            last = frames[-1]
+            if len(last) == _TOKEN_LENGTH and last[:4] == TOKEN_MARKER:
+                token = frames.pop()
+                count -= 1
         try:
-            event, payload = self.decode(frames)
+            if count == 2 and self.serializer.__class__ is JsonSerializer:
+                # The common case, decoded inline; anything unusual goes through decode.
+                name = frames[0]
+                try:
+                    event = name.decode()
+                    payload = _json_loads(frames[1])
+                except ValueError:  # UnicodeDecodeError, orjson.JSONDecodeError
+                    event, payload = self.decode(frames)
+                if not event:
+                    event, payload = self.decode(frames)
+            else:
+                event, payload = self.decode(frames)
         except DecodeError as exc:
             exc.address = address
             exc.token = token
             raise
-        return Received(event, payload, address, token)
+        return _new_tuple(Received, (event, payload, address, token))
 
     def pull(self) -> tuple[str, Any]:
         """Receive one event as ``(event, payload)``.
@@ -264,5 +323,7 @@ class EventSocket(zmq.Socket[bytes]):
             text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
             status = orjson.dumps({"ok": False, "error": text})
         if received.address is not None:
-            self.send(received.address, _SNDMORE)
-        self.send_multipart([_CONFIRMED_FRAME, received.token, status])
+            _raw_send(self, received.address, _SNDMORE)
+        _raw_send(self, _CONFIRMED_FRAME, _SNDMORE)
+        _raw_send(self, received.token, _SNDMORE)
+        _raw_send(self, status)

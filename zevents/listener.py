@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket as socket_module
 import threading
 import weakref
 from collections.abc import Mapping
@@ -12,7 +13,7 @@ from typing import Any, cast
 import zmq
 
 from zevents.config import DEFAULT_LINGER, ListenerOptions, load_connection
-from zevents.errors import DeliveryError, DeliveryTimeout, EndpointError, ZeventsError
+from zevents.errors import DeliveryError, DeliveryTimeout, EndpointError
 from zevents.eventbus import Bus, current_bus, default_bus
 from zevents.events import PUSH_ERROR
 from zevents.eventsocket import EventSocket
@@ -44,13 +45,22 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
-def _socket_option(name: str | int) -> int:
-    if isinstance(name, int):
-        return name
-    try:
-        return int(getattr(zmq, name.upper()))
-    except AttributeError:
-        raise ZeventsError(f"unknown zmq socket option {name!r}") from None
+def _ipc_in_use(endpoint: str) -> bool:
+    """Whether a live process is listening on the ipc socket file of ``endpoint``.
+
+    libzmq removes an existing socket file before it binds, which would silently take
+    the path over from a running service; a stale file (nobody listening) is fine.
+    """
+    path = endpoint[len("ipc://") :]
+    if not endpoint.startswith("ipc://") or path.startswith("@") or not os.path.exists(path):
+        return False
+    with socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+        return True
 
 
 class _Resources:
@@ -113,7 +123,10 @@ class EventListener:
         self.serializer = resolve_serializer(self.options.serializer)
         self.bus = bus
         self._receiving = False
-        self._lock = threading.Lock()
+        # Re-entrant, so that a send re-entered on its own thread is detected (and
+        # reported) instead of deadlocking; zmq sockets are not thread-safe.
+        self._lock = threading.RLock()
+        self._sending = False
         self._resources = _Resources()
         self._generation = _fork_generation
         exit_linger = self.options.linger if self.options.linger >= 0 else DEFAULT_LINGER
@@ -196,7 +209,7 @@ class EventListener:
         )
         try:
             for name, value in opts.socket_options.items():
-                sock.setsockopt(_socket_option(name), value)
+                sock.setsockopt(name, value)
             sock.setsockopt(zmq.LINGER, opts.linger)
             sock.setsockopt(zmq.SNDTIMEO, opts.sndtimeo)
             sock.setsockopt(zmq.RCVTIMEO, opts.rcvtimeo)
@@ -210,6 +223,11 @@ class EventListener:
             sock.ack_timeout = opts.rcvtimeo
             bound = []
             for endpoint in opts.bind:
+                if _ipc_in_use(endpoint):
+                    raise EndpointError(
+                        f"cannot bind {endpoint}: another process is listening on it "
+                        "(give each service its own ipc path)"
+                    )
                 try:
                     sock.bind(endpoint)
                 except zmq.ZMQError as exc:
@@ -257,28 +275,56 @@ class EventListener:
         """
         if event == PUSH_ERROR:
             return False
-        with self._lock:
-            try:
-                sock = self._resources.socket
-                if sock is None or self._generation != _fork_generation:
-                    sock = self._open()
-                sock.push(event, payload)
-                return True
-            except zmq.Again:
-                error: Exception = DeliveryTimeout(
-                    f"no peer took the event within sndtimeo={self.options.sndtimeo} ms",
+        # acquire/try/finally costs half of ``with lock`` on this path; the lock is
+        # released before a failure is reported (the report fires on a bus).
+        lock = self._lock
+        lock.acquire()
+        if self._sending:
+            # The same thread is already inside a send: a signal handler or a receiver
+            # fired an event that came back here. Sending now would interleave frames
+            # (and waiting would deadlock), so report it instead.
+            lock.release()
+            self._report(
+                event,
+                payload,
+                DeliveryError(
+                    "re-entrant send (an event fired from a signal handler or receiver "
+                    "while this listener was sending); not sent",
                     event=event,
                     endpoint=self.options.endpoints,
-                )
-            except DeliveryError as exc:
-                # No usable answer on this socket: a new one starts clean.
-                self._resources.close(0)
-                error = exc
-            except zmq.ZMQError as exc:
-                self._resources.close(0)
-                error = DeliveryError(str(exc), event=event, endpoint=self.options.endpoints)
-            except Exception as exc:
-                error = exc
+                ),
+            )
+            return False
+        self._sending = True
+        try:
+            sock = self._resources.socket
+            if sock is None or self._generation != _fork_generation:
+                sock = self._open()
+            sock.push(event, payload)
+            return True
+        except zmq.Again:
+            error: Exception = DeliveryTimeout(
+                f"no peer took the event within sndtimeo={self.options.sndtimeo} ms",
+                event=event,
+                endpoint=self.options.endpoints,
+            )
+        except DeliveryError as exc:
+            # No usable answer on this socket: a new one starts clean.
+            self._resources.close(0)
+            error = exc
+        except zmq.ZMQError as exc:
+            self._resources.close(0)
+            error = DeliveryError(str(exc), event=event, endpoint=self.options.endpoints)
+        except Exception as exc:
+            error = exc
+        except BaseException:
+            # KeyboardInterrupt between two frames leaves half a message queued: a new
+            # socket keeps it from being glued to the next event.
+            self._resources.close(0)
+            raise
+        finally:
+            self._sending = False
+            lock.release()
         self._report(event, payload, error)
         return False
 
@@ -291,14 +337,18 @@ class EventListener:
             error,
         )
         bus = self.bus or current_bus() or default_bus
-        bus.fire(
-            PUSH_ERROR,
-            {
-                "event": event,
-                "payload": payload,
-                "endpoint": self.options.endpoints,
-                "error": f"{type(error).__name__}: {error}",
-                "error_type": type(error).__name__,
-                "listener": repr(self),
-            },
-        )
+        try:
+            bus.fire(
+                PUSH_ERROR,
+                {
+                    "event": event,
+                    "payload": payload,
+                    "endpoint": self.options.endpoints,
+                    "error": f"{type(error).__name__}: {error}",
+                    "error_type": type(error).__name__,
+                    "listener": repr(self),
+                },
+            )
+        except Exception:
+            # The firing code must never see a listener's failure, not even this one.
+            logger.exception("a receiver of %s raised", PUSH_ERROR)

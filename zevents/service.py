@@ -12,8 +12,8 @@ from typing import Any
 import zmq
 
 from zevents._signals import SignalHandler, Waker, installed_signal_handlers, stop_handlers
-from zevents.config import DEFAULT_POLL_TIMEOUT
-from zevents.errors import DecodeError
+from zevents.config import DEFAULT_DRAIN_TIMEOUT, DEFAULT_POLL_TIMEOUT, check_seconds
+from zevents.errors import DecodeError, ServiceError
 from zevents.eventbus import Bus, default_bus
 from zevents.events import SERVICE_ERROR, SERVICE_IDLE, SERVICE_STOP
 from zevents.eventsocket import EventSocket, Received
@@ -31,6 +31,7 @@ _ACK_SETTLE = 0.1
 # Messages taken from one readable socket before the stop flag and the other sockets
 # get a look: large enough to amortise the poll, small enough to stay fair.
 _BATCH = 256
+_NOBLOCK = zmq.NOBLOCK
 
 
 class EventService:
@@ -38,16 +39,32 @@ class EventService:
 
     Args:
         bus: The bus to fire on; the default bus when ``None``.
-        poll_timeout: Seconds without an event before ``zevents.service.idle`` fires.
+        poll_timeout: Seconds without an event before ``zevents.service.idle`` fires
+            (at least 0.001).
+        drain_timeout: Seconds a stopping service keeps handling the events its
+            sockets had already received, before it closes them (0: none).
+
+    Raises:
+        ConfigError: A timeout that is not a finite number of seconds.
     """
 
-    def __init__(self, bus: Bus | None = None, *, poll_timeout: float = DEFAULT_POLL_TIMEOUT):
-        if poll_timeout <= 0:
-            raise ValueError("poll_timeout must be more than 0 seconds")
+    def __init__(
+        self,
+        bus: Bus | None = None,
+        *,
+        poll_timeout: float = DEFAULT_POLL_TIMEOUT,
+        drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
+    ):
         self.bus = bus if bus is not None else default_bus
-        self.poll_timeout = poll_timeout
+        self.poll_timeout = check_seconds(poll_timeout, "poll_timeout")
+        self.drain_timeout = check_seconds(drain_timeout, "drain_timeout", minimum=0.0)
+        # One bound method, so that forget() removes exactly what listen() added.
+        self._stop_receiver = self._on_stop_event
         self.listeners: list[EventListener] = []
         self._stop_requested = threading.Event()
+        # Mirrors _stop_requested for the per-message check: reading a flag costs less
+        # than calling Event.is_set.
+        self._stopping = False
         self._running = threading.Event()
         self._waker: Waker | None = None
         self._signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
@@ -100,7 +117,8 @@ class EventService:
 
     def stop(self) -> None:
         """Stop ``run()`` after the event in hand; safe from receivers, threads and
-        signal handlers."""
+        signal handlers. Called before ``run()``, it makes ``run()`` return at once."""
+        self._stopping = True
         self._stop_requested.set()
         waker = self._waker
         if waker is not None:
@@ -112,31 +130,34 @@ class EventService:
     def run(self) -> None:
         """Receive and fire events until stopped.
 
-        Stops on ``stop()``, on ``zevents.service.stop`` fired on the bus, and (on the
-        main thread) on SIGTERM or SIGINT; SIGHUP is ignored. The event in hand
-        finishes, the sockets close, and ``run()`` returns.
+        Stops on ``stop()`` (also when called before ``run()``), on
+        ``zevents.service.stop`` fired on the bus, and (on the main thread) on SIGTERM
+        or SIGINT; SIGHUP is ignored. The event in hand finishes; events the sockets
+        had already received are handled for up to ``drain_timeout`` seconds; then the
+        sockets close and ``run()`` returns.
 
         Raises:
             EndpointError: A socket cannot bind or connect.
-            RuntimeError: The service has no listener, or is already running.
+            ServiceError: The service has no listener, or is already running.
         """
         if not self.listeners:
-            raise RuntimeError("the service has no listener: call listen() first")
+            raise ServiceError("the service has no listener: call listen() first")
         if self._running.is_set():
-            raise RuntimeError("the service is already running")
-        sockets = [listener.socket for listener in self.listeners]
-        waker = self._waker = Waker()
-        poller = zmq.Poller()
-        for sock in sockets:
-            poller.register(sock, zmq.POLLIN)
-        poller.register(waker.fileno(), zmq.POLLIN)
+            raise ServiceError("the service is already running")
         handlers = stop_handlers(self.stop, self._signals, self._ignored, self._custom_handler)
-        self.bus.listen(SERVICE_STOP, self._on_stop_event)
-        self._running.set()
-        timeout_ms = int(self.poll_timeout * 1000)
-        logger.info("service receiving on %s", ", ".join(map(repr, self.listeners)))
+        waker = self._waker = Waker()
+        timeout_ms = max(1, round(self.poll_timeout * 1000))
         try:
+            # Handlers first: a signal while the sockets open still stops gracefully.
             with installed_signal_handlers(handlers):
+                sockets = [listener.socket for listener in self.listeners]
+                poller = zmq.Poller()
+                for sock in sockets:
+                    poller.register(sock, zmq.POLLIN)
+                poller.register(waker.fileno(), zmq.POLLIN)
+                self.bus.listen(SERVICE_STOP, self._stop_receiver)
+                self._running.set()
+                logger.info("service receiving on %s", ", ".join(map(repr, self.listeners)))
                 idle_since = time.monotonic()
                 while not self._stop_requested.is_set():
                     ready = dict(poller.poll(timeout_ms))
@@ -148,10 +169,12 @@ class EventService:
                     for sock in sockets:
                         if sock in ready and self._drain(sock):
                             idle_since = time.monotonic()
+                self._drain_received(sockets)
         finally:
             self._running.clear()
             self._stop_requested.clear()
-            self.bus.forget(SERVICE_STOP, self._on_stop_event)
+            self._stopping = False
+            self.bus.forget(SERVICE_STOP, self._stop_receiver)
             self._waker = None
             waker.close()
             settle = _ACK_SETTLE - (time.monotonic() - self._last_ack)
@@ -160,6 +183,21 @@ class EventService:
             for listener in self.listeners:
                 listener.close()
             logger.info("service stopped")
+
+    def _drain_received(self, sockets: list[EventSocket]) -> None:
+        """Handle what the sockets already hold, for up to ``drain_timeout`` seconds.
+
+        Closing a socket drops the messages queued in it, which their senders believe
+        delivered. A second ``stop()`` ends this early.
+        """
+        deadline = time.monotonic() + self.drain_timeout
+        self._stopping = False
+        pending = True
+        while pending and time.monotonic() < deadline and not self._stopping:
+            pending = False
+            for sock in sockets:
+                if self._drain(sock):
+                    pending = True
 
     def _fire_idle(self, idle_for: float) -> None:
         try:
@@ -170,11 +208,11 @@ class EventService:
     def _drain(self, sock: EventSocket) -> int:
         """Handle up to ``_BATCH`` waiting messages; return how many."""
         handled = 0
-        stop = self._stop_requested
-        bus = self.bus
-        while handled < _BATCH and not stop.is_set():
+        receive = sock.receive
+        fire = self.bus.fire
+        while handled < _BATCH and not self._stopping:
             try:
-                received = sock.receive(zmq.NOBLOCK)
+                received = receive(_NOBLOCK)
             except zmq.Again:
                 break
             except DecodeError as exc:
@@ -184,12 +222,12 @@ class EventService:
                 continue
             handled += 1
             try:
-                bus.fire(received.event, received.payload)
+                fire(received[0], received[1])
             except Exception as exc:
                 self._report(received.event, exc)
                 self._acknowledge(sock, received, exc)
             else:
-                if received.token is not None:
+                if received[3] is not None:
                     self._acknowledge(sock, received, None)
         return handled
 

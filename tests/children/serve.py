@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,6 +28,8 @@ def main() -> int:
     parser.add_argument("--fail", action="append", default=[])
     parser.add_argument("--slow", action="append", default=[])
     parser.add_argument("--stop-after-idle", type=int, default=0)
+    parser.add_argument("--stop-on", action="append", default=[])
+    parser.add_argument("--drain-timeout", type=float, default=1.0)
     args = parser.parse_args()
 
     bus = Bus("child")
@@ -59,14 +62,22 @@ def serve(args: argparse.Namespace, bus: Bus, out: TextIO) -> int:
         bus.listen(pattern, slow)
     if args.stop_after_idle:
         bus.listen("zevents.service.idle", on_idle)
+    for pattern in args.stop_on:
+        bus.listen(pattern, lambda event, payload: bus.fire(SERVICE_STOP))
 
-    service = EventService(bus, poll_timeout=args.poll_timeout)
+    service = EventService(bus, poll_timeout=args.poll_timeout, drain_timeout=args.drain_timeout)
     for item in args.listen:
         listener = EventListener(json.loads(item) if item.startswith("{") else item, bus=bus)
         service.listen(listener)
-    for listener in service.listeners:
-        listener.socket  # noqa: B018 - bind now, so "ready" means reachable
-    Path(args.ready).write_text(str(os.getpid()))
+
+    def announce_ready() -> None:
+        # "ready" only once run() is in its loop: sockets bound, signal handlers in place.
+        deadline = time.monotonic() + 30
+        while not service.is_running and time.monotonic() < deadline:
+            time.sleep(0.002)
+        Path(args.ready).write_text(str(os.getpid()))
+
+    threading.Thread(target=announce_ready, daemon=True).start()
     started = time.monotonic()
     service.run()
     out.write(json.dumps({"event": "child.exited", "payload": time.monotonic() - started}) + "\n")

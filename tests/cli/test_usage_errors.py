@@ -58,6 +58,24 @@ BAD_ARGUMENTS = {
         "confirmed delivery needs",
     ),
     "count-zero": (["emit", "-e", "tcp://127.0.0.1:5555", "--count", "0", "x"], "'--count'"),
+    "timeout-nan": (
+        ["emit", "-e", "tcp://127.0.0.1:5555", "--timeout", "nan", "x"],
+        "not a finite number",
+    ),
+    "timeout-huge": (
+        ["emit", "-e", "tcp://127.0.0.1:5555", "--timeout", "1e12", "x"],
+        "more than a year",
+    ),
+    "wait-inf": (["emit", "-e", "tcp://127.0.0.1:5555", "--wait", "inf", "x"], "not a finite"),
+    "poll-timeout-nan": (
+        ["serve", "--poll-timeout", "nan", "tcp://127.0.0.1:5555"],
+        "not a finite number",
+    ),
+    "poll-timeout-tiny": (
+        ["serve", "--poll-timeout", "0.00001", "tcp://127.0.0.1:5555"],
+        "poll_timeout must be",
+    ),
+    "port-out-of-range": (["emit", "-e", "tcp://127.0.0.1:99999", "x"], "no valid port"),
     "timeout-zero": (["emit", "-e", "tcp://127.0.0.1:5555", "--timeout", "0", "x"], "'--timeout'"),
     "poll-timeout-negative": (
         ["serve", "--poll-timeout", "-1", "tcp://127.0.0.1:5555"],

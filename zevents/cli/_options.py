@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -11,7 +12,37 @@ from click.core import ParameterSource
 
 from zevents.config import load_connection
 
-__all__ = ["given", "listener_settings", "parse_json", "seconds_to_ms"]
+__all__ = ["Seconds", "given", "listener_settings", "parse_json", "seconds_to_ms"]
+
+#: The longest duration any option takes: a year, far past any sane timeout, and small
+#: enough to convert to milliseconds and timestamps.
+MAX_SECONDS = 365 * 24 * 3600.0
+
+
+class Seconds(click.ParamType[float]):
+    """A finite number of seconds within bounds (no nan, no inf, no overflow)."""
+
+    name = "seconds"
+
+    def __init__(self, minimum: float = 0.0, *, positive: bool = False) -> None:
+        self.minimum = minimum
+        self.positive = positive
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        if seconds < self.minimum or (self.positive and seconds <= 0):
+            bound = "more than 0" if self.positive else f"at least {self.minimum}"
+            self.fail(f"{value!r} must be {bound} seconds", param, ctx)
+        if seconds > MAX_SECONDS:
+            self.fail(f"{value!r} is more than a year; use at most {MAX_SECONDS:.0f}", param, ctx)
+        return seconds
 
 
 def given(ctx: click.Context, name: str) -> bool:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from zevents.cli._options import given, listener_settings
+from zevents.cli._options import Seconds, given, listener_settings
 from zevents.config import DEFAULT_POLL_TIMEOUT
 from zevents.errors import ConfigError
 from zevents.listener import EventListener
@@ -56,7 +56,7 @@ def receiving_options(command: F) -> F:
         ),
         click.option(
             "--poll-timeout",
-            type=click.FloatRange(min=0, min_open=True),
+            type=Seconds(positive=True),
             default=DEFAULT_POLL_TIMEOUT,
             show_default=True,
             metavar="SECONDS",

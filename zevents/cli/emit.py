@@ -12,7 +12,7 @@ from typing import IO, Any
 import click
 import orjson
 
-from zevents.cli._options import given, listener_settings, parse_json, seconds_to_ms
+from zevents.cli._options import Seconds, given, listener_settings, parse_json, seconds_to_ms
 from zevents.cli._progress import Progress, rate
 from zevents.cli.app import configure_logging, verbosity_of
 from zevents.config import DEFAULT_SNDTIMEO, ListenerOptions
@@ -106,7 +106,11 @@ class _Sender:
         failure: dict[str, Any] = self.failure or {}
         error = str(failure.get("error", "not sent"))
         kind, sep, text = error.partition(": ")
-        return f"{text} ({kind})" if sep and kind.isidentifier() else error
+        reason = f"{text} ({kind})" if sep and kind.isidentifier() else error
+        if self.listener.options.confirmed and "no peer took the event" in error:
+            # A confirmed DEALER cannot pair with a plain PULL service: say so.
+            reason += "; is the service running with --confirmed?"
+        return reason
 
 
 _EPILOG = """\b
@@ -155,7 +159,7 @@ Exit status: 0 all sent (acknowledged with --confirmed), 1 not, 2 usage error.
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Seconds(positive=True),
     default=DEFAULT_SNDTIMEO / 1000,
     show_default=True,
     metavar="SECONDS",
@@ -171,7 +175,7 @@ Exit status: 0 all sent (acknowledged with --confirmed), 1 not, 2 usage error.
 )
 @click.option(
     "--wait",
-    type=click.FloatRange(min=0),
+    type=Seconds(),
     metavar="SECONDS",
     help=f"Pause after binding/connecting, before the first send, so subscribers can "
     f"join. [default: {DEFAULT_PUB_WAIT} for pub, else 0]",

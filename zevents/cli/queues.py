@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 import orjson
 
+from zevents.cli._options import Seconds
 from zevents.cli._receiving import open_and_log, receiving_listener, receiving_options
 from zevents.cli.app import configure_logging, verbosity_of
 from zevents.cli.serve import load_handler
@@ -133,7 +134,7 @@ sender (emit --confirmed exits 1) instead of being lost.
 @click.option("--priority", type=int, help="Priority of the enqueued messages.")
 @click.option(
     "--delay",
-    type=click.FloatRange(min=0),
+    type=Seconds(),
     default=0.0,
     show_default=True,
     metavar="SECONDS",
@@ -222,7 +223,7 @@ Stops after the message in hand, with exit status 0, on SIGTERM or SIGINT, after
 @click.option("--fork", is_flag=True, help="Run each message in a child process.")
 @click.option(
     "--keep-alive",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Seconds(positive=True),
     default=30.0,
     show_default=True,
     metavar="SECONDS",
@@ -237,14 +238,14 @@ Stops after the message in hand, with exit status 0, on SIGTERM or SIGINT, after
 )
 @click.option(
     "--backoff-base",
-    type=click.FloatRange(min=0),
+    type=Seconds(),
     default=1.0,
     show_default=True,
     metavar="SECONDS",
 )
 @click.option(
     "--backoff-cap",
-    type=click.FloatRange(min=0),
+    type=Seconds(),
     default=960.0,
     show_default=True,
     metavar="SECONDS",
