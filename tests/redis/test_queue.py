@@ -1,0 +1,215 @@
+"""Sending, ordering, priorities, delays, uniqueness and stats on every driver."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import redis
+
+from tests.redis.conftest import DRIVERS, wait_for
+from zevents.errors import EncodeError, QueueError, QueueUnavailable
+from zevents.redis import RedisQueue
+from zevents.redis.message import decode_body
+
+MakeQueue = Callable[..., RedisQueue]
+
+
+def take_all(queue: RedisQueue, count: int = 100) -> list[Any]:
+    taken = queue.driver.take(count, 30_000, list(queue.priorities))
+    queue.driver.ack(taken)
+    return [decode_body(t.body)["payload"] for t in taken]
+
+
+@pytest.mark.parametrize("driver", ["list", "sorted-set", "stream"])
+def test_messages_of_one_priority_are_taken_in_enqueue_order(
+    make_queue: MakeQueue, driver: str
+) -> None:
+    queue = make_queue(driver=driver)
+    for i in range(20):
+        queue.send("job.run", i)
+    assert take_all(queue) == list(range(20))
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_higher_priority_is_taken_first_whatever_order_levels_are_given(
+    make_queue: MakeQueue, driver: str
+) -> None:
+    queue = make_queue(driver=driver, priorities=[20, 100, 50])
+    queue.send("job.run", "low", priority=20)
+    queue.send("job.run", "high", priority=100)
+    queue.send("job.run", "mid", priority=50)
+    taken = queue.driver.take(1, 30_000, list(queue.priorities))
+    assert [decode_body(t.body)["payload"] for t in taken] == ["high"]
+    assert taken[0].priority == 100
+    assert take_all(queue) == ["mid", "low"]
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_send_returns_an_id_and_stats_count_ready_messages(
+    make_queue: MakeQueue, driver: str
+) -> None:
+    queue = make_queue(driver=driver, priorities=[1, 5])
+    first = queue.send("job.run", {"n": 1}, priority=5)
+    second = queue.send("job.run", {"n": 2})
+    assert first
+    assert second
+    assert first != second
+    stats = queue.stats()
+    assert stats["ready"] == {5: 1, 1: 1}
+    assert (stats["delayed"], stats["processing"], stats["failed"]) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("driver", ["list", "sorted-set", "stream"])
+def test_delayed_message_is_not_taken_before_it_is_due(make_queue: MakeQueue, driver: str) -> None:
+    queue = make_queue(driver=driver, priorities=[0, 9])
+    queue.send("job.run", "later", delay=0.3, priority=9)
+    assert queue.stats()["delayed"] == 1
+    assert queue.driver.take(10, 30_000, [9, 0]) == []
+    taken = wait_for(lambda: queue.driver.take(10, 30_000, [9, 0]), timeout=5)
+    assert [decode_body(t.body)["payload"] for t in taken] == ["later"]
+    assert taken[0].priority == 9  # a delayed message keeps its priority
+
+
+def test_execute_at_in_the_past_is_due_at_once(make_queue: MakeQueue) -> None:
+    queue = make_queue(driver="sorted-set")
+    queue.send("job.run", "now", execute_at=datetime.now(timezone.utc) - timedelta(seconds=5))
+    assert take_all(queue) == ["now"]
+
+
+def test_sorted_set_puts_a_due_message_back_in_its_enqueue_place(make_queue: MakeQueue) -> None:
+    queue = make_queue(driver="sorted-set")
+    queue.send("job.run", "first", delay=0.2)
+    queue.send("job.run", "second")
+
+    def moved() -> bool:
+        queue.driver.take(0, 30_000, [])  # runs the mover, takes nothing
+        return queue.stats()["delayed"] == 0
+
+    wait_for(moved, timeout=5)
+    assert take_all(queue) == ["first", "second"]
+
+
+def test_set_driver_refuses_delays(make_queue: MakeQueue) -> None:
+    queue = make_queue(driver="set")
+    with pytest.raises(QueueError, match="set driver"):
+        queue.send("job.run", 1, delay=1)
+
+
+def test_set_driver_queues_the_same_message_once(make_queue: MakeQueue) -> None:
+    queue = make_queue(driver="set")
+    first = queue.send("job.run", {"a": 1}, identifier="x")
+    assert queue.send("job.run", {"a": 1}, identifier="x") == first
+    assert queue.send("job.run", {"a": 1}, identifier="y") != first
+    assert queue.stats()["ready"] == {0: 2}
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_unique_send_returns_the_unfinished_message_id(make_queue: MakeQueue, driver: str) -> None:
+    queue = make_queue(driver=driver)
+    first = queue.send("job.run", 1, identifier="order-7", unique=True)
+    assert queue.send("job.run", 2, identifier="order-7", unique=True) == first
+    assert sum(queue.stats()["ready"].values()) == 1
+    take_all(queue)
+    assert queue.send("job.run", 3, identifier="order-7", unique=True) != first
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_unfinished_lists_identifiers_with_messages_not_yet_finished(
+    make_queue: MakeQueue, driver: str
+) -> None:
+    queue = make_queue(driver=driver)
+    queue.send("job.run", 1, identifier="a")
+    queue.send("job.run", 2, identifier="b")
+    assert queue.unfinished(["a", "b", "c"]) == {"a", "b"}
+    taken = queue.driver.take(10, 30_000, [0])
+    assert queue.unfinished(["a", "b"]) == {"a", "b"}  # processing is not finished
+    queue.driver.ack([t for t in taken if decode_body(t.body)["identifier"] == "a"])
+    assert queue.unfinished(["a", "b", "c"]) == {"b"}
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_send_many_enqueues_every_message_in_order(make_queue: MakeQueue, driver: str) -> None:
+    queue = make_queue(driver=driver)
+    ids = queue.send_many([("job.run", i) for i in range(1200)])
+    assert len(set(ids)) == 1200
+    assert sum(queue.stats()["ready"].values()) == 1200
+    payloads = take_all(queue, 1200)
+    if driver == "set":
+        assert sorted(payloads) == list(range(1200))
+    else:
+        assert payloads == list(range(1200))
+
+
+def test_send_many_accepts_mappings_with_send_options(make_queue: MakeQueue) -> None:
+    queue = make_queue(priorities=[0, 1])
+    queue.send_many([{"event": "a", "payload": 1}, {"event": "b", "priority": 1, "delay": 60}])
+    stats = queue.stats()
+    assert stats["ready"] == {1: 0, 0: 1}
+    assert stats["delayed"] == 1
+    with pytest.raises(QueueError, match="unknown send options"):
+        queue.send_many([{"event": "a", "colour": "red"}])
+
+
+def test_a_queue_is_a_bus_receiver(make_queue: MakeQueue) -> None:
+    from zevents.eventbus import Bus
+
+    queue = make_queue()
+    bus = Bus()
+    bus.listen("orders.*", queue)
+    bus.fire("orders.created", {"id": 1})
+    bus.fire("users.created", {"id": 2})
+    assert take_all(queue) == [{"id": 1}]
+
+
+def test_bad_options_raise_queue_errors(make_queue: MakeQueue) -> None:
+    queue = make_queue(priorities=[1, 2])
+    with pytest.raises(QueueError, match="priority 3"):
+        queue.send("a", priority=3)
+    with pytest.raises(QueueError, match="identifier"):
+        queue.send("a", unique=True)
+    with pytest.raises(EncodeError):
+        queue.send("a", object())
+    with pytest.raises(QueueError, match="unknown driver"):
+        make_queue(driver="heap")
+    with pytest.raises(QueueError, match="serial groups"):
+        make_queue(driver="stream").send("a", serial_group="g")
+
+
+def test_missing_url_names_the_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ZEVENTS_REDIS_URL", raising=False)
+    with pytest.raises(QueueError, match="ZEVENTS_REDIS_URL"):
+        RedisQueue("jobs")
+
+
+def test_url_is_taken_from_the_environment(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZEVENTS_REDIS_URL", url)
+    with RedisQueue("jobs") as queue:
+        assert queue.send("a", 1)
+
+
+def test_send_to_an_unreachable_redis_raises_unavailable_with_masked_url() -> None:
+    with (
+        RedisQueue("jobs", "redis://:s3cret@127.0.0.1:1/0", socket_timeout=1) as queue,
+        pytest.raises(QueueUnavailable) as info,
+    ):
+        queue.send("a", 1)
+    text = str(info.value)
+    assert "127.0.0.1:1" in text
+    assert "s3cret" not in text
+    assert "***" in text
+
+
+def test_every_key_of_a_queue_has_the_prefix_and_hash_tag(
+    make_queue: MakeQueue, raw: redis.Redis, url: str
+) -> None:
+    for driver in DRIVERS:
+        queue = make_queue(f"tag-{driver}", driver=driver)
+        queue.send("a", 1, identifier="i")
+        queue.send("b", 2, delay=0 if driver == "set" else 60)
+        queue.driver.take(1, 30_000, [0])
+    keys = [k.decode() for k in raw.keys("*")]
+    assert keys
+    assert all(k.startswith("zevents:{tag-") for k in keys), keys

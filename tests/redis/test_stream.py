@@ -1,0 +1,144 @@
+"""Stream driver specifics: fan-out to groups, reclaims, fencing and trimming."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from tests.redis.conftest import Running, wait_for
+from zevents.eventbus import Bus
+from zevents.redis import RedisQueue
+from zevents.redis.message import decode_body
+
+MakeQueue = Callable[..., RedisQueue]
+StartWorker = Callable[..., Running]
+
+
+def test_each_group_gets_every_message_including_those_sent_before_it_existed(
+    make_queue: MakeQueue, start_worker: StartWorker
+) -> None:
+    sender = make_queue(driver="stream", group="billing")
+    sender.send("order.paid", 1)
+    bus_a, bus_b = Bus(), Bus()
+    seen_a: list[int] = []
+    seen_b: list[int] = []
+    bus_a.listen("order.*", lambda e, p: seen_a.append(p))
+    bus_b.listen("order.*", lambda e, p: seen_b.append(p))
+    mail = make_queue(driver="stream", group="mail")  # created after the first send
+    start_worker(make_queue(driver="stream", group="billing", consumer="b1"), bus_a)
+    start_worker(mail, bus_b)
+    sender.send("order.paid", 2)
+    wait_for(lambda: seen_a == [1, 2] and seen_b == [1, 2])
+
+
+def test_consumers_of_one_group_share_the_messages(
+    make_queue: MakeQueue, start_worker: StartWorker
+) -> None:
+    bus = Bus()
+    seen: list[int] = []
+    bus.listen("x", lambda e, p: seen.append(p))
+    queue = make_queue(driver="stream")
+    queue.send_many([("x", i) for i in range(200)])
+    start_worker(make_queue(driver="stream", consumer="c1"), bus)
+    start_worker(make_queue(driver="stream", consumer="c2"), bus)
+    wait_for(lambda: len(seen) == 200)
+    assert sorted(seen) == list(range(200))
+
+
+def test_a_retry_goes_only_to_the_group_that_failed(
+    make_queue: MakeQueue, start_worker: StartWorker
+) -> None:
+    from zevents.redis import RetryPolicy
+
+    bus_a, bus_b = Bus(), Bus()
+    seen_a: list[int] = []
+    seen_b: list[int] = []
+
+    def flaky(event: str, payload: int) -> None:
+        seen_a.append(payload)
+        if len(seen_a) == 1:
+            raise ValueError("once")
+
+    bus_a.listen("x", flaky)
+    bus_b.listen("x", lambda e, p: seen_b.append(p))
+    queue_a = make_queue(driver="stream", group="a")
+    queue_b = make_queue(driver="stream", group="b")
+    queue_a.send("x", 7)
+    start_worker(queue_a, bus_a, retry=RetryPolicy(base=0.05))
+    start_worker(queue_b, bus_b)
+    wait_for(lambda: seen_a == [7, 7] and seen_b == [7])
+    wait_for(lambda: queue_b.stats()["processing"] == 0 and queue_a.stats()["processing"] == 0)
+    assert seen_b == [7]
+
+
+def test_entries_idle_past_keep_alive_are_reclaimed_then_failed_past_max_reclaims(
+    make_queue: MakeQueue,
+) -> None:
+    dead = make_queue(driver="stream", consumer="dead", max_reclaims=2)
+    rescuer = make_queue(driver="stream", consumer="rescuer", max_reclaims=2)
+    dead.send("x", "stuck", identifier="s")
+    taken = dead.driver.take(1, 1000, [0])
+    assert [t.attempt for t in taken] == [1]
+    attempts = []
+    for _ in range(2):
+        reclaimed = rescuer.driver.reclaim(0, 10, 2, [0])
+        attempts.extend(t.attempt for t in reclaimed)
+    assert attempts == [2, 3]
+    assert rescuer.driver.reclaim(0, 10, 2, [0]) == []  # third reclaim: over the limit
+    failed = rescuer.failed()
+    assert len(failed) == 1
+    assert failed[0].payload == "stuck"
+    assert failed[0].error.startswith("Reclaimed: ")
+    assert failed[0].reason == "reclaim-limit"
+    assert rescuer.stats()["processing"] == 0
+    assert rescuer.unfinished(["s"]) == set()
+
+
+def test_a_consumer_whose_entry_was_reclaimed_cannot_acknowledge_it(make_queue: MakeQueue) -> None:
+    slow = make_queue(driver="stream", consumer="slow")
+    fast = make_queue(driver="stream", consumer="fast")
+    slow.send("x", 1)
+    taken = slow.driver.take(1, 1000, [0])
+    reclaimed = fast.driver.reclaim(0, 10, 3, [0])
+    assert [t.id for t in reclaimed] == [t.id for t in taken]
+    assert slow.driver.ack(taken) == [taken[0].id]  # fenced
+    assert slow.driver.touch(taken, 1000) == [taken[0].id]
+    assert fast.stats()["processing"] == 1
+    assert fast.driver.ack(reclaimed) == []
+    assert fast.stats()["processing"] == 0
+
+
+def test_acknowledged_entries_are_trimmed_only_when_every_group_has_them(
+    make_queue: MakeQueue, raw: redis.Redis
+) -> None:
+    a = make_queue(driver="stream", group="a")
+    b = make_queue(driver="stream", group="b")
+    a.send_many([("x", i) for i in range(10)])
+    key = a.keys.ready(0)
+    taken_a = a.driver.take(10, 30_000, [0])
+    a.driver.ack(taken_a)
+    assert raw.xlen(key) == 10  # group b has read nothing yet
+    taken_b = b.driver.take(4, 30_000, [0])
+    b.driver.ack(taken_b[1:])  # the first entry stays pending in b
+    assert raw.xlen(key) == 10
+    b.driver.ack(taken_b[:1])
+    assert raw.xlen(key) == 6
+    rest = b.driver.take(10, 30_000, [0])
+    b.driver.ack(rest)
+    assert raw.xlen(key) == 0
+    assert [decode_body(t.body)["payload"] for t in taken_b + rest] == list(range(10))
+
+
+def test_stream_stats_count_ready_and_pending_for_the_group(make_queue: MakeQueue) -> None:
+    queue = make_queue(driver="stream", priorities=[0, 1])
+    queue.send_many([("x", i) for i in range(5)])
+    queue.send("x", "later", delay=60)
+    taken: list[Any] = queue.driver.take(2, 30_000, [1, 0])
+    stats = queue.stats()
+    assert stats["ready"] == {1: 0, 0: 3}
+    assert stats["processing"] == 2
+    assert stats["delayed"] == 1
+    queue.driver.ack(taken)
+    assert queue.stats()["processing"] == 0

@@ -1,0 +1,108 @@
+"""The driver protocol and the script runner drivers share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis
+
+from zevents.redis.keys import QueueKeys
+from zevents.redis.message import Taken
+from zevents.redis.scripts import script_source
+
+__all__ = ["Driver", "ScriptRunner", "SendItem"]
+
+
+@dataclass(frozen=True, slots=True)
+class SendItem:
+    """One message to enqueue, encoded."""
+
+    body: bytes
+    priority: int
+    id: str = ""
+    delay_ms: int = 0
+    execute_at_ms: int | None = None
+    identifier: str | None = None
+    unique: bool = False
+    serial_group: str | None = None
+
+    def args(self) -> list[Any]:
+        """The 8 script arguments of this message (see ``send.lua``)."""
+        return [
+            self.id,
+            self.body,
+            self.priority,
+            self.delay_ms,
+            "" if self.execute_at_ms is None else self.execute_at_ms,
+            self.identifier or "",
+            "1" if self.unique else "",
+            self.serial_group or "",
+        ]
+
+
+class ScriptRunner:
+    """Runs the queue's Lua scripts by SHA with the queue's KEYS and leading ARGV."""
+
+    def __init__(self, client: redis.Redis, keys: QueueKeys, kind: str) -> None:
+        self.client = client
+        self.keys = keys
+        self._keys = keys.script_keys()
+        self._head: list[Any] = [kind, len(keys.priorities), *keys.priorities]
+        self._scripts: dict[str, Any] = {}
+
+    def __call__(self, name: str, args: Sequence[Any] = (), client: Any = None) -> Any:
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = self.client.register_script(script_source(name))
+        return script(keys=self._keys, args=[*self._head, *args], client=client or self.client)
+
+
+class Driver(Protocol):
+    """How a queue stores, hands out and settles messages (one per Redis structure)."""
+
+    name: str
+    runner: ScriptRunner
+
+    def send(self, items: Sequence[SendItem]) -> list[str]:
+        """Enqueue ``items`` in one round trip; returns their ids."""
+        ...
+
+    def take(self, count: int, lease_ms: int, priorities: Sequence[int]) -> list[Taken]:
+        """Lease up to ``count`` due messages, highest priority first."""
+        ...
+
+    def reclaim(
+        self, lease_ms: int, max_attempts: int, max_reclaims: int, priorities: Sequence[int]
+    ) -> list[Taken]:
+        """Recover messages of dead workers; returns any now leased to the caller."""
+        ...
+
+    def ack(self, taken: Sequence[Taken], pipe: Any = None) -> list[str]:
+        """Finish messages; returns the ids whose lease was lost (not acknowledged)."""
+        ...
+
+    def retry(self, taken: Taken, delay_ms: int, *, count_attempt: bool) -> bool:
+        """Put a message back, due after ``delay_ms``; False if its lease was lost."""
+        ...
+
+    def fail(self, taken: Taken, record: bytes, identifier: str | None, serial: str | None) -> bool:
+        """Move a message to the failed store; False if its lease was lost."""
+        ...
+
+    def touch(self, taken: Sequence[Taken], lease_ms: int) -> list[str]:
+        """Renew leases; returns the ids whose lease was lost."""
+        ...
+
+    def release(self, taken: Sequence[Taken], lease_ms: int) -> None:
+        """Give back messages that were taken but never started."""
+        ...
+
+    def counts(self) -> dict[str, Any]:
+        """``ready`` per priority, ``delayed`` and ``processing``."""
+        ...
+
+    def retry_failed_args(self, key: str, fields: dict[str, Any], priority: int) -> list[Any]:
+        """The ``retry_failed.lua`` arguments of one failed entry."""
+        ...

@@ -1,0 +1,69 @@
+"""The Redis key layout of a queue: every key of one queue shares the hash tag ``{name}``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["DEFAULT_PREFIX", "QueueKeys", "shutdown_key", "workers_key"]
+
+#: Prefix of every key zevents writes.
+DEFAULT_PREFIX = "zevents:"
+
+_FIXED = (
+    "msgs",
+    "delayed",
+    "processing",
+    "leases",
+    "attempts",
+    "failed",
+    "idents",
+    "ident_ids",
+    "serial",
+    "seq",
+    "status",
+)
+
+
+@dataclass(frozen=True)
+class QueueKeys:
+    """The keys of queue ``name``.
+
+    Args:
+        name: The queue name (it must not contain ``{`` or ``}``).
+        priorities: The priority levels, highest first.
+        stream: Whether the ready keys are streams (``stream:<p>``) or not (``ready:<p>``).
+        prefix: Prefix of every key.
+    """
+
+    name: str
+    priorities: tuple[int, ...]
+    stream: bool = False
+    prefix: str = DEFAULT_PREFIX
+    base: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not self.name or "{" in self.name or "}" in self.name:
+            raise ValueError(f"queue name {self.name!r} must be non-empty, without braces")
+        object.__setattr__(self, "base", f"{self.prefix}{{{self.name}}}:")
+
+    def key(self, part: str) -> str:
+        """The full key of one part (``msgs``, ``failed``, ...)."""
+        return self.base + part
+
+    def ready(self, priority: int) -> str:
+        """The ready list, sorted set, set or stream of one priority."""
+        return f"{self.base}{'stream' if self.stream else 'ready'}:{priority}"
+
+    def script_keys(self) -> list[str]:
+        """The KEYS every queue script takes, in the order ``lib.lua`` expects."""
+        return [self.base + part for part in _FIXED] + [self.ready(p) for p in self.priorities]
+
+
+def workers_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """The hash of worker heartbeats."""
+    return f"{prefix}workers"
+
+
+def shutdown_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """The key holding the time (ms) of the last shutdown request."""
+    return f"{prefix}shutdown"

@@ -1,0 +1,15 @@
+-- Give back leased messages that were never started (attempt not counted), first in
+-- line again. ARGV[A..]: groups of 3: id, token, priority. Returns the count.
+local n = 0
+for i = A, #ARGV, 3 do
+  local id = ARGV[i]
+  local key = PRIO_KEY[ARGV[i + 2]]
+  if key and redis.call('HGET', K_LEASES, id) == ARGV[i + 1] then
+    redis.call('HDEL', K_LEASES, id)
+    redis.call('ZREM', K_PROC, id)
+    redis.call('HINCRBY', K_ATTEMPTS, id, -1)
+    push_ready(key, id, true)
+    n = n + 1
+  end
+end
+return n

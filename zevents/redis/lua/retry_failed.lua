@@ -1,0 +1,32 @@
+-- Put failed messages back. ARGV[A..]: groups of 6: store key, id, priority,
+-- identifier, target group (stream), serial group. Attempts start again from zero; a
+-- serial message joins the end of its group.
+local now = now_ms()
+local n = 0
+for i = A, #ARGV, 6 do
+  local skey, id, prio, ident, group = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local serial = ARGV[i + 5]
+  local key = PRIO_KEY[prio]
+  local body = redis.call('HGET', K_MSGS, skey)
+  if key and body and redis.call('HDEL', K_FAILED, skey) == 1 then
+    redis.call('HDEL', K_ATTEMPTS, skey)
+    if ident ~= '' then
+      redis.call('HINCRBY', K_IDENTS, ident, 1)
+      redis.call('HSET', K_IDENT_IDS, ident, id)
+    end
+    if KIND == 'stream' then
+      redis.call('HDEL', K_MSGS, skey)
+      push_ready(key, id, false, body, '', group)
+    elseif serial ~= '' then
+      local held = serial_head(serial) ~= nil
+      redis.call('ZADD', K_SERIAL, 0, serial .. '\0' ..
+                 string.format('%016d', redis.call('INCR', K_SEQ)) .. '\0' .. prio .. '\0' ..
+                 '0\0' .. id)
+      if not held then push_ready(key, id, false) end
+    else
+      push_ready(key, id, false)
+    end
+    n = n + 1
+  end
+end
+return n

@@ -1,0 +1,44 @@
+-- Stream helpers (appended after lib.lua for the stream scripts).
+
+-- The entry ids of `ids` that are pending for `consumer` in `group` (fencing).
+local function owned(key, group, consumer, ids)
+  local mine = {}
+  if #ids == 0 then return mine end
+  local lo, hi = ids[1], ids[1]
+  for _, id in ipairs(ids) do
+    local a1, a2 = string.match(id, '^(%d+)%-(%d+)$')
+    local l1, l2 = string.match(lo, '^(%d+)%-(%d+)$')
+    local h1, h2 = string.match(hi, '^(%d+)%-(%d+)$')
+    a1, a2, l1, l2, h1, h2 = tonumber(a1), tonumber(a2), tonumber(l1), tonumber(l2),
+                             tonumber(h1), tonumber(h2)
+    if a1 < l1 or (a1 == l1 and a2 < l2) then lo = id end
+    if a1 > h1 or (a1 == h1 and a2 > h2) then hi = id end
+  end
+  local pending = redis.call('XPENDING', key, group, lo, hi, #ids + 1000, consumer)
+  for _, p in ipairs(pending) do mine[p[1]] = tonumber(p[4]) end
+  return mine
+end
+
+-- Trim entries every group has acknowledged, never one still pending (XTRIM MINID).
+local function trim(key)
+  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', key)
+  if not ok or #groups == 0 then return end
+  local min1, min2 = nil, nil
+  for _, g in ipairs(groups) do
+    local info = {}
+    for k = 1, #g, 2 do info[g[k]] = g[k + 1] end
+    local t1, t2
+    if tonumber(info['pending']) > 0 then
+      local summary = redis.call('XPENDING', key, info['name'])
+      t1, t2 = string.match(summary[2], '^(%d+)%-(%d+)$')
+      t1, t2 = tonumber(t1), tonumber(t2)
+    else
+      t1, t2 = string.match(info['last-delivered-id'], '^(%d+)%-(%d+)$')
+      t1, t2 = tonumber(t1), tonumber(t2) + 1
+    end
+    if min1 == nil or t1 < min1 or (t1 == min1 and t2 < min2) then min1, min2 = t1, t2 end
+  end
+  if min1 and (min1 > 0 or min2 > 1) then
+    redis.call('XTRIM', key, 'MINID', fmt(min1) .. '-' .. fmt(min2))
+  end
+end

@@ -1,0 +1,50 @@
+-- Claim entries of group ARGV[A] idle past ARGV[A+2] ms for consumer ARGV[A+1]
+-- (XAUTOCLAIM). An entry reclaimed more than ARGV[A+3] times, or past ARGV[A+4]
+-- attempts, goes to the failed store. ARGV[A+5] = count, ARGV[A+6] = number of
+-- priorities, then the priorities. Returns {entry id, id, body, attempt, priority, ...}.
+local group, consumer, idle = ARGV[A], ARGV[A + 1], ARGV[A + 2]
+local max_reclaims, max_attempts = tonumber(ARGV[A + 3]), tonumber(ARGV[A + 4])
+local count = ARGV[A + 5]
+local now = now_ms()
+local out = {}
+for j = A + 7, A + 6 + tonumber(ARGV[A + 6]) do
+  local prio = ARGV[j]
+  local key = PRIO_KEY[prio]
+  -- Redis 6.2 replies {cursor, entries}; 7.x adds the ids of deleted entries.
+  local r = redis.call('XAUTOCLAIM', key, group, consumer, idle, '0-0', 'COUNT', count)
+  local gone = {}
+  for _, entry in ipairs(r[2]) do
+    local eid, fields = entry[1], entry[2]
+    if not fields then
+      gone[#gone + 1] = eid
+    else
+      local f = {}
+      for k = 1, #fields, 2 do f[fields[k]] = fields[k + 1] end
+      local delivered = owned(key, group, consumer, {eid})[eid] or 1
+      local attempt = (tonumber(f.a) or 0) + delivered
+      local id = f.i or eid
+      if f.g and f.g ~= group then
+        gone[#gone + 1] = eid
+      elseif delivered - 1 > max_reclaims or attempt > max_attempts then
+        local why = 'Reclaimed: the entry was claimed ' .. (delivered - 1) ..
+                    ' times after its consumer stopped acknowledging (max_reclaims ' ..
+                    max_reclaims .. ')'
+        if attempt > max_attempts then
+          why = 'LeaseExpired: the lease expired after attempt ' .. (attempt - 1) ..
+                ' (the worker died or hung)'
+        end
+        local member = id .. '|' .. group
+        redis.call('XACK', key, group, eid)
+        redis.call('HSET', K_MSGS, member, f.m or '')
+        redis.call('HSET', K_FAILED, member, record(why, attempt - 1, 'reclaim-limit', group, now))
+        local m = decode(f.m)
+        if m then ident_done(str(m.identifier)) end
+      else
+        out[#out + 1] = eid; out[#out + 1] = id; out[#out + 1] = f.m or ''
+        out[#out + 1] = attempt; out[#out + 1] = prio
+      end
+    end
+  end
+  if #gone > 0 then redis.call('XACK', key, group, unpack(gone)) end
+end
+return out

@@ -1,0 +1,47 @@
+-- Take up to ARGV[A] due messages under a lease of ARGV[A+1] ms, from the priorities
+-- ARGV[A+3..] (highest first). Returns {token, id, body, attempt, priority, ...}.
+local now = now_ms()
+move_due(now)
+local want = tonumber(ARGV[A])
+local deadline = now + tonumber(ARGV[A + 1])
+local out = {}
+local leased_z, leased_h = {}, {}
+local token = nil
+for j = A + 3, A + 2 + tonumber(ARGV[A + 2]) do
+  if want <= 0 then break end
+  local prio = ARGV[j]
+  local key = PRIO_KEY[prio]
+  local ids = {}
+  if KIND == 'list' then
+    ids = redis.call('LPOP', key, want) or {}
+  elseif KIND == 'sorted-set' then
+    local r = redis.call('ZPOPMIN', key, want)
+    for k = 1, #r, 2 do ids[#ids + 1] = r[k] end
+  else
+    ids = redis.call('SPOP', key, want) or {}
+  end
+  if #ids > 0 then
+    want = want - #ids
+    if not token then token = fmt(redis.call('INCR', K_SEQ)) end
+    local bodies = redis.call('HMGET', K_MSGS, unpack(ids))
+    for k, id in ipairs(ids) do
+      local body = bodies[k]
+      if body then
+        local att = redis.call('HINCRBY', K_ATTEMPTS, id, 1)
+        out[#out + 1] = id; out[#out + 1] = body; out[#out + 1] = att; out[#out + 1] = prio
+        leased_z[#leased_z + 1] = deadline; leased_z[#leased_z + 1] = id
+        leased_h[#leased_h + 1] = id; leased_h[#leased_h + 1] = token
+      else
+        redis.call('HSET', K_FAILED, id,
+                   record('DecodeError: no message body stored for id ' .. id, 0,
+                          'undecodable', nil, now))
+      end
+    end
+  end
+end
+if #leased_z > 0 then
+  redis.call('ZADD', K_PROC, unpack(leased_z))
+  redis.call('HSET', K_LEASES, unpack(leased_h))
+end
+table.insert(out, 1, token or '')
+return out

