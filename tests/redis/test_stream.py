@@ -142,3 +142,112 @@ def test_stream_stats_count_ready_and_pending_for_the_group(make_queue: MakeQueu
     assert stats["delayed"] == 1
     queue.driver.ack(taken)
     assert queue.stats()["processing"] == 0
+
+
+def test_serial_group_runs_in_order_in_each_consumer_group_without_waiting_for_others(
+    make_queue: MakeQueue, start_worker: StartWorker
+) -> None:
+    import threading
+
+    fast = make_queue(driver="stream", group="fast", consumer="f")
+    slow = make_queue(driver="stream", group="slow", consumer="s")
+    for n in range(3):
+        fast.send("x", n, serial_group="acct")
+    release = threading.Event()
+    seen_fast: list[int] = []
+    seen_slow: list[int] = []
+    bus_fast, bus_slow = Bus(), Bus()
+    bus_fast.listen("x", lambda e, p: seen_fast.append(p))
+
+    def held_up(event: str, payload: int) -> None:
+        seen_slow.append(payload)
+        release.wait(10)
+
+    bus_slow.listen("x", held_up)
+    start_worker(slow, bus_slow)
+    start_worker(make_queue(driver="stream", group="slow", consumer="s2"), bus_slow)
+    start_worker(fast, bus_fast)
+    wait_for(lambda: seen_fast == [0, 1, 2])
+    assert seen_slow == [0]  # the second slow worker waits for the head of the chain
+    release.set()
+    wait_for(lambda: seen_slow == [0, 1, 2])
+    wait_for(lambda: fast.stats()["serial"] == 0 and fast.stats()["processing"] == 0)
+
+
+def test_a_failed_serial_stream_message_releases_its_chain_and_retries_at_the_end(
+    make_queue: MakeQueue, start_worker: StartWorker
+) -> None:
+    from zevents.errors import PermanentError
+
+    queue = make_queue(driver="stream")
+    seen: list[int] = []
+    healed: list[bool] = []
+
+    def receiver(event: str, payload: int) -> None:
+        seen.append(payload)
+        if payload == 0 and not healed:
+            raise PermanentError("not yet")
+
+    bus = Bus()
+    bus.listen("x", receiver)
+    for n in range(3):
+        queue.send("x", n, serial_group="g")
+    start_worker(queue, bus)
+    wait_for(lambda: seen == [0, 1, 2] and len(queue.failed()) == 1)
+    assert queue.failed()[0].group == "default"
+    healed.append(True)
+    queue.send("x", 3, serial_group="g", delay=60)  # the chain is held by this one now
+    assert queue.retry_failed() == 1
+    assert queue.stats()["serial"] == 2
+    raw = queue.client
+    raw.zadd(
+        queue.keys.key("delayed"), dict.fromkeys(raw.zrange(queue.keys.key("delayed"), 0, -1), 0)
+    )
+    wait_for(lambda: seen == [0, 1, 2, 3, 0])
+
+
+def test_a_stopping_worker_leaves_the_group_and_dead_consumers_are_pruned(
+    make_queue: MakeQueue, start_worker: StartWorker, raw: redis.Redis
+) -> None:
+    queue = make_queue(driver="stream", consumer="leaver")
+    key = queue.keys.ready(0)
+    dead = make_queue(driver="stream", consumer="dead")
+    dead.send("x", 1)
+    dead.driver.take(1, 1000, [0])  # "dead" holds an entry and never comes back
+    names = lambda: {c["name"].decode() for c in raw.xinfo_consumers(key, "default")}  # noqa: E731
+    seen: list[int] = []
+    bus = Bus()
+    bus.listen("x", lambda e, p: seen.append(p))
+    run = start_worker(queue, bus, keep_alive=0.2)
+    wait_for(lambda: seen == [1])  # reclaimed from "dead"
+    wait_for(lambda: "dead" not in names())  # empty and idle past twice the lease
+    run.stop()
+    assert names() == set()
+
+
+def test_queue_objects_get_distinct_default_consumer_names(make_queue: MakeQueue) -> None:
+    assert make_queue(driver="stream").consumer != make_queue(driver="stream").consumer
+
+
+def test_a_worker_recreates_its_group_when_redis_lost_it(
+    make_queue: MakeQueue, start_worker: StartWorker, raw: redis.Redis
+) -> None:
+    queue = make_queue(driver="stream")
+    seen: list[int] = []
+    bus = Bus()
+    bus.listen("x", lambda e, p: seen.append(p))
+    start_worker(queue, bus, keep_alive=0.2)
+    queue.send("x", 1)
+    wait_for(lambda: seen == [1])
+    raw.flushall()  # as after a restart of a Redis without persistence
+    queue.send("x", 2)
+    wait_for(lambda: seen == [1, 2])
+
+
+def test_stream_stats_count_a_backlog_longer_than_one_page(make_queue: MakeQueue) -> None:
+    from zevents.redis.drivers import stream
+
+    queue = make_queue(driver="stream")
+    queue.send_many([("x", i) for i in range(2 * stream._PAGE + 5)])
+    queue.driver.ack(queue.driver.take(3, 30_000, [0]))
+    assert queue.stats()["ready"] == {0: 2 * stream._PAGE + 2}

@@ -222,7 +222,7 @@ def test_failed_store_can_be_retried_and_flushed(
     assert queue.stats()["failed"] == 0
 
 
-@pytest.mark.parametrize("driver", ["list", "sorted-set", "set"])
+@pytest.mark.parametrize("driver", DRIVERS)
 def test_serial_group_runs_one_at_a_time_in_order_across_two_workers(
     make_queue: MakeQueue, start_worker: StartWorker, driver: str
 ) -> None:
@@ -251,16 +251,17 @@ def test_serial_group_runs_one_at_a_time_in_order_across_two_workers(
         for group in ("g1", "g2"):
             queue.send("x", {"g": group, "n": n}, serial_group=group)
     policy = RetryPolicy(base=0.05)
-    start_worker(make_queue(driver=driver), bus, retry=policy)
-    start_worker(make_queue(driver=driver), bus, retry=policy)
+    start_worker(make_queue(driver=driver, consumer="w1"), bus, retry=policy)
+    start_worker(make_queue(driver=driver, consumer="w2"), bus, retry=policy)
     wait_for(lambda: len(order["g1"]) == 9 and len(order["g2"]) == 9)
     assert overlap == []
     expected = [0, 1, 2, 2, 3, 4, 5, 6, 7]
     assert order == {"g1": expected, "g2": expected}
 
 
+@pytest.mark.parametrize("driver", ["list", "stream"])
 def test_a_slow_group_does_not_hold_up_others(
-    make_queue: MakeQueue, start_worker: StartWorker
+    make_queue: MakeQueue, start_worker: StartWorker, driver: str
 ) -> None:
     bus = Bus()
     release = threading.Event()
@@ -272,12 +273,12 @@ def test_a_slow_group_does_not_hold_up_others(
         done.append(payload)
 
     bus.listen("x", receiver)
-    queue = make_queue()
+    queue = make_queue(driver=driver)
     queue.send("x", "slow", serial_group="a")
     queue.send("x", "after-slow", serial_group="a")
     queue.send("x", "other", serial_group="b")
-    start_worker(make_queue(), bus)
-    start_worker(make_queue(), bus)
+    start_worker(make_queue(driver=driver, consumer="w1"), bus)
+    start_worker(make_queue(driver=driver, consumer="w2"), bus)
     wait_for(lambda: "other" in done)
     assert "after-slow" not in done
     release.set()
@@ -434,10 +435,11 @@ def test_a_message_whose_lease_expires_on_its_last_attempt_goes_to_the_failed_st
     assert queue.stats()["processing"] == 0
 
 
+@pytest.mark.parametrize("driver", ["list", "sorted-set", "stream"])
 def test_an_idle_worker_takes_a_delayed_message_soon_after_it_is_due(
-    make_queue: MakeQueue, start_worker: StartWorker
+    make_queue: MakeQueue, start_worker: StartWorker, driver: str
 ) -> None:
-    queue = make_queue(driver="list")
+    queue = make_queue(driver=driver)
     bus = Bus()
     seen: list[float] = []
     bus.listen("x", lambda e, p: seen.append(time.monotonic()))
@@ -459,3 +461,27 @@ def test_zevents_redis_without_redis_py_names_the_extra() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert "pip install 'zevents[redis]'" in proc.stdout, proc.stderr
+
+
+@pytest.mark.parametrize("driver", ["list", "stream"])
+def test_a_delayed_id_without_a_stored_body_goes_to_the_failed_store(
+    make_queue: MakeQueue, raw: redis.Redis, driver: str
+) -> None:
+    queue = make_queue(driver=driver)
+    raw.zadd(queue.keys.key("delayed"), {"ghost-1": 0})
+    assert queue.driver.take(10, 30_000, [0]) == []
+    failed = queue.failed()
+    assert [(f.id, f.reason) for f in failed] == [("ghost-1", "undecodable")]
+    assert "no message body" in failed[0].error
+    assert queue.stats()["delayed"] == 0
+
+
+def test_retry_jitter_spreads_waits_below_the_backoff() -> None:
+    exact = RetryPolicy(base=4.0)
+    spread = RetryPolicy(base=4.0, jitter=0.5)
+    waits = {spread.delay(2) for _ in range(50)}
+    assert exact.delay(2) == 8.0
+    assert all(4.0 <= w <= 8.0 for w in waits)
+    assert len(waits) > 1
+    with pytest.raises(ValueError, match="jitter"):
+        RetryPolicy(jitter=2)

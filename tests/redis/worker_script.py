@@ -4,7 +4,7 @@ Usage: worker_script.py URL DIR QUEUE DRIVER KEEP_ALIVE [MAX_MESSAGES]
 
 Its receiver for ``job.*`` writes ``DIR/<payload name>.started``, sleeps the payload's
 ``sleep`` seconds, then writes ``DIR/<name>.done`` (with its pid). It prints ``ready``
-once the worker is about to run.
+once the worker is about to run. ``ZEVENTS_TEST_FORK=1`` runs receivers in a child.
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ def main() -> int:
 
     bus.listen("job.*", receiver)
     with RedisQueue(name, url, driver=driver) as queue:
-        worker = Worker(queue, bus, keep_alive=float(keep_alive), max_messages=max_messages)
+        fork = os.environ.get("ZEVENTS_TEST_FORK") == "1"
+        worker = Worker(
+            queue, bus, keep_alive=float(keep_alive), max_messages=max_messages, fork=fork
+        )
         print("ready", flush=True)
         worker.run()
     print("stopped", flush=True)

@@ -12,7 +12,15 @@ import redis
 
 from zevents.errors import QueueError, QueueUnavailable
 
-__all__ = ["DEFAULT_SOCKET_TIMEOUT", "URL_ENV", "connect", "mask_url", "resolve_url", "translated"]
+__all__ = [
+    "DEFAULT_SOCKET_TIMEOUT",
+    "URL_ENV",
+    "connect",
+    "mask_url",
+    "resolve_url",
+    "translated",
+    "translation",
+]
 
 #: The environment variable read when no URL is given.
 URL_ENV = "ZEVENTS_REDIS_URL"
@@ -61,12 +69,15 @@ def translated(url: str, action: str) -> Iterator[None]:
     """Turn redis-py errors raised inside the block into zevents errors."""
     try:
         yield
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise QueueUnavailable(
-            f"Redis at {mask_url(url)} is unavailable ({action}): {exc}"
-        ) from exc
     except redis.RedisError as exc:
-        raise QueueError(f"Redis at {mask_url(url)} failed ({action}): {exc}") from exc
+        raise translation(url, action, exc) from exc
+
+
+def translation(url: str, action: str, exc: redis.RedisError) -> QueueError:
+    """The zevents error for a redis-py error (for hot paths that skip ``translated``)."""
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        return QueueUnavailable(f"Redis at {mask_url(url)} is unavailable ({action}): {exc}")
+    return QueueError(f"Redis at {mask_url(url)} failed ({action}): {exc}")
 
 
 def as_str(value: Any) -> str:

@@ -46,35 +46,49 @@ def shutdown_requested_at(client: redis.Redis, prefix: str = DEFAULT_PREFIX) -> 
     return int(value) if value else 0
 
 
-def request_shutdown(url: str | None = None, *, prefix: str = DEFAULT_PREFIX) -> int:
+def request_shutdown(
+    url: str | None = None, *, prefix: str = DEFAULT_PREFIX, client: Any = None
+) -> int:
     """Ask every worker started before now (Redis clock) to stop after its message.
 
     Args:
         url: ``redis://`` URL; ``None`` reads ``$ZEVENTS_REDIS_URL``.
         prefix: The key prefix the workers use.
+        client: An existing redis-py client (e.g. a ``RedisCluster``) instead of
+            ``url``; not closed here.
 
     Returns:
         The Redis time of the request, in milliseconds.
     """
-    url = resolve_url(url)
-    client = connect(url)
+    url = resolve_url(url) if client is None else (url or "redis://(client)")
+    own = client is None
+    if own:
+        client = connect(url)
     try:
         with translated(url, "request shutdown"):
             script = client.register_script(script_source("registry_shutdown.lua"))
             return int(script(keys=[shutdown_key(prefix)]))
     finally:
-        client.close()
+        if own:
+            client.close()
 
 
-def workers(url: str | None = None, *, prefix: str = DEFAULT_PREFIX) -> list[dict[str, Any]]:
+def workers(
+    url: str | None = None, *, prefix: str = DEFAULT_PREFIX, client: Any = None
+) -> list[dict[str, Any]]:
     """The live workers, from their heartbeats; stale entries are pruned.
+
+    ``client`` is an existing redis-py client (e.g. a ``RedisCluster``) to use instead
+    of ``url``; it is not closed here.
 
     Each entry holds ``id``, ``host``, ``pid``, ``queues``, ``status`` (idle or
     processing), ``message``, ``event``, ``message_status``, ``percent``, ``processed``,
     ``started_at`` and ``beat`` (Redis times in ms).
     """
-    url = resolve_url(url)
-    client = connect(url)
+    url = resolve_url(url) if client is None else (url or "redis://(client)")
+    own = client is None
+    if own:
+        client = connect(url)
     try:
         with translated(url, "list workers"):
             raw = client.hgetall(workers_key(prefix))
@@ -95,6 +109,7 @@ def workers(url: str | None = None, *, prefix: str = DEFAULT_PREFIX) -> list[dic
             if stale:
                 client.hdel(workers_key(prefix), *stale)
     finally:
-        client.close()
+        if own:
+            client.close()
     live.sort(key=lambda w: str(w.get("id")))
     return live

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from types import TracebackType
@@ -14,7 +15,14 @@ import orjson
 import redis
 
 from zevents.errors import QueueError
-from zevents.redis._client import DEFAULT_SOCKET_TIMEOUT, as_str, connect, resolve_url, translated
+from zevents.redis._client import (
+    DEFAULT_SOCKET_TIMEOUT,
+    as_str,
+    connect,
+    resolve_url,
+    translated,
+    translation,
+)
 from zevents.redis.drivers import DRIVERS, CoreDriver, Driver, SendItem, StreamDriver
 from zevents.redis.drivers.base import ScriptRunner
 from zevents.redis.keys import DEFAULT_PREFIX, QueueKeys
@@ -50,7 +58,8 @@ class RedisQueue:
         priorities: The priority levels in use, in any order; the highest is taken
             first. ``None`` means the single level ``0``.
         group: The stream consumer group this object reads as (stream driver).
-        consumer: The consumer name in the group; default ``host:pid``.
+        consumer: The consumer name in the group; default ``host:pid:<random>``, unique
+            to this object.
         default_priority: The level of messages sent without one (default: the lowest).
         prefix: Prefix of every key.
         max_reclaims: Stream driver: claims of a silent consumer's entry before it fails.
@@ -100,7 +109,8 @@ class RedisQueue:
         self.priorities = levels
         self.default_priority = default_priority
         self.group = group
-        self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}"
+        # Unique per queue object: two objects reading as one consumer would defeat fencing.
+        self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.max_reclaims = max_reclaims
         self.driver_name = driver
         runner = ScriptRunner(self.client, self.keys, driver)
@@ -158,8 +168,10 @@ class RedisQueue:
         item = self._item(
             event, payload, delay, execute_at, priority, identifier, serial_group, unique
         )
-        with translated(self.url, f"send to {self.name!r}"):
+        try:  # not `with translated(...)`: this is the hot path
             return self.driver.send([item])[0]
+        except redis.RedisError as exc:
+            raise translation(self.url, f"send to {self.name!r}", exc) from exc
 
     def send_many(self, events: Iterable[tuple[str, Any] | Mapping[str, Any]]) -> list[str]:
         """Enqueue many events in one round trip (scripts of 1,000 in one pipeline).
@@ -234,11 +246,8 @@ class RedisQueue:
             raise QueueError(f"priority {prio} is not one of the queue's levels {self.priorities}")
         if unique and identifier is None:
             raise QueueError("unique=True needs an identifier")
-        if serial_group is not None:
-            if self.driver_name == "stream":
-                raise QueueError("the stream driver does not support serial groups")
-            if not serial_group or "\0" in serial_group:
-                raise QueueError("serial_group must be a non-empty string without NUL")
+        if serial_group is not None and (not serial_group or "\0" in serial_group):
+            raise QueueError("serial_group must be a non-empty string without NUL")
         at_ms: int | None = None
         if execute_at is not None:
             if execute_at.tzinfo is None:

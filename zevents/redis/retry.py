@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -22,12 +23,17 @@ class RetryPolicy:
             ``cap``; ``"linear"`` waits ``base * attempt``.
         base: Seconds of the first wait.
         cap: The longest wait in seconds.
+        jitter: The fraction of each wait drawn at random, from 0 (exact waits, the
+            default) to 1 ("full jitter": anywhere between 0 and the wait). Spreads the
+            retries of messages that failed together, e.g. when a service they call
+            went down.
     """
 
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     backoff: str = "exponential"
     base: float = 1.0
     cap: float = 960.0
+    jitter: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -36,13 +42,19 @@ class RetryPolicy:
             raise ValueError(f"backoff must be 'exponential' or 'linear', not {self.backoff!r}")
         if self.base < 0 or self.cap < 0:
             raise ValueError("base and cap must not be negative")
+        if not 0.0 <= self.jitter <= 1.0:
+            raise ValueError("jitter must be between 0 and 1")
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt ``attempt`` (1-based)."""
         attempt = max(attempt, 1)
         if self.backoff == "linear":
-            return float(min(self.base * attempt, self.cap))
-        return float(min(self.base * 2.0 ** min(attempt - 1, 64), self.cap))
+            wait = float(min(self.base * attempt, self.cap))
+        else:
+            wait = float(min(self.base * 2.0 ** min(attempt - 1, 64), self.cap))
+        if self.jitter:
+            wait -= wait * self.jitter * random.random()
+        return wait
 
     def is_exhausted(self, attempt: int) -> bool:
         """Whether attempt ``attempt`` was the last one allowed."""

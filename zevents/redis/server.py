@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from zevents.errors import QueueError
 
@@ -61,7 +62,7 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    """A ``redis-server`` on a free loopback port in a temporary directory, no persistence.
+    """A ``redis-server`` on a free loopback port in a temporary directory.
 
     Use as a context manager, or call ``start()`` and ``stop()``.
 
@@ -69,12 +70,26 @@ class RedisServer:
         binary: See ``find_redis_server``.
         port: A fixed port (default: a free one, chosen at each start).
         startup_timeout: Seconds to wait for the server to answer.
+        persistent: Keep an append-only file synced on every write, so ``restart()``
+            (even after ``kill -9``) finds every acknowledged write; default: nothing is
+            persisted.
+        cluster: Run as a one-node Redis Cluster owning every slot (connect with
+            ``redis.cluster.RedisCluster``); commands that span slots fail with
+            ``CROSSSLOT`` as on a real cluster.
     """
 
     def __init__(
-        self, binary: str | None = None, *, port: int = 0, startup_timeout: float = 10.0
+        self,
+        binary: str | None = None,
+        *,
+        port: int = 0,
+        startup_timeout: float = 10.0,
+        persistent: bool = False,
+        cluster: bool = False,
     ) -> None:
         self.binary = find_redis_server(binary)
+        self.persistent = persistent
+        self.cluster = cluster
         self.startup_timeout = startup_timeout
         self.port = port
         self._fixed_port = port
@@ -103,7 +118,8 @@ class RedisServer:
         """
         if self._process is not None:
             return self
-        self._dir = tempfile.TemporaryDirectory(prefix="zevents-redis-")
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="zevents-redis-")
         for _ in range(5):
             self.port = self._fixed_port or _free_port()
             log = Path(self._dir.name) / "redis.log"
@@ -119,16 +135,19 @@ class RedisServer:
                     "--save",
                     "",
                     "--appendonly",
-                    "no",
+                    "yes" if self.persistent else "no",
+                    "--appendfsync",
+                    "always",
                     "--logfile",
                     str(log),
                     "--daemonize",
                     "no",
+                    *(["--cluster-enabled", "yes"] if self.cluster else []),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            if self._wait_ready():
+            if self._wait_ready() and (not self.cluster or self._claim_slots()):
                 return self
             self._kill()
         self.stop()
@@ -149,6 +168,23 @@ class RedisServer:
             time.sleep(0.02)
         return False
 
+    def _claim_slots(self) -> bool:
+        import redis
+
+        client = redis.Redis(port=self.port, socket_timeout=self.startup_timeout)
+        try:
+            run: Any = client.execute_command
+            if b"cluster_state:ok" not in run("CLUSTER", "INFO"):
+                run("CLUSTER", "ADDSLOTS", *range(16384))
+            deadline = time.monotonic() + self.startup_timeout
+            while time.monotonic() < deadline:
+                if b"cluster_state:ok" in run("CLUSTER", "INFO"):
+                    return True
+                time.sleep(0.02)
+            return False
+        finally:
+            client.close()
+
     def _kill(self) -> None:
         process, self._process = self._process, None
         if process is None:
@@ -160,6 +196,16 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+
+    def restart(self, *, hard: bool = False) -> RedisServer:
+        """Stop the server (``kill -9`` if ``hard``) and start it again on the same port
+        and directory; with ``persistent=True`` it comes back with its data."""
+        if hard and self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=5)
+        self._kill()
+        self._fixed_port = self.port
+        return self.start()
 
     def stop(self) -> None:
         """Stop the server and remove its directory."""

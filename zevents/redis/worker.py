@@ -152,10 +152,9 @@ class Worker:
                     now = time.monotonic()
                     if now >= next_shutdown_check:
                         next_shutdown_check = now + _SHUTDOWN_CHECK
-                        if (
-                            heartbeat.shutdown_requested_at(self.queues[0].client)
-                            > self._started_ms
-                        ):
+                        first = self.queues[0]
+                        asked = heartbeat.shutdown_requested_at(first.client, first.keys.prefix)
+                        if asked > self._started_ms:
                             logger.info("worker %s: shutdown requested in Redis", self.id)
                             break
                     for index in range(len(self.queues)):
@@ -199,6 +198,7 @@ class Worker:
                 unstarted = self._hand.pop_unstarted(index)
                 if unstarted:
                     queue.driver.release(unstarted, self.lease_ms)
+                queue.driver.leave()
             except redis.RedisError as exc:
                 logger.warning(
                     "worker %s: could not give back messages (%s); their leases "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -13,6 +14,9 @@ from zevents.redis.message import Taken
 from zevents.redis.scripts import script_source
 
 __all__ = ["Driver", "ScriptRunner", "SendItem"]
+
+_PLAIN_SOURCE = script_source("send_plain.lua")
+_PLAIN_SHA = hashlib.sha1(_PLAIN_SOURCE.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +31,16 @@ class SendItem:
     identifier: str | None = None
     unique: bool = False
     serial_group: str | None = None
+
+    @property
+    def is_plain(self) -> bool:
+        """Whether it needs none of the options only ``send.lua`` handles."""
+        return not (
+            self.delay_ms
+            or self.execute_at_ms is not None
+            or self.identifier is not None
+            or self.serial_group is not None
+        )
 
     def args(self) -> list[Any]:
         """The 8 script arguments of this message (see ``send.lua``)."""
@@ -51,12 +65,35 @@ class ScriptRunner:
         self._keys = keys.script_keys()
         self._head: list[Any] = [kind, len(keys.priorities), *keys.priorities]
         self._scripts: dict[str, Any] = {}
+        self._kind = kind
+        self._plain_sha = _PLAIN_SHA
+        self._plain_keys = {
+            p: [keys.key("msgs"), keys.key("seq"), keys.ready(p)] for p in keys.priorities
+        }
 
     def __call__(self, name: str, args: Sequence[Any] = (), client: Any = None) -> Any:
         script = self._scripts.get(name)
         if script is None:
             script = self._scripts[name] = self.client.register_script(script_source(name))
         return script(keys=self._keys, args=[*self._head, *args], client=client or self.client)
+
+    def send_plain(self, item: SendItem) -> Any:
+        """Enqueue one plain message (``item.is_plain``) with ``send_plain.lua``.
+
+        That script takes only the three keys it writes (``send.lua`` takes them all and
+        eight arguments per message), and it is called with ``EVALSHA`` directly: this is
+        the hot path of ``RedisQueue.send``.
+        """
+        keys = self._plain_keys[item.priority]
+        try:
+            return self.client.execute_command(  # type: ignore[no-untyped-call]
+                "EVALSHA", self._plain_sha, 3, *keys, self._kind, item.id, item.body
+            )
+        except redis.exceptions.NoScriptError:
+            self._plain_sha = self.client.script_load(_PLAIN_SOURCE)
+            return self.client.execute_command(  # type: ignore[no-untyped-call]
+                "EVALSHA", self._plain_sha, 3, *keys, self._kind, item.id, item.body
+            )
 
 
 class Driver(Protocol):
@@ -97,6 +134,10 @@ class Driver(Protocol):
 
     def release(self, taken: Sequence[Taken], lease_ms: int) -> None:
         """Give back messages that were taken but never started."""
+        ...
+
+    def leave(self) -> None:
+        """The worker using this queue stopped: drop per-consumer state it no longer needs."""
         ...
 
     def counts(self) -> dict[str, Any]:

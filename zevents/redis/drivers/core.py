@@ -32,6 +32,8 @@ class CoreDriver:
         self.name = kind
 
     def send(self, items: Sequence[SendItem]) -> list[str]:
+        if len(items) == 1 and items[0].is_plain:
+            return [as_str(self.runner.send_plain(items[0]))]
         args: list[Any] = []
         for item in items:
             args.extend(item.args())
@@ -77,6 +79,9 @@ class CoreDriver:
             args.extend((t.id, t.token, t.priority))
         if args:
             self.runner("release.lua", args)
+
+    def leave(self) -> None:
+        """Nothing to do: these drivers keep no per-consumer state."""
 
     def counts(self) -> dict[str, Any]:
         keys = self.runner.keys

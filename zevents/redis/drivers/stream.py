@@ -5,8 +5,10 @@ group share them. A delivered entry stays in the group's pending list until a wo
 acknowledges it, so the lease is the entry's idle time: workers renew it with
 ``XCLAIM ... JUSTID`` and take over entries idle past ``keep_alive`` with
 ``XAUTOCLAIM``. A retry is a new entry tagged with its group (other groups skip it), so
-the other groups do not see it twice. Entries are trimmed (``XTRIM MINID``) only below
-the oldest entry some group has not acknowledged.
+the other groups do not see it twice. A serial-group message gets one chain and one
+tagged entry per consumer group, so each group runs the serial group in order on its own.
+Entries are trimmed (``XTRIM MINID``) only below the oldest entry some group has not
+acknowledged.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from zevents.redis.drivers.base import ScriptRunner, SendItem
 from zevents.redis.message import Taken, decode_body
 
 __all__ = ["StreamDriver"]
+
+# Entries per XRANGE call when stats() counts the unread part of a stream.
+_PAGE = 1000
 
 
 class StreamDriver:
@@ -50,6 +55,8 @@ class StreamDriver:
                     raise
 
     def send(self, items: Sequence[SendItem]) -> list[str]:
+        if len(items) == 1 and items[0].is_plain:
+            return [as_str(self.runner.send_plain(items[0]))]
         args: list[Any] = []
         for item in items:
             args.extend(item.args())
@@ -67,9 +74,20 @@ class StreamDriver:
             for i in range(0, len(reply), 5)
         ]
 
+    def _run(self, name: str, args: list[Any]) -> Any:
+        try:
+            return self.runner(name, args)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+        # The stream or group is gone (a Redis restart without persistence, FLUSHALL,
+        # XGROUP DESTROY): create it again, from the start of whatever the stream holds.
+        self.create_group()
+        return self.runner(name, args)
+
     def take(self, count: int, lease_ms: int, priorities: Sequence[int]) -> list[Taken]:
         args = [self.group, self.consumer, count, len(priorities), *priorities]
-        return self._entries(self.runner("stream_take.lua", args))
+        return self._entries(self._run("stream_take.lua", args))
 
     def reclaim(
         self, lease_ms: int, max_attempts: int, max_reclaims: int, priorities: Sequence[int]
@@ -84,12 +102,12 @@ class StreamDriver:
             len(priorities),
             *priorities,
         ]
-        return self._entries(self.runner("stream_reclaim.lua", args))
+        return self._entries(self._run("stream_reclaim.lua", args))
 
     def ack(self, taken: Sequence[Taken], pipe: Any = None) -> list[str]:
         args: list[Any] = [self.group, self.consumer]
         for t in taken:
-            args.extend((t.priority, t.token, _identifier(t)))
+            args.extend((t.priority, t.token, t.id, *_extra(t)))
         lost = {as_str(i) for i in self.runner("stream_ack.lua", args, client=pipe) or []}
         return [t.id for t in taken if t.token in lost]
 
@@ -100,7 +118,7 @@ class StreamDriver:
 
     def fail(self, taken: Taken, record: bytes, identifier: str | None, serial: str | None) -> bool:
         args = [self.group, self.consumer, taken.priority, taken.token, taken.id, taken.body]
-        return bool(self.runner("stream_fail.lua", [*args, record, identifier or ""]))
+        return bool(self.runner("stream_fail.lua", [*args, record, identifier or "", serial or ""]))
 
     def touch(self, taken: Sequence[Taken], lease_ms: int) -> list[str]:
         args: list[Any] = [self.group, self.consumer]
@@ -116,6 +134,10 @@ class StreamDriver:
         if taken:
             self.runner("stream_release.lua", args)
 
+    def leave(self) -> None:
+        """Remove this consumer from the group where it holds no pending entry."""
+        self.runner("stream_leave.lua", [self.group, self.consumer])
+
     def counts(self) -> dict[str, Any]:
         client = self.runner.client
         keys = self.runner.keys
@@ -129,29 +151,46 @@ class StreamDriver:
                 ready[p] = 0
                 continue
             processing += int(group["pending"])
-            last = as_str(group["last-delivered-id"])
+            cursor = "(" + as_str(group["last-delivered-id"])
             mine = (None, self.group.encode())
             ready[p] = 0
-            for _, fields in client.xrange(key, min="(" + last) or []:
-                if fields is None or fields.get(b"g") in mine:
-                    ready[p] += 1
+            while True:  # in pages, so a long backlog never makes one huge reply
+                page = client.xrange(key, min=cursor, count=_PAGE) or []
+                for _, fields in page:
+                    if fields is None or fields.get(b"g") in mine:
+                        ready[p] += 1
+                if len(page) < _PAGE:
+                    break
+                cursor = "(" + as_str(page[-1][0])
         return {
             "ready": ready,
             "delayed": int(client.zcard(keys.key("delayed"))),
             "processing": processing,
+            "serial": int(client.zcard(keys.key("serial"))),
         }
 
     def retry_failed_args(self, key: str, fields: dict[str, Any], priority: int) -> list[Any]:
         msg_id, _, group = key.partition("|")
-        ident = fields.get("identifier")
-        return [key, msg_id or key, priority, ident if isinstance(ident, str) else "", group, ""]
+        return [
+            key,
+            msg_id or key,
+            priority,
+            _text(fields.get("identifier")),
+            group,
+            _text(fields.get("serial_group")),
+        ]
 
 
-def _identifier(t: Taken) -> str:
-    if b'"identifier"' not in t.body:
-        return ""
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _extra(t: Taken) -> tuple[str, str]:
+    # The identifier and serial group are read from the body only when it names them.
+    if b'"identifier"' not in t.body and b'"serial_group"' not in t.body:
+        return ("", "")
     try:
-        ident = decode_body(t.body).get("identifier")
+        fields = decode_body(t.body)
     except ValueError:
-        return ""
-    return ident if isinstance(ident, str) else ""
+        return ("", "")
+    return (_text(fields.get("identifier")), _text(fields.get("serial_group")))

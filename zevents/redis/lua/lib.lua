@@ -76,7 +76,9 @@ local function ident_done(ident, n)
   end
 end
 
--- Serial members: group \0 seq(16 digits) \0 priority \0 due ms \0 id
+-- Serial members: group \0 seq(16 digits) \0 priority \0 due ms \0 id. On the stream
+-- driver each consumer group has its own chains: group is `<consumer group>\1<serial
+-- group>` and id is `<id>|<consumer group>`.
 local function serial_parse(m)
   return string.match(m, '^(.-)%z(%d+)%z([^%z]*)%z(%d+)%z(.*)$')
 end
@@ -110,6 +112,13 @@ local function serial_release(group, id, now)
     if redis.call('HEXISTS', K_MSGS, nid) == 1 and key then
       if tonumber(due) > now then
         redis.call('ZADD', K_DELAYED, due, nid)
+      elseif KIND == 'stream' then
+        -- nid is 'id|group': an entry for that consumer group only
+        local mid, cg = string.match(nid, '^([^|]*)|(.*)$')
+        push_ready(key, mid, false, redis.call('HGET', K_MSGS, nid),
+                   redis.call('HGET', K_ATTEMPTS, nid) or '', cg)
+        redis.call('HDEL', K_MSGS, nid)
+        redis.call('HDEL', K_ATTEMPTS, nid)
       else
         push_ready(key, nid, false, redis.call('HGET', K_MSGS, nid))
       end
@@ -117,6 +126,17 @@ local function serial_release(group, id, now)
     end
     redis.call('ZREM', K_SERIAL, nxt)
   end
+end
+
+local function serial_member(group, seq, prio, due, id)
+  return group .. '\0' .. string.format('%016d', seq) .. '\0' .. prio .. '\0' .. fmt(due) ..
+         '\0' .. id
+end
+
+-- A stream message of consumer group cg finished: release its serial chain, if any.
+local function stream_serial_release(cg, serial, id, now)
+  if serial == nil or serial == '' then return end
+  serial_release(cg .. '\1' .. serial, id .. '|' .. cg, now)
 end
 
 local function finish(id, ident, group, now)
@@ -148,6 +168,12 @@ local function move_due(now)
       else
         push_ready(key, member, false)
       end
+    else
+      local att = tonumber(redis.call('HGET', K_ATTEMPTS, member) or '0')
+      redis.call('HDEL', K_ATTEMPTS, member)
+      redis.call('HSET', K_FAILED, member,
+                 record('DecodeError: no message body stored for delayed id ' .. member, att,
+                        'undecodable', nil, now))
     end
   end
   redis.call('ZREM', K_DELAYED, unpack(due))

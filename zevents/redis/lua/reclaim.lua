@@ -4,6 +4,7 @@ local now = now_ms()
 local max_attempts = tonumber(ARGV[A])
 local expired = redis.call('ZRANGEBYSCORE', K_PROC, '-inf', now, 'LIMIT', 0, 500)
 local requeued, failed = 0, 0
+local heads = {}
 for _, id in ipairs(expired) do
   local att = tonumber(redis.call('HGET', K_ATTEMPTS, id) or '0')
   local msg = decode(redis.call('HGET', K_MSGS, id))
@@ -11,7 +12,7 @@ for _, id in ipairs(expired) do
   redis.call('HDEL', K_LEASES, id)
   redis.call('ZREM', K_PROC, id)
   if key and att < max_attempts then
-    push_ready(key, id, true)
+    heads[#heads + 1] = {key, id, tonumber(string.match(id, '^%d+%-(%d+)$') or '') or math.huge}
     requeued = requeued + 1
   else
     local why = 'LeaseExpired: the lease expired after attempt ' .. att ..
@@ -23,4 +24,7 @@ for _, id in ipairs(expired) do
     failed = failed + 1
   end
 end
+-- Back to the head in enqueue order: push the newest first (ids are <ms>-<seq>).
+table.sort(heads, function(a, b) return a[3] > b[3] end)
+for _, h in ipairs(heads) do push_ready(h[1], h[2], true) end
 return {requeued, failed}

@@ -14,14 +14,22 @@ for i = A, #ARGV, 6 do
       redis.call('HINCRBY', K_IDENTS, ident, 1)
       redis.call('HSET', K_IDENT_IDS, ident, id)
     end
-    if KIND == 'stream' then
+    if KIND == 'stream' and serial ~= '' then
+      -- the end of this consumer group's chain; skey is 'id|group', the chain member
+      local chain = group .. '\1' .. serial
+      local held = serial_head(chain) ~= nil
+      redis.call('ZADD', K_SERIAL, 0,
+                 serial_member(chain, redis.call('INCR', K_SEQ), prio, 0, skey))
+      if not held then
+        redis.call('HDEL', K_MSGS, skey)
+        push_ready(key, id, false, body, '', group)
+      end
+    elseif KIND == 'stream' then
       redis.call('HDEL', K_MSGS, skey)
       push_ready(key, id, false, body, '', group)
     elseif serial ~= '' then
       local held = serial_head(serial) ~= nil
-      redis.call('ZADD', K_SERIAL, 0, serial .. '\0' ..
-                 string.format('%016d', redis.call('INCR', K_SEQ)) .. '\0' .. prio .. '\0' ..
-                 '0\0' .. id)
+      redis.call('ZADD', K_SERIAL, 0, serial_member(serial, redis.call('INCR', K_SEQ), prio, 0, id))
       if not held then push_ready(key, id, false) end
     else
       push_ready(key, id, false)

@@ -42,3 +42,18 @@ local function trim(key)
     redis.call('XTRIM', key, 'MINID', fmt(min1) .. '-' .. fmt(min2))
   end
 end
+
+-- Remove consumers of `group` that hold no pending entry and were idle longer than
+-- `idle` ms (workers that stopped or died and whose entries were reclaimed). Removing
+-- an empty consumer loses nothing: reading as that name again recreates it.
+local function prune_consumers(key, group, idle)
+  local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', key, group)
+  if not ok then return end
+  for _, c in ipairs(consumers) do
+    local info = {}
+    for k = 1, #c, 2 do info[c[k]] = c[k + 1] end
+    if tonumber(info['pending']) == 0 and tonumber(info['idle']) > idle then
+      redis.call('XGROUP', 'DELCONSUMER', key, group, info['name'])
+    end
+  end
+end

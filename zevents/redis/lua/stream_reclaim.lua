@@ -1,7 +1,8 @@
 -- Claim entries of group ARGV[A] idle past ARGV[A+2] ms for consumer ARGV[A+1]
 -- (XAUTOCLAIM). An entry reclaimed more than ARGV[A+3] times, or past ARGV[A+4]
 -- attempts, goes to the failed store. ARGV[A+5] = count, ARGV[A+6] = number of
--- priorities, then the priorities. Returns {entry id, id, body, attempt, priority, ...}.
+-- priorities, then the priorities. Consumers without pending entries idle for twice the
+-- lease are removed from the group. Returns {entry id, id, body, attempt, priority, ...}.
 local group, consumer, idle = ARGV[A], ARGV[A + 1], ARGV[A + 2]
 local max_reclaims, max_attempts = tonumber(ARGV[A + 3]), tonumber(ARGV[A + 4])
 local count = ARGV[A + 5]
@@ -36,9 +37,14 @@ for j = A + 7, A + 6 + tonumber(ARGV[A + 6]) do
         local member = id .. '|' .. group
         redis.call('XACK', key, group, eid)
         redis.call('HSET', K_MSGS, member, f.m or '')
-        redis.call('HSET', K_FAILED, member, record(why, attempt - 1, 'reclaim-limit', group, now))
+        local reason = 'reclaim-limit'
+        if attempt > max_attempts then reason = 'lease-expired' end
+        redis.call('HSET', K_FAILED, member, record(why, attempt - 1, reason, group, now))
         local m = decode(f.m)
-        if m then ident_done(str(m.identifier)) end
+        if m then
+          ident_done(str(m.identifier))
+          stream_serial_release(group, str(m.serial_group), id, now)
+        end
       else
         out[#out + 1] = eid; out[#out + 1] = id; out[#out + 1] = f.m or ''
         out[#out + 1] = attempt; out[#out + 1] = prio
@@ -46,5 +52,6 @@ for j = A + 7, A + 6 + tonumber(ARGV[A + 6]) do
     end
   end
   if #gone > 0 then redis.call('XACK', key, group, unpack(gone)) end
+  prune_consumers(key, group, 2 * tonumber(idle))
 end
 return out
