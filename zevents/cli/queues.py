@@ -18,7 +18,7 @@ import orjson
 from zevents.cli._options import Seconds
 from zevents.cli._receiving import open_and_log, receiving_listener, receiving_options
 from zevents.cli.app import configure_logging, verbosity_of
-from zevents.cli.serve import load_handler
+from zevents.cli.serve import load_handler, restore_signals, stop_on_signals
 from zevents.eventbus import Bus
 from zevents.events import INTERNAL_PREFIX
 from zevents.service import EventService
@@ -45,15 +45,19 @@ def _priorities(text: str | None) -> list[int] | None:
         ) from None
 
 
+#: ``--redis-url``, falling back to ``$ZEVENTS_REDIS_URL``.
+redis_url_option = click.option(
+    "--redis-url",
+    envvar="ZEVENTS_REDIS_URL",
+    metavar="URL",
+    help="redis:// URL of the server. [default: $ZEVENTS_REDIS_URL]",
+)
+
+
 def queue_options(command: F) -> F:
     """Add the options that name a queue and its Redis server."""
     decorators = [
-        click.option(
-            "--redis-url",
-            envvar="ZEVENTS_REDIS_URL",
-            metavar="URL",
-            help="redis:// URL of the server. [default: $ZEVENTS_REDIS_URL]",
-        ),
+        redis_url_option,
         click.option(
             "--driver",
             type=click.Choice(_DRIVERS),
@@ -162,6 +166,34 @@ def bridge(
 ) -> None:
     """Receive ZeroMQ events on ENDPOINTs and put them into a Redis queue."""
     service = EventService(Bus("zevents-bridge"), poll_timeout=poll_timeout)
+    previous = stop_on_signals(service)
+    try:
+        _bridge(ctx, service, **ctx.params)
+    finally:
+        restore_signals(previous)
+
+
+def _bridge(
+    ctx: click.Context,
+    service: EventService,
+    *,
+    endpoints: tuple[str, ...],
+    bind: bool,
+    socket_type: str | None,
+    prefixes: tuple[str, ...],
+    confirmed: bool,
+    config: str | None,
+    connection: str | None,
+    queue_name: str,
+    redis_url: str | None,
+    driver: str,
+    priorities: str | None,
+    group: str,
+    pattern: str,
+    priority: int | None,
+    delay: float,
+    poll_timeout: float,
+) -> None:
     listener = receiving_listener(
         ctx,
         service,
@@ -405,12 +437,7 @@ def flush(
 
 
 @queue.command()
-@click.option(
-    "--redis-url",
-    envvar="ZEVENTS_REDIS_URL",
-    metavar="URL",
-    help="redis:// URL of the server. [default: $ZEVENTS_REDIS_URL]",
-)
+@redis_url_option
 def workers(redis_url: str | None) -> None:
     """Print the live workers, one JSON line each (from their heartbeats)."""
     from zevents.redis import workers as live_workers
@@ -420,12 +447,7 @@ def workers(redis_url: str | None) -> None:
 
 
 @queue.command()
-@click.option(
-    "--redis-url",
-    envvar="ZEVENTS_REDIS_URL",
-    metavar="URL",
-    help="redis:// URL of the server. [default: $ZEVENTS_REDIS_URL]",
-)
+@redis_url_option
 def shutdown(redis_url: str | None) -> None:
     """Ask every running worker to stop after the message in hand."""
     from zevents.redis import request_shutdown

@@ -160,7 +160,7 @@ def serve(
     if not pattern:
         raise click.BadParameter("the pattern is empty; use '*' for every event", ctx=ctx)
     service = EventService(Bus("zevents-serve"), poll_timeout=poll_timeout)
-    previous = _stop_on_signals(service)
+    previous = stop_on_signals(service)
     try:
         _serve(
             ctx,
@@ -176,11 +176,16 @@ def serve(
             connection=connection,
         )
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        restore_signals(previous)
 
 
-def _stop_on_signals(service: EventService) -> dict[int, Any]:
+def restore_signals(previous: dict[int, Any]) -> None:
+    """Put back the handlers ``stop_on_signals`` replaced."""
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def stop_on_signals(service: EventService) -> dict[int, Any]:
     """Stop the service on SIGTERM/SIGINT from now on, not only once ``run()`` started."""
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
