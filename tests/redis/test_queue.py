@@ -143,6 +143,48 @@ def test_send_many_enqueues_every_message_in_order(make_queue: MakeQueue, driver
         assert payloads == list(range(1200))
 
 
+@pytest.mark.parametrize("driver", ["list", "sorted-set", "stream"])
+def test_send_many_of_plain_messages_keeps_priorities_order_and_bodies(
+    make_queue: MakeQueue, driver: str
+) -> None:
+    """The batched plain path: ids in order, each message at its level, in enqueue order,
+    with the body and the Redis-clock enqueued_at a single send gives it."""
+    queue = make_queue(driver=driver, priorities=[1, 9])
+    entries = [
+        {"event": "job.run", "payload": i, "priority": 9 if i % 3 == 0 else 1} for i in range(2500)
+    ]
+    ids = queue.send_many(entries)
+    single = queue.send("job.run", "single", priority=1)
+    assert len(set(ids)) == 2500
+    seqs = [int(i.split("-")[1]) for i in [*ids, single]]
+    assert seqs == sorted(seqs)
+    assert queue.stats()["ready"] == {9: 834, 1: 1667}
+    taken = queue.driver.take(3000, 30_000, list(queue.priorities))
+    queue.driver.ack(taken)
+    bodies = [decode_body(t.body) for t in taken]
+    high = [i for i in range(2500) if i % 3 == 0]
+    low = [i for i in range(2500) if i % 3 != 0]
+    assert [b["payload"] for b in bodies] == [*high, *low, "single"]
+    assert [t.id for t in taken[:3]] == [ids[0], ids[3], ids[6]]
+    assert all(b["event"] == "job.run" and b["enqueued_at"] > 0 for b in bodies)
+    assert {t.priority for t in taken[: len(high)]} == {9}
+
+
+def test_send_many_on_the_set_driver_never_queues_the_same_message_twice(
+    make_queue: MakeQueue,
+) -> None:
+    queue = make_queue(driver="set")
+    stored = queue.send("x", {"n": 1})
+    ids = queue.send_many([("x", {"n": 1}), ("x", {"n": 2}), ("x", {"n": 2}), ("y", {"n": 2})])
+    assert ids[0] == stored
+    assert ids[1] == ids[2]
+    assert len({stored, ids[1], ids[3]}) == 3
+    assert queue.stats()["ready"] == {0: 3}
+    assert sorted(str(p) for p in take_all(queue)) == sorted(
+        str(p) for p in [{"n": 1}, {"n": 2}, {"n": 2}]
+    )
+
+
 def test_send_many_accepts_mappings_with_send_options(make_queue: MakeQueue) -> None:
     queue = make_queue(priorities=[0, 1])
     queue.send_many([{"event": "a", "payload": 1}, {"event": "b", "priority": 1, "delay": 60}])

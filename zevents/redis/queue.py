@@ -195,10 +195,17 @@ class RedisQueue:
         if not items:
             return []
         with translated(self.url, f"send to {self.name!r}"):
+            runner = self.driver.runner
+            if all(item.is_plain for item in items):
+                if len(items) <= _BATCH:
+                    return [as_str(i) for i in runner.send_plain_many(items)]
+                pipe = self.client.pipeline(transaction=False)
+                for start in range(0, len(items), _BATCH):
+                    runner.send_plain_many(items[start : start + _BATCH], client=pipe)
+                return [as_str(i) for reply in pipe.execute() for i in reply]
             if len(items) <= _BATCH:
                 return self.driver.send(items)
             pipe = self.client.pipeline(transaction=False)
-            runner = self.driver.runner
             for start in range(0, len(items), _BATCH):
                 args: list[Any] = []
                 for item in items[start : start + _BATCH]:

@@ -70,6 +70,10 @@ class ScriptRunner:
         self._plain_keys = {
             p: [keys.key("msgs"), keys.key("seq"), keys.ready(p)] for p in keys.priorities
         }
+        self._many_keys = [keys.key("msgs"), keys.key("seq")] + [
+            keys.ready(p) for p in keys.priorities
+        ]
+        self._many_index = {p: str(i + 1) for i, p in enumerate(keys.priorities)}
 
     def __call__(self, name: str, args: Sequence[Any] = (), client: Any = None) -> Any:
         script = self._scripts.get(name)
@@ -94,6 +98,25 @@ class ScriptRunner:
             return self.client.execute_command(  # type: ignore[no-untyped-call]
                 "EVALSHA", self._plain_sha, 3, *keys, self._kind, item.id, item.body
             )
+
+    def send_plain_many(self, items: Sequence[SendItem], client: Any = None) -> Any:
+        """Enqueue plain messages (``item.is_plain``) in one script call.
+
+        ``send_plain_many.lua`` takes one ``INCRBY``, one ``HSET`` and one push per
+        priority level for the whole batch; ``send.lua`` makes three calls per message.
+        """
+        script = self._scripts.get("send_plain_many.lua")
+        if script is None:
+            script = self._scripts["send_plain_many.lua"] = self.client.register_script(
+                script_source("send_plain_many.lua")
+            )
+        index = self._many_index
+        args: list[Any] = [self._kind]
+        for item in items:
+            args.append(index[item.priority])
+            args.append(item.id)
+            args.append(item.body)
+        return script(keys=self._many_keys, args=args, client=client or self.client)
 
 
 class Driver(Protocol):
