@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -162,27 +159,3 @@ def serve(start_cli: Callable[..., CliProcess]) -> Callable[..., CliProcess]:
         return child
 
     return start
-
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    """A temporary directory with a short path (ipc paths are limited to 107 bytes)."""
-    path = Path(tempfile.mkdtemp(prefix="zev", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def ipc_url(short_dir: Path) -> str:
-    return f"ipc://{short_dir}/events.sock"
-
-
-@pytest.fixture
-def tcp_url() -> str:
-    return f"tcp://127.0.0.1:{free_tcp_port()}"

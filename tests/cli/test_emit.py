@@ -19,38 +19,38 @@ from zevents.cli.emit import BadLine, Line, read_lines
 Serve = Callable[..., CliProcess]
 
 
-def test_confirmed_round_trip_exits_0(serve: Serve, ipc_url: str) -> None:
-    server = serve("--confirmed", ipc_url)
-    result = run_cli("emit", "-e", ipc_url, "--confirmed", "orders.created", '{"id": 1}')
+def test_confirmed_round_trip_exits_0(serve: Serve, ipc_endpoint: str) -> None:
+    server = serve("--confirmed", ipc_endpoint)
+    result = run_cli("emit", "-e", ipc_endpoint, "--confirmed", "orders.created", '{"id": 1}')
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout == b""
     assert result.stderr == b""
     assert server.wait_for_events(1) == [{"event": "orders.created", "payload": {"id": 1}}]
 
 
-def test_confirmed_to_a_dead_endpoint_exits_1_naming_the_endpoint(ipc_url: str) -> None:
-    result = run_cli("emit", "-e", ipc_url, "--confirmed", "--timeout", "0.3", "lost")
+def test_confirmed_to_a_dead_endpoint_exits_1_naming_the_endpoint(ipc_endpoint: str) -> None:
+    result = run_cli("emit", "-e", ipc_endpoint, "--confirmed", "--timeout", "0.3", "lost")
     assert result.returncode == 1
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith(f"Error: could not deliver 'lost' to {ipc_url}: ")
+    assert lines[0].startswith(f"Error: could not deliver 'lost' to {ipc_endpoint}: ")
     assert "300 ms" in lines[0]
 
 
 @pytest.mark.parametrize("mode", ["--connect", "--bind"])
-def test_push_with_no_peer_exits_1_naming_the_endpoint(tcp_url: str, mode: str) -> None:
-    result = run_cli("emit", "-e", tcp_url, mode, "--timeout", "0.3", "lost")
+def test_push_with_no_peer_exits_1_naming_the_endpoint(tcp_endpoint: str, mode: str) -> None:
+    result = run_cli("emit", "-e", tcp_endpoint, mode, "--timeout", "0.3", "lost")
     assert result.returncode == 1
     assert result.stderr.decode().splitlines() == [
-        f"Error: could not deliver 'lost' to {tcp_url}: "
+        f"Error: could not deliver 'lost' to {tcp_endpoint}: "
         "no peer took the event within sndtimeo=300 ms (DeliveryTimeout)"
     ]
 
 
 def test_stdin_lines_mix_payloads_and_events_and_bad_lines_are_skipped(
-    serve: Serve, ipc_url: str
+    serve: Serve, ipc_endpoint: str
 ) -> None:
-    server = serve("--confirmed", ipc_url)
+    server = serve("--confirmed", ipc_endpoint)
     lines = (
         b'{"id": 1}\n'
         b"\n"
@@ -60,13 +60,13 @@ def test_stdin_lines_mix_payloads_and_events_and_bad_lines_are_skipped(
         b'"just a string"\n'
         b'{"event": "orders.shipped"}\n'
     )
-    result = run_cli("emit", "-e", ipc_url, "--confirmed", "orders.created", "-", input=lines)
+    result = run_cli("emit", "-e", ipc_endpoint, "--confirmed", "orders.created", "-", input=lines)
     assert result.returncode == 1
     stderr = result.stderr.decode().splitlines()
     assert stderr[0].startswith("zevents emit: line 4: not JSON")
     assert stderr[0].endswith("; skipped")
     assert stderr[1] == "zevents emit: line 5: the event name must be a non-empty string; skipped"
-    assert stderr[2].startswith(f"zevents emit: sent 4 events to {ipc_url} in ")
+    assert stderr[2].startswith(f"zevents emit: sent 4 events to {ipc_endpoint} in ")
     assert stderr[2].endswith("; 2 bad lines skipped")
     assert stderr[3] == "Error: 2 bad lines skipped (see above); the rest was sent"
     assert server.wait_for_events(4) == [
@@ -78,11 +78,11 @@ def test_stdin_lines_mix_payloads_and_events_and_bad_lines_are_skipped(
 
 
 def test_event_dash_replays_serve_output_and_rejects_bare_payloads(
-    serve: Serve, ipc_url: str
+    serve: Serve, ipc_endpoint: str
 ) -> None:
-    server = serve("--confirmed", ipc_url)
+    server = serve("--confirmed", ipc_endpoint)
     lines = b'{"event":"a","payload":1}\n[1, 2]\n{"event":"b","payload":{"x":null}}\n'
-    result = run_cli("emit", "-e", ipc_url, "--confirmed", "-", input=lines)
+    result = run_cli("emit", "-e", ipc_endpoint, "--confirmed", "-", input=lines)
     assert result.returncode == 1
     assert "line 2: not {" in result.stderr.decode()
     assert server.wait_for_events(2) == [
@@ -91,37 +91,48 @@ def test_event_dash_replays_serve_output_and_rejects_bare_payloads(
     ]
 
 
-def test_stdin_delivery_failure_stops_and_names_the_line(ipc_url: str) -> None:
+def test_stdin_delivery_failure_stops_and_names_the_line(ipc_endpoint: str) -> None:
     lines = b'{"event": "a"}\n{"event": "b"}\n'
-    result = run_cli("emit", "-e", ipc_url, "--timeout", "0.2", "-", input=lines)
+    result = run_cli("emit", "-e", ipc_endpoint, "--timeout", "0.2", "-", input=lines)
     assert result.returncode == 1
     last = result.stderr.decode().splitlines()[-1]
-    assert last.startswith(f"Error: could not deliver 'a' (line 1) to {ipc_url}: ")
+    assert last.startswith(f"Error: could not deliver 'a' (line 1) to {ipc_endpoint}: ")
     assert last.endswith("stopped there (resume with: tail -n +1)")
 
 
-def test_count_sends_that_many_copies_and_prints_a_summary(serve: Serve, tcp_url: str) -> None:
-    server = serve(tcp_url)
-    result = run_cli("emit", "-e", tcp_url, "--count", "50", "smoke", '{"n": 1}')
+def test_count_sends_that_many_copies_and_prints_a_summary(serve: Serve, tcp_endpoint: str) -> None:
+    server = serve(tcp_endpoint)
+    result = run_cli("emit", "-e", tcp_endpoint, "--count", "50", "smoke", '{"n": 1}')
     assert result.returncode == 0
     summary = result.stderr.decode().splitlines()
     assert len(summary) == 1
-    assert summary[0].startswith(f"zevents emit: sent 50 events to {tcp_url} in ")
+    assert summary[0].startswith(f"zevents emit: sent 50 events to {tcp_endpoint} in ")
     events = server.wait_for_events(50)
     assert events == [{"event": "smoke", "payload": {"n": 1}}] * 50
 
 
-def test_quiet_count_prints_nothing(serve: Serve, tcp_url: str) -> None:
-    serve(tcp_url)
-    result = run_cli("-q", "emit", "-e", tcp_url, "--count", "3", "smoke")
+def test_quiet_count_prints_nothing(serve: Serve, tcp_endpoint: str) -> None:
+    serve(tcp_endpoint)
+    result = run_cli("-q", "emit", "-e", tcp_endpoint, "--count", "3", "smoke")
     assert result.returncode == 0
     assert result.stderr == b""
 
 
-def test_emit_interrupted_by_sigint_exits_130(tcp_url: str) -> None:
-    port = int(tcp_url.rsplit(":", 1)[1])
+def test_emit_interrupted_by_sigint_exits_130(tcp_endpoint: str) -> None:
+    port = int(tcp_endpoint.rsplit(":", 1)[1])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "zevents", "emit", "-e", tcp_url, "--bind", "--timeout", "60", "x"],
+        [
+            sys.executable,
+            "-m",
+            "zevents",
+            "emit",
+            "-e",
+            tcp_endpoint,
+            "--bind",
+            "--timeout",
+            "60",
+            "x",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=cli_env(),

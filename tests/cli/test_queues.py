@@ -45,13 +45,13 @@ def start_bridge(
 
 
 def test_bridge_enqueues_confirmed_events_and_skips_other_patterns(
-    start_cli: Callable[..., CliProcess], env: dict[str, str], ipc_url: str, queue_name: str
+    start_cli: Callable[..., CliProcess], env: dict[str, str], ipc_endpoint: str, queue_name: str
 ) -> None:
     bridge = start_bridge(
-        start_cli, env, "--queue", queue_name, "--confirmed", "--pattern", "orders.*", ipc_url
+        start_cli, env, "--queue", queue_name, "--confirmed", "--pattern", "orders.*", ipc_endpoint
     )
     for event in ("orders.created", "users.joined", "orders.paid"):
-        sent = run_cli("emit", "--confirmed", "-e", ipc_url, event, '{"n": 1}', env=env)
+        sent = run_cli("emit", "--confirmed", "-e", ipc_endpoint, event, '{"n": 1}', env=env)
         assert sent.returncode == 0, sent.stderr
     # confirmed: the events are in Redis when emit returns
     assert stats(queue_name, env)["ready"] == {"0": 2}
@@ -60,17 +60,17 @@ def test_bridge_enqueues_confirmed_events_and_skips_other_patterns(
 
 
 def test_bridge_reports_redis_outage_to_confirmed_sender(
-    start_cli: Callable[..., CliProcess], ipc_url: str, queue_name: str
+    start_cli: Callable[..., CliProcess], ipc_endpoint: str, queue_name: str
 ) -> None:
     """With Redis gone, a confirmed sender is told (exit 1) instead of the event vanishing."""
     server = RedisServer().start()
     env = cli_env(ZEVENTS_REDIS_URL=server.url)
-    bridge = start_bridge(start_cli, env, "--queue", queue_name, "--confirmed", ipc_url)
-    ok = run_cli("emit", "--confirmed", "-e", ipc_url, "kept", "1", env=env)
+    bridge = start_bridge(start_cli, env, "--queue", queue_name, "--confirmed", ipc_endpoint)
+    ok = run_cli("emit", "--confirmed", "-e", ipc_endpoint, "kept", "1", env=env)
     assert ok.returncode == 0, ok.stderr
     server.stop()
     lost = run_cli(
-        "emit", "--confirmed", "-e", ipc_url, "not.kept", "2", "--timeout", "10", env=env
+        "emit", "--confirmed", "-e", ipc_endpoint, "not.kept", "2", "--timeout", "10", env=env
     )
     assert lost.returncode == 1
     assert "unavailable" in lost.stderr.decode()

@@ -29,10 +29,10 @@ def _recorded(path: Path) -> list[dict[str, object]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 
-def test_serve_prints_each_event_as_one_json_line(serve: Serve, ipc_url: str) -> None:
-    server = serve(ipc_url)
-    _emit(ipc_url, "orders.created", '{"id": 1, "name": "Zoë"}')
-    _emit(ipc_url, "ping")
+def test_serve_prints_each_event_as_one_json_line(serve: Serve, ipc_endpoint: str) -> None:
+    server = serve(ipc_endpoint)
+    _emit(ipc_endpoint, "orders.created", '{"id": 1, "name": "Zoë"}')
+    _emit(ipc_endpoint, "ping")
     events = server.wait_for_events(2)
     assert events == [
         {"event": "orders.created", "payload": {"id": 1, "name": "Zoë"}},
@@ -43,32 +43,36 @@ def test_serve_prints_each_event_as_one_json_line(serve: Serve, ipc_url: str) ->
     assert "Traceback" not in server.stderr_text
 
 
-def test_serve_several_endpoints_share_one_socket(serve: Serve, ipc_url: str, tcp_url: str) -> None:
-    server = serve(ipc_url, tcp_url)
-    _emit(ipc_url, "via.ipc", "1")
-    _emit(tcp_url, "via.tcp", "2")
+def test_serve_several_endpoints_share_one_socket(
+    serve: Serve, ipc_endpoint: str, tcp_endpoint: str
+) -> None:
+    server = serve(ipc_endpoint, tcp_endpoint)
+    _emit(ipc_endpoint, "via.ipc", "1")
+    _emit(tcp_endpoint, "via.tcp", "2")
     events = server.wait_for_events(2)
     assert sorted(str(e["event"]) for e in events) == ["via.ipc", "via.tcp"]
-    assert f"receiving on {ipc_url}, {tcp_url} (pull, bound)" in server.stderr_text
+    assert f"receiving on {ipc_endpoint}, {tcp_endpoint} (pull, bound)" in server.stderr_text
 
 
 def test_serve_connect_mode_receives_from_a_binding_emitter(
-    serve: Serve, start_cli: Callable[..., CliProcess], ipc_url: str
+    serve: Serve, start_cli: Callable[..., CliProcess], ipc_endpoint: str
 ) -> None:
-    server = serve("--connect", ipc_url)
-    result = run_cli("emit", "-e", ipc_url, "--bind", "--timeout", "10", "bound.push", "[1, 2]")
+    server = serve("--connect", ipc_endpoint)
+    result = run_cli(
+        "emit", "-e", ipc_endpoint, "--bind", "--timeout", "10", "bound.push", "[1, 2]"
+    )
     assert result.returncode == 0, result.stderr.decode()
     assert server.wait_for_events(1) == [{"event": "bound.push", "payload": [1, 2]}]
 
 
 def test_serve_handler_gets_events_and_stdout_stays_empty(
-    serve: Serve, ipc_url: str, short_dir: Path
+    serve: Serve, ipc_endpoint: str, short_tmp: Path
 ) -> None:
-    out = short_dir / "handled.jsonl"
+    out = short_tmp / "handled.jsonl"
     server = serve(
-        "--handler", "sample_handlers:record", ipc_url, env=cli_env(ZEV_TEST_OUT=str(out))
+        "--handler", "sample_handlers:record", ipc_endpoint, env=cli_env(ZEV_TEST_OUT=str(out))
     )
-    _emit(ipc_url, "orders.created", '{"id": 7}')
+    _emit(ipc_endpoint, "orders.created", '{"id": 7}')
     wait_until(lambda: len(_recorded(out)) >= 1, "the handler to record the event")
     assert _recorded(out) == [{"event": "orders.created", "payload": {"id": 7}}]
     assert server.stop() == 0
@@ -76,9 +80,9 @@ def test_serve_handler_gets_events_and_stdout_stays_empty(
 
 
 def test_serve_pattern_limits_which_events_reach_the_handler(
-    serve: Serve, ipc_url: str, short_dir: Path
+    serve: Serve, ipc_endpoint: str, short_tmp: Path
 ) -> None:
-    out = short_dir / "handled.jsonl"
+    out = short_tmp / "handled.jsonl"
     server = serve(
         "--handler",
         "sample_handlers:record",
@@ -86,43 +90,44 @@ def test_serve_pattern_limits_which_events_reach_the_handler(
         "orders.*",
         "--poll-timeout",
         "0.05",  # idle events fire often: they must not reach the handler
-        ipc_url,
+        ipc_endpoint,
         env=cli_env(ZEV_TEST_OUT=str(out)),
     )
     lines = b'{"event": "users.created"}\n{"event": "orders.paid", "payload": 3}\n'
-    _emit(ipc_url, "-", input=lines)
-    _emit(ipc_url, "orders.last")
+    _emit(ipc_endpoint, "-", input=lines)
+    _emit(ipc_endpoint, "orders.last")
     wait_until(lambda: len(_recorded(out)) >= 2, "two orders events")
     assert [e["event"] for e in _recorded(out)] == ["orders.paid", "orders.last"]
     assert server.stop() == 0
 
 
-def test_serve_pattern_filters_printed_events(serve: Serve, ipc_url: str) -> None:
-    server = serve("--pattern", "*.created", ipc_url)
-    _emit(ipc_url, "-", input=b'{"event": "orders.paid"}\n{"event": "orders.created"}\n')
+def test_serve_pattern_filters_printed_events(serve: Serve, ipc_endpoint: str) -> None:
+    server = serve("--pattern", "*.created", ipc_endpoint)
+    _emit(ipc_endpoint, "-", input=b'{"event": "orders.paid"}\n{"event": "orders.created"}\n')
     assert server.wait_for_events(1) == [{"event": "orders.created", "payload": None}]
-    _emit(ipc_url, "users.created")
+    _emit(ipc_endpoint, "users.created")
     events = server.wait_for_events(2)
     assert [e["event"] for e in events] == ["orders.created", "users.created"]
 
 
 def test_failing_handler_is_reported_to_a_confirmed_sender_and_serve_keeps_running(
-    serve: Serve, ipc_url: str, short_dir: Path
+    serve: Serve, ipc_endpoint: str, short_tmp: Path
 ) -> None:
-    out = short_dir / "handled.jsonl"
+    out = short_tmp / "handled.jsonl"
     server = serve(
         "--confirmed",
         "--handler",
         "sample_handlers:record_unless_boom",
-        ipc_url,
+        ipc_endpoint,
         env=cli_env(ZEV_TEST_OUT=str(out)),
     )
-    failed = run_cli("emit", "-e", ipc_url, "--confirmed", "boom")
+    failed = run_cli("emit", "-e", ipc_endpoint, "--confirmed", "boom")
     assert failed.returncode == 1
     assert failed.stderr.decode().splitlines() == [
-        f"Error: could not deliver 'boom' to {ipc_url}: ValueError: boom was fired (RemoteError)"
+        f"Error: could not deliver 'boom' to {ipc_endpoint}: "
+        "ValueError: boom was fired (RemoteError)"
     ]
-    _emit(ipc_url, "--confirmed", "after.boom")
+    _emit(ipc_endpoint, "--confirmed", "after.boom")
     wait_until(lambda: _recorded(out), "the event after the failure")
     assert _recorded(out) == [{"event": "after.boom", "payload": None}]
     assert server.stop() == 0
@@ -131,26 +136,26 @@ def test_failing_handler_is_reported_to_a_confirmed_sender_and_serve_keeps_runni
 
 
 def test_serve_subscribe_receives_only_matching_prefixes_over_pub_sub(
-    serve: Serve, tcp_url: str
+    serve: Serve, tcp_endpoint: str
 ) -> None:
-    server = serve("--subscribe", "orders.", tcp_url)
+    server = serve("--subscribe", "orders.", tcp_endpoint)
     # Slow joiner: a PUB drops what it sends before the subscription reaches it, so
     # re-send until the first event gets through.
     deadline = time.monotonic() + DEADLINE
     while not server.stdout:
         assert time.monotonic() < deadline, "no event got through the PUB/SUB pair"
-        _emit(tcp_url, "--socket-type", "pub", "--wait", "0.2", "orders.hello")
+        _emit(tcp_endpoint, "--socket-type", "pub", "--wait", "0.2", "orders.hello")
     lines = b'{"event": "users.created"}\n{"event": "orders.created", "payload": 2}\n'
-    _emit(tcp_url, "--socket-type", "pub", "-", input=lines)
+    _emit(tcp_endpoint, "--socket-type", "pub", "-", input=lines)
     wait_until(lambda: any(e["event"] == "orders.created" for e in server.events()), "orders")
     assert {e["event"] for e in server.events()} == {"orders.hello", "orders.created"}
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_serve_stops_promptly_with_status_0_on_signal(
-    serve: Serve, ipc_url: str, signum: int
+    serve: Serve, ipc_endpoint: str, signum: int
 ) -> None:
-    server = serve("--poll-timeout", "3600", ipc_url)
+    server = serve("--poll-timeout", "3600", ipc_endpoint)
     started = time.monotonic()
     assert server.stop(signum) == 0
     assert time.monotonic() - started < 5
@@ -158,25 +163,25 @@ def test_serve_stops_promptly_with_status_0_on_signal(
     assert "service stopped" in server.stderr_text
 
 
-def test_serve_exits_quietly_when_stdout_is_closed(ipc_url: str, short_dir: Path) -> None:
-    errors = short_dir / "stderr.txt"
+def test_serve_exits_quietly_when_stdout_is_closed(ipc_endpoint: str, short_tmp: Path) -> None:
+    errors = short_tmp / "stderr.txt"
     with errors.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "zevents", "serve", ipc_url],
+            [sys.executable, "-m", "zevents", "serve", ipc_endpoint],
             stdout=subprocess.PIPE,
             stderr=err,
             env=cli_env(),
         )
     try:
         wait_until(lambda: b"receiving on" in errors.read_bytes(), "serve to start")
-        _emit(ipc_url, "first")
+        _emit(ipc_endpoint, "first")
         assert proc.stdout is not None
         assert orjson.loads(proc.stdout.readline()) == {"event": "first", "payload": None}
         proc.stdout.close()  # as `| head -1` does
         deadline = time.monotonic() + DEADLINE
         while proc.poll() is None:
             assert time.monotonic() < deadline, "serve kept running with stdout closed"
-            run_cli("emit", "-e", ipc_url, "--timeout", "0.5", "more")
+            run_cli("emit", "-e", ipc_endpoint, "--timeout", "0.5", "more")
         assert proc.wait() == 0
     finally:
         if proc.poll() is None:
@@ -188,12 +193,12 @@ def test_serve_exits_quietly_when_stdout_is_closed(ipc_url: str, short_dir: Path
 
 
 def test_serve_takes_options_from_a_config_connection(
-    serve: Serve, short_dir: Path, ipc_url: str
+    serve: Serve, short_tmp: Path, ipc_endpoint: str
 ) -> None:
-    config = short_dir / "zevents.toml"
+    config = short_tmp / "zevents.toml"
     config.write_text(
-        f'[connections.service]\nbind = "{ipc_url}"\nsocket_type = "pull"\n\n'
-        f'[connections.sender]\nconnect = "{ipc_url}"\nsndtimeo = 5000\n'
+        f'[connections.service]\nbind = "{ipc_endpoint}"\nsocket_type = "pull"\n\n'
+        f'[connections.sender]\nconnect = "{ipc_endpoint}"\nsndtimeo = 5000\n'
     )
     server = serve("--config", str(config), "--connection", "service")
     _emit_result = run_cli(
@@ -204,11 +209,11 @@ def test_serve_takes_options_from_a_config_connection(
 
 
 def test_serve_finds_zevents_toml_in_the_working_directory(
-    serve: Serve, short_dir: Path, ipc_url: str
+    serve: Serve, short_tmp: Path, ipc_endpoint: str
 ) -> None:
-    (short_dir / "zevents.toml").write_text(f'[connections.local]\nbind = "{ipc_url}"\n')
-    server = serve("--connection", "local", cwd=short_dir)
-    _emit(ipc_url, "found.it")
+    (short_tmp / "zevents.toml").write_text(f'[connections.local]\nbind = "{ipc_endpoint}"\n')
+    server = serve("--connection", "local", cwd=short_tmp)
+    _emit(ipc_endpoint, "found.it")
     assert server.wait_for_events(1) == [{"event": "found.it", "payload": None}]
 
 
@@ -221,10 +226,10 @@ def test_serve_logs_the_port_it_bound_for_a_wildcard_endpoint(serve: Serve) -> N
 
 
 def test_quiet_serve_writes_only_event_lines(
-    start_cli: Callable[..., CliProcess], ipc_url: str
+    start_cli: Callable[..., CliProcess], ipc_endpoint: str
 ) -> None:
-    server = start_cli("-q", "serve", "--poll-timeout", "0.05", ipc_url)
-    _emit(ipc_url, "--timeout", "10", "quiet.please")
+    server = start_cli("-q", "serve", "--poll-timeout", "0.05", ipc_endpoint)
+    _emit(ipc_endpoint, "--timeout", "10", "quiet.please")
     assert server.wait_for_events(1) == [{"event": "quiet.please", "payload": None}]
     assert server.stop() == 0
     assert server.stderr == []
