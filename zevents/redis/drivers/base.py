@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import redis
 
 from zevents.redis.keys import QueueKeys
-from zevents.redis.message import Taken
+from zevents.redis.message import Taken, decode_body
 from zevents.redis.scripts import script_source
 
 __all__ = ["Driver", "ScriptRunner", "SendItem"]
@@ -170,3 +170,20 @@ class Driver(Protocol):
     def retry_failed_args(self, key: str, fields: dict[str, Any], priority: int) -> list[Any]:
         """The ``retry_failed.lua`` arguments of one failed entry."""
         ...
+
+
+def text_field(value: Any) -> str:
+    """A body field as script argument text ('' when absent or not a string)."""
+    return value if isinstance(value, str) else ""
+
+
+def ident_and_serial(t: Taken) -> tuple[str, str]:
+    """The identifier and serial group of a taken message, for the settling scripts."""
+    # The body is decoded only when it names one of them.
+    if b'"identifier"' not in t.body and b'"serial_group"' not in t.body:
+        return ("", "")
+    try:
+        fields = decode_body(t.body)
+    except ValueError:
+        return ("", "")
+    return (text_field(fields.get("identifier")), text_field(fields.get("serial_group")))

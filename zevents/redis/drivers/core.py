@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from zevents.redis._client import as_str
-from zevents.redis.drivers.base import ScriptRunner, SendItem
+from zevents.redis.drivers.base import ScriptRunner, SendItem, ident_and_serial, text_field
 from zevents.redis.message import Taken
 
 __all__ = ["CoreDriver"]
@@ -56,7 +56,7 @@ class CoreDriver:
     def ack(self, taken: Sequence[Taken], pipe: Any = None) -> list[str]:
         args: list[Any] = []
         for t in taken:
-            args.extend((t.id, t.token, *_extra(t)))
+            args.extend((t.id, t.token, *ident_and_serial(t)))
         return [as_str(i) for i in self.runner("ack.lua", args, client=pipe) or []]
 
     def retry(self, taken: Taken, delay_ms: int, *, count_attempt: bool) -> bool:
@@ -106,24 +106,7 @@ class CoreDriver:
             key,
             key,
             priority,
-            _text(fields.get("identifier")),
+            text_field(fields.get("identifier")),
             "",
-            _text(fields.get("serial_group")),
+            text_field(fields.get("serial_group")),
         ]
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _extra(t: Taken) -> tuple[str, str]:
-    # The identifier and serial group are read from the body only when it names them.
-    if b'"identifier"' not in t.body and b'"serial_group"' not in t.body:
-        return ("", "")
-    from zevents.redis.message import decode_body
-
-    try:
-        fields = decode_body(t.body)
-    except ValueError:
-        return ("", "")
-    return (_text(fields.get("identifier")), _text(fields.get("serial_group")))

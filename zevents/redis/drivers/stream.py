@@ -19,8 +19,8 @@ from typing import Any
 import redis
 
 from zevents.redis._client import as_str
-from zevents.redis.drivers.base import ScriptRunner, SendItem
-from zevents.redis.message import Taken, decode_body
+from zevents.redis.drivers.base import ScriptRunner, SendItem, ident_and_serial, text_field
+from zevents.redis.message import Taken
 
 __all__ = ["StreamDriver"]
 
@@ -107,7 +107,7 @@ class StreamDriver:
     def ack(self, taken: Sequence[Taken], pipe: Any = None) -> list[str]:
         args: list[Any] = [self.group, self.consumer]
         for t in taken:
-            args.extend((t.priority, t.token, t.id, *_extra(t)))
+            args.extend((t.priority, t.token, t.id, *ident_and_serial(t)))
         lost = {as_str(i) for i in self.runner("stream_ack.lua", args, client=pipe) or []}
         return [t.id for t in taken if t.token in lost]
 
@@ -175,22 +175,7 @@ class StreamDriver:
             key,
             msg_id or key,
             priority,
-            _text(fields.get("identifier")),
+            text_field(fields.get("identifier")),
             group,
-            _text(fields.get("serial_group")),
+            text_field(fields.get("serial_group")),
         ]
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _extra(t: Taken) -> tuple[str, str]:
-    # The identifier and serial group are read from the body only when it names them.
-    if b'"identifier"' not in t.body and b'"serial_group"' not in t.body:
-        return ("", "")
-    try:
-        fields = decode_body(t.body)
-    except ValueError:
-        return ("", "")
-    return (_text(fields.get("identifier")), _text(fields.get("serial_group")))
