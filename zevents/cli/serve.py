@@ -162,19 +162,7 @@ def serve(
     service = EventService(Bus("zevents-serve"), poll_timeout=poll_timeout)
     previous = stop_on_signals(service)
     try:
-        _serve(
-            ctx,
-            service,
-            endpoints=endpoints,
-            bind=bind,
-            socket_type=socket_type,
-            prefixes=prefixes,
-            handlers=handlers,
-            pattern=pattern,
-            confirmed=confirmed,
-            config=config,
-            connection=connection,
-        )
+        _serve(ctx, service, **ctx.params)
     finally:
         restore_signals(previous)
 
@@ -210,6 +198,7 @@ def _serve(
     confirmed: bool,
     config: str | None,
     connection: str | None,
+    poll_timeout: float,
 ) -> None:
     listener = receiving_listener(
         ctx,
