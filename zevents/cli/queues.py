@@ -6,10 +6,10 @@ command line works without the ``redis`` extra.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -145,30 +145,12 @@ sender (emit --confirmed exits 1) instead of being lost.
     help="Delay before the enqueued messages are due.",
 )
 @click.pass_context
-def bridge(
-    ctx: click.Context,
-    endpoints: tuple[str, ...],
-    bind: bool,
-    socket_type: str | None,
-    prefixes: tuple[str, ...],
-    confirmed: bool,
-    poll_timeout: float,
-    config: str | None,
-    connection: str | None,
-    queue_name: str,
-    redis_url: str | None,
-    driver: str,
-    priorities: str | None,
-    group: str,
-    pattern: str,
-    priority: int | None,
-    delay: float,
-) -> None:
+def bridge(ctx: click.Context, /, **params: Any) -> None:
     """Receive ZeroMQ events on ENDPOINTs and put them into a Redis queue."""
-    service = EventService(Bus("zevents-bridge"), poll_timeout=poll_timeout)
+    service = EventService(Bus("zevents-bridge"), poll_timeout=params["poll_timeout"])
     previous = stop_on_signals(service)
     try:
-        _bridge(ctx, service, **ctx.params)
+        _bridge(ctx, service, **params)
     finally:
         restore_signals(previous)
 
@@ -360,80 +342,70 @@ def _print_json(value: Any) -> None:
     sys.stdout.buffer.flush()
 
 
-@contextlib.contextmanager
-def _with_queue(
-    name: str, redis_url: str | None, driver: str, priorities: str | None, group: str
-) -> Iterator[RedisQueue]:
-    target = open_queue(name, redis_url, driver, priorities, group)
-    try:
-        yield target
-    finally:
-        target.close()
+def on_named_queue(function: Callable[..., None]) -> Callable[..., None]:
+    """Turn ``function(queue, **options)`` into a command taking NAME and queue options.
+
+    The queue is opened from NAME and the options, given to ``function``, and closed.
+    """
+
+    @click.argument("name")
+    @queue_options
+    @functools.wraps(function)
+    def command(
+        name: str,
+        redis_url: str | None,
+        driver: str,
+        priorities: str | None,
+        group: str,
+        **options: Any,
+    ) -> None:
+        with open_queue(name, redis_url, driver, priorities, group) as target:
+            function(target, **options)
+
+    return command
 
 
 @queue.command()
-@click.argument("name")
-@queue_options
-def stats(
-    name: str, redis_url: str | None, driver: str, priorities: str | None, group: str
-) -> None:
+@on_named_queue
+def stats(target: RedisQueue) -> None:
     """Print the counts of queue NAME as JSON: ready per priority, delayed, processing,
     failed."""
-    with _with_queue(name, redis_url, driver, priorities, group) as target:
-        _print_json(target.stats())
+    _print_json(target.stats())
 
 
 @queue.command()
-@click.argument("name")
-@queue_options
-def failed(
-    name: str, redis_url: str | None, driver: str, priorities: str | None, group: str
-) -> None:
+@on_named_queue
+def failed(target: RedisQueue) -> None:
     """Print the failed messages of queue NAME, one JSON line each, oldest first."""
-    with _with_queue(name, redis_url, driver, priorities, group) as target:
-        for entry in target.failed():
-            _print_json(
-                {
-                    "id": entry.id,
-                    "event": entry.event,
-                    "payload": entry.payload,
-                    "error": entry.error,
-                    "receiver": entry.receiver,
-                    "attempts": entry.attempts,
-                    "failed_at": entry.failed_at,
-                    "reason": entry.reason,
-                }
-            )
+    for entry in target.failed():
+        _print_json(
+            {
+                "id": entry.id,
+                "event": entry.event,
+                "payload": entry.payload,
+                "error": entry.error,
+                "receiver": entry.receiver,
+                "attempts": entry.attempts,
+                "failed_at": entry.failed_at,
+                "reason": entry.reason,
+            }
+        )
 
 
 @queue.command()
-@click.argument("name")
-@queue_options
 @click.option("--id", "ids", multiple=True, help="Only this failed message (repeatable).")
 @click.option("--event", help="Only messages of this event name or pattern.")
-def retry(
-    name: str,
-    redis_url: str | None,
-    driver: str,
-    priorities: str | None,
-    group: str,
-    ids: tuple[str, ...],
-    event: str | None,
-) -> None:
+@on_named_queue
+def retry(target: RedisQueue, ids: tuple[str, ...], event: str | None) -> None:
     """Put failed messages of queue NAME back to be tried again; prints how many."""
-    with _with_queue(name, redis_url, driver, priorities, group) as target:
-        click.echo(target.retry_failed(ids=list(ids) or None, event=event))
+    click.echo(target.retry_failed(ids=list(ids) or None, event=event))
 
 
 @queue.command()
-@click.argument("name")
-@queue_options
-def flush(
-    name: str, redis_url: str | None, driver: str, priorities: str | None, group: str
-) -> None:
+@on_named_queue
+def flush(target: RedisQueue) -> None:
     """Delete every failed message of queue NAME; prints how many."""
-    with _with_queue(name, redis_url, driver, priorities, group) as target:
-        click.echo(target.flush_failed())
+    click.echo(target.flush_failed())
 
 
 @queue.command()

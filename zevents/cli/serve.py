@@ -139,30 +139,18 @@ Stops cleanly, with exit status 0, on SIGTERM or SIGINT (Ctrl-C).
     "of characters.",
 )
 @click.pass_context
-def serve(
-    ctx: click.Context,
-    endpoints: tuple[str, ...],
-    bind: bool,
-    socket_type: str | None,
-    prefixes: tuple[str, ...],
-    handlers: tuple[str, ...],
-    pattern: str,
-    confirmed: bool,
-    poll_timeout: float,
-    config: str | None,
-    connection: str | None,
-) -> None:
+def serve(ctx: click.Context, /, **params: Any) -> None:
     """Receive events on ENDPOINTs and print them, or pass them to handlers.
 
     Each event is printed to stdout as one JSON line, {"event": ..., "payload": ...},
     flushed at once; logs go to stderr.
     """
-    if not pattern:
+    if not params["pattern"]:
         raise click.BadParameter("the pattern is empty; use '*' for every event", ctx=ctx)
-    service = EventService(Bus("zevents-serve"), poll_timeout=poll_timeout)
+    service = EventService(Bus("zevents-serve"), poll_timeout=params["poll_timeout"])
     previous = stop_on_signals(service)
     try:
-        _serve(ctx, service, **ctx.params)
+        _serve(ctx, service, **params)
     finally:
         restore_signals(previous)
 
