@@ -12,7 +12,7 @@ from blinker import NamedSignal, Namespace
 
 from zevents.errors import ConfigError, ReceiverError
 
-__all__ = ["Bus", "Receiver", "current_bus"]
+__all__ = ["Bus", "Receiver", "current_bus", "matcher"]
 
 #: A bus receiver: called as ``receiver(event, payload)``.
 Receiver = Callable[[str, Any], Any]
@@ -38,6 +38,14 @@ def _compile(pattern: str) -> re.Pattern[str] | None:
     if "*" not in pattern:
         return None
     return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+
+
+def matcher(pattern: str) -> Callable[[str], bool]:
+    """A predicate telling whether an event name matches ``pattern`` (``*`` = any run)."""
+    regex = _compile(pattern)
+    if regex is None:
+        return lambda event: event == pattern
+    return lambda event: regex.fullmatch(event) is not None
 
 
 class Bus:
@@ -166,9 +174,7 @@ class Bus:
             for name, signal in self._namespace.items():
                 if not signal.receivers:
                     continue
-                if name != event and not (
-                    "*" in name and (_compile(name) or re.compile("")).fullmatch(event)
-                ):
+                if not matcher(name)(event):
                     continue
                 if len(signal.receivers) > len(ours.get(name, ())):
                     natives.append(signal)

@@ -317,18 +317,15 @@ class RedisQueue:
             ids: Only these failed-store ids (default: all).
             event: Only messages of this event name (or ``*`` pattern).
         """
-        from zevents.eventbus import _compile
+        from zevents.eventbus import matcher
 
         wanted = set(ids) if ids is not None else None
-        regex = _compile(event) if event else None
+        matches = matcher(event) if event else None
         args: list[Any] = []
         for entry in self.failed():
             if wanted is not None and entry.id not in wanted:
                 continue
-            if event and (
-                entry.event is None
-                or (regex.fullmatch(entry.event) is None if regex else entry.event != event)
-            ):
+            if matches is not None and (entry.event is None or not matches(entry.event)):
                 continue
             fields: dict[str, Any] = {}
             if entry.body:
