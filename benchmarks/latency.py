@@ -40,7 +40,7 @@ def serve_zevents(endpoint: str) -> None:
     bus.listen(EVENT, lambda event, body: None)
     listener = EventListener(bind=endpoint, confirmed=True, linger=0)
     service.listen(listener)
-    _ = listener.socket
+    _ = service.listeners[0].socket
     ready()
     service.run()
 

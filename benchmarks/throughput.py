@@ -54,7 +54,7 @@ def receive_zevents(endpoint: str, warmup: int, count: int) -> None:
     bus.listen(EVENT, receiver)
     listener = EventListener(bind=endpoint, linger=0)
     service.listen(listener)
-    _ = listener.socket  # bind before saying ready
+    _ = service.listeners[0].socket  # bind before saying ready
     ready()
     service.run()
     emit({"rate": count / (marks[1] - marks[0])})

@@ -9,7 +9,7 @@ import pytest
 import zmq
 
 from zevents import DecodeError, DeliveryTimeout, EncodeError, EventSocket, RemoteError
-from zevents.eventsocket import TOKEN_MARKER, is_token
+from zevents.eventsocket import TOKEN_MARKER
 
 Context = zmq.Context[zmq.Socket[bytes]]
 
@@ -161,7 +161,7 @@ def test_receive_on_router_gives_address(context: Context, ipc_endpoint: str) ->
 def _confirming_peer(sock: EventSocket, error: str | None, count: int = 1) -> None:
     for _ in range(count):
         received = sock.receive()
-        sock.acknowledge(received, error)
+        sock.confirm(received, error)
 
 
 def test_confirmed_push_returns_after_acknowledgement(context: Context, ipc_endpoint: str) -> None:
@@ -187,7 +187,7 @@ def test_confirmed_push_raises_remote_error_text(context: Context, ipc_endpoint:
 def test_confirmed_push_times_out_without_answer(context: Context, ipc_endpoint: str) -> None:
     sender, receiver = pair(context, ipc_endpoint, zmq.DEALER, zmq.ROUTER)
     sender.confirmed = True
-    sender.ack_timeout = 100
+    sender.confirm_timeout = 100
     with pytest.raises(DeliveryTimeout, match="within 100 ms") as info:
         sender.push("job", 1)
     assert isinstance(info.value, TimeoutError)
@@ -200,18 +200,18 @@ def test_stale_confirmation_is_not_taken_for_the_next_message(
     """A late answer to a timed-out message must not confirm the next one."""
     sender, receiver = pair(context, ipc_endpoint, zmq.DEALER, zmq.ROUTER)
     sender.confirmed = True
-    sender.ack_timeout = 100
+    sender.confirm_timeout = 100
     with pytest.raises(DeliveryTimeout):
         sender.push("first", 1)
     first = receiver.receive()
-    receiver.acknowledge(first)  # late: the sender already gave up on it
-    sender.ack_timeout = 200
+    receiver.confirm(first)  # late: the sender already gave up on it
+    sender.confirm_timeout = 200
     with pytest.raises(DeliveryTimeout):
         sender.push("second", 2)  # only the stale answer is waiting: not ours
     second = receiver.receive()
     assert second.event == "second"
-    receiver.acknowledge(second, "RuntimeError: second failed")
-    sender.ack_timeout = 2000
+    receiver.confirm(second, "RuntimeError: second failed")
+    sender.confirm_timeout = 2000
     # the pending answer for "second" is consumed by the next wait and skipped
     thread = threading.Thread(target=_confirming_peer, args=(receiver, None))
     thread.start()
@@ -230,10 +230,18 @@ def test_pull_confirms_a_confirmed_message_on_receipt(context: Context, ipc_endp
     assert result == [("ping", None)]
 
 
-def test_token_frames_are_recognised() -> None:
-    assert is_token(TOKEN_MARKER + b"\x00" * 8)
-    assert not is_token(b'"json"')
-    assert not is_token(TOKEN_MARKER)
+def test_token_frames_are_recognised(context: Context, ipc_endpoint: str) -> None:
+    """A last frame of the marker and 8 bytes is a token; JSON or the bare marker is not."""
+    sender, receiver = pair(context, ipc_endpoint)
+    token = TOKEN_MARKER + b"\x00" * 8
+    sender.send_multipart([b"a", b"1", token])
+    assert receiver.receive().token == token
+    sender.send_multipart([b"b", b"1", b'"json"'])
+    assert receiver.receive() == ("b", [1, "json"], None, None)
+    sender.send_multipart([b"c", b"1", TOKEN_MARKER])
+    with pytest.raises(DecodeError) as info:
+        receiver.receive()
+    assert info.value.token is None
 
 
 def test_receive_error_keeps_address_and_token_for_the_answer(
@@ -250,7 +258,7 @@ def test_receive_error_keeps_address_and_token_for_the_answer(
         receiver.receive()
     assert info.value.token == token
     assert info.value.address is not None
-    receiver.acknowledge(info.value, "DecodeError: broken")
+    receiver.confirm(info.value, "DecodeError: broken")
     assert raw.recv_multipart() == [
         b"zevents.confirmed",
         token,

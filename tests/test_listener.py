@@ -15,6 +15,7 @@ import zmq
 from tests.helpers import child_env
 from zevents import Bus, EventListener, EventSocket
 from zevents.events import PUSH_ERROR, SERVICE_STOP
+from zevents.receiving import receiving_socket
 
 Context = zmq.Context[zmq.Socket[bytes]]
 
@@ -30,7 +31,7 @@ def receiver_socket(context: Context, endpoint: str, kind: int = zmq.PULL) -> Ev
 def test_no_context_or_socket_before_first_event(ipc_endpoint: str) -> None:
     listener = EventListener(connect=ipc_endpoint)
     assert not listener.is_open
-    assert listener._resources.context is None
+    assert listener._socket.context is None
     Bus().listen("x", listener)
     assert not listener.is_open
     listener.close()
@@ -189,7 +190,7 @@ def test_persistent_listeners_share_one_context(ipc_endpoint: str, tcp_endpoint:
     assert c.socket.context is not a.socket.context
     for listener in (a, b, c):
         listener.close()
-    assert not a._resources.owns_context
+    assert not a._socket.owns_context
 
 
 def test_unclosed_listener_does_not_block_interpreter_exit(short_tmp: Any) -> None:
@@ -252,15 +253,15 @@ def test_listener_in_forked_child_opens_its_own_socket(context: Context, ipc_end
 def test_repr_names_role_type_and_endpoint(ipc_endpoint: str) -> None:
     listener = EventListener(connect=ipc_endpoint)
     assert repr(listener) == f"<EventListener sending push {ipc_endpoint}>"
-    listener.for_receiving()
-    assert "receiving pull" in repr(listener)
+    receiving = receiving_socket(listener)
+    assert "receiving pull" in repr(receiving)
 
 
 @pytest.mark.parametrize("kind", ["sub", "pull"])
 def test_receiving_role_types(kind: str, ipc_endpoint: str) -> None:
-    listener = EventListener(bind=ipc_endpoint, socket_type=kind, linger=0).for_receiving()
-    assert listener.socket_type == kind
-    listener.close()
+    receiving = receiving_socket({"bind": ipc_endpoint, "socket_type": kind, "linger": 0})
+    assert receiving.socket_type == kind
+    receiving.close()
 
 
 class RaisingSerializer:
@@ -350,9 +351,9 @@ def test_push_error_receiver_that_raises_does_not_reach_the_firing_code(
 def test_second_live_service_on_one_ipc_path_is_refused(ipc_endpoint: str) -> None:
     from zevents import EndpointError
 
-    first = EventListener(bind=ipc_endpoint, linger=0).for_receiving()
+    first = receiving_socket({"bind": ipc_endpoint, "linger": 0})
     first.socket  # noqa: B018
-    second = EventListener(bind=ipc_endpoint, linger=0).for_receiving()
+    second = receiving_socket({"bind": ipc_endpoint, "linger": 0})
     with pytest.raises(EndpointError, match="another process is listening"):
         second.socket  # noqa: B018
     first.close()
@@ -366,6 +367,6 @@ def test_stale_ipc_socket_file_is_bound_over(short_tmp: Any) -> None:
     leftover = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     leftover.bind(path)  # a socket file nobody listens on, as a killed process leaves
     leftover.close()
-    listener = EventListener(bind=f"ipc://{path}", linger=0).for_receiving()
-    assert listener.socket.type == zmq.PULL
-    listener.close()
+    receiving = receiving_socket({"bind": f"ipc://{path}", "linger": 0})
+    assert receiving.socket.type == zmq.PULL
+    receiving.close()

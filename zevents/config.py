@@ -146,6 +146,60 @@ def _millis(value: object, name: str) -> int:
     return value
 
 
+def _socket_type(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.lower() not in _SOCKET_TYPES:
+        raise ConfigError(
+            f"unknown socket_type {value!r}; use one of {', '.join(sorted(_SOCKET_TYPES))}"
+        )
+    return value.lower()
+
+
+def _socket_options(value: object) -> dict[int, Any]:
+    value = value or {}
+    if not isinstance(value, Mapping):
+        raise ConfigError("option 'socket_options' takes a mapping of zmq option to value")
+    return {socket_option(name): option for name, option in value.items()}
+
+
+def _prefixes(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and all(isinstance(s, str) for s in value):
+        return tuple(value)
+    raise ConfigError("option 'subscribe' takes a prefix or a list of prefixes")
+
+
+def _threads(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"option 'threads' takes a whole number of 1 or more, not {value!r}")
+    return value
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"option {name!r} takes true or false, not {value!r}")
+    return value
+
+
+def _check_combination(kwargs: Mapping[str, Any]) -> None:
+    socket_type = kwargs["socket_type"]
+    if (
+        kwargs["confirmed"]
+        and socket_type is not None
+        and socket_type not in CONFIRMABLE_SOCKET_TYPES
+    ):
+        raise ConfigError(
+            f"confirmed delivery needs a socket that can answer (dealer, router or pair), "
+            f"not {socket_type!r}"
+        )
+    if kwargs["subscribe"] and socket_type not in (None, "sub"):
+        raise ConfigError(f"option 'subscribe' is for SUB sockets, not {socket_type!r}")
+
+
 @dataclass(frozen=True)
 class ListenerOptions:
     """The options of an ``EventListener``, validated.
@@ -202,58 +256,20 @@ class ListenerOptions:
                 f"unknown listener option(s) {', '.join(map(repr, unknown))}; "
                 f"known: {', '.join(sorted(known))}"
             )
-        kwargs: dict[str, Any] = {}
-        kwargs["connect"] = _endpoints(merged.get("connect"), "connect")
-        kwargs["bind"] = _endpoints(merged.get("bind"), "bind")
-        socket_type = merged.get("socket_type")
-        if socket_type is not None:
-            if not isinstance(socket_type, str) or socket_type.lower() not in _SOCKET_TYPES:
-                raise ConfigError(
-                    f"unknown socket_type {socket_type!r}; "
-                    f"use one of {', '.join(sorted(_SOCKET_TYPES))}"
-                )
-            socket_type = socket_type.lower()
-        kwargs["socket_type"] = socket_type
-        socket_options = merged.get("socket_options") or {}
-        if not isinstance(socket_options, Mapping):
-            raise ConfigError("option 'socket_options' takes a mapping of zmq option to value")
-        kwargs["socket_options"] = {
-            socket_option(name): value for name, value in socket_options.items()
+        kwargs: dict[str, Any] = {
+            "connect": _endpoints(merged.get("connect"), "connect"),
+            "bind": _endpoints(merged.get("bind"), "bind"),
+            "socket_type": _socket_type(merged.get("socket_type")),
+            "socket_options": _socket_options(merged.get("socket_options")),
+            "subscribe": _prefixes(merged.get("subscribe")),
+            "threads": _threads(merged.get("threads", DEFAULT_THREADS)),
+            "serializer": merged.get("serializer"),
         }
         for name in ("linger", "sndtimeo", "rcvtimeo"):
             kwargs[name] = _millis(merged.get(name, getattr(cls, name)), name)
-        subscribe = merged.get("subscribe")
-        if subscribe is None:
-            kwargs["subscribe"] = ()
-        elif isinstance(subscribe, str):
-            kwargs["subscribe"] = (subscribe,)
-        elif isinstance(subscribe, (list, tuple)) and all(isinstance(s, str) for s in subscribe):
-            kwargs["subscribe"] = tuple(subscribe)
-        else:
-            raise ConfigError("option 'subscribe' takes a prefix or a list of prefixes")
         for name in ("confirmed", "persistent", "immediate"):
-            value = merged.get(name, getattr(cls, name))
-            if not isinstance(value, bool):
-                raise ConfigError(f"option {name!r} takes true or false, not {value!r}")
-            kwargs[name] = value
-        threads = merged.get("threads", DEFAULT_THREADS)
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ConfigError(
-                f"option 'threads' takes a whole number of 1 or more, not {threads!r}"
-            )
-        kwargs["threads"] = threads
-        kwargs["serializer"] = merged.get("serializer")
-        if (
-            kwargs["confirmed"]
-            and socket_type is not None
-            and socket_type not in CONFIRMABLE_SOCKET_TYPES
-        ):
-            raise ConfigError(
-                f"confirmed delivery needs a socket that can answer (dealer, router or pair), "
-                f"not {socket_type!r}"
-            )
-        if kwargs["subscribe"] and socket_type not in (None, "sub"):
-            raise ConfigError(f"option 'subscribe' is for SUB sockets, not {socket_type!r}")
+            kwargs[name] = _flag(merged.get(name, getattr(cls, name)), name)
+        _check_combination(kwargs)
         return cls(**kwargs)
 
     @property

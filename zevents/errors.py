@@ -8,8 +8,9 @@ The tree::
     ├── DecodeError(ZeventsError, ValueError)      malformed frames; keeps the raw frames
     ├── EndpointError(ZeventsError, OSError)       a socket could not bind or connect
     ├── DeliveryError(ZeventsError)                an event was not delivered or not handled
-    │   ├── DeliveryTimeout(DeliveryError, TimeoutError)   no acknowledgement in time
-    │   └── RemoteError(DeliveryError)             the remote receivers raised
+    │   ├── DeliveryTimeout(DeliveryError, TimeoutError)   not sent (``sent`` False) or not
+    │   │                                          confirmed (``sent`` True) in time
+    │   └── RemoteError(DeliveryError)             delivered; the remote receivers raised
     ├── ServiceError(ZeventsError, RuntimeError)   a service used wrongly (no listener, running)
     ├── ReceiverError(ZeventsError, TypeError)     a receiver that is not callable
     ├── QueueError(ZeventsError)                   Redis queue failures (``zevents.redis``)
@@ -50,7 +51,17 @@ class ZeventsError(Exception):
 
 
 class ConfigError(ZeventsError, ValueError):
-    """Options, a config file or an endpoint are wrong."""
+    """Options, a config file or an endpoint are wrong.
+
+    Args:
+        message: What is wrong and how to put it right.
+        option: The name of the parameter at fault, where one is (``"serve"``,
+            ``"max_attempts"``), so a front end can name it in its own words.
+    """
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 class EncodeError(ZeventsError, ValueError):
@@ -113,11 +124,32 @@ class DeliveryError(ZeventsError):
 
 
 class DeliveryTimeout(DeliveryError, TimeoutError):
-    """No peer took the event, or no acknowledgement came, within the timeout."""
+    """The event was not sent, or not confirmed, within its timeout.
+
+    Args:
+        message: What went wrong.
+        event: The event that was being sent.
+        endpoint: The endpoint(s) of the sending socket.
+        sent: False: no peer took the event within ``sndtimeo`` (none connected, or
+            every peer's high-water mark reached); nothing was sent. True: it was sent,
+            but no confirmation came within ``rcvtimeo``; the receiver may or may not
+            have handled it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        event: str | None = None,
+        endpoint: str | None = None,
+        sent: bool = False,
+    ) -> None:
+        super().__init__(message, event=event, endpoint=endpoint)
+        self.sent = sent
 
 
 class RemoteError(DeliveryError):
-    """The receiving service ran its receivers and one of them raised.
+    """The event was delivered; the receiving service ran its receivers and one raised.
 
     Args:
         message: The remote error text.

@@ -7,7 +7,7 @@ frame decodes to ``None``.
 
 Confirmed delivery adds a last frame, a token (4 marker bytes ``b"\\xffzv1"`` then 8
 bytes), to the message. The receiver answers with ``[b"zevents.confirmed", token,
-status]`` once its receivers ran, where status is JSON ``{"ok": true}`` or
+status]`` (the confirmation) once its receivers ran, where status is JSON ``{"ok": true}`` or
 ``{"ok": false, "error": "..."}``. The sender matches the token, so a late answer to an
 earlier message is never taken for the current one. ``0xff`` never starts a UTF-8 or
 JSON frame, so tokens cannot be mistaken for payloads.
@@ -25,7 +25,7 @@ import zmq
 
 from zevents.errors import DecodeError, DeliveryTimeout, EncodeError, RemoteError
 from zevents.events import CONFIRMED
-from zevents.serializers import _JSON_OPTIONS, JsonSerializer, Serializer
+from zevents.serializers import Decoder, Encoder, JsonSerializer, Serializer, codec_of
 
 __all__ = ["TOKEN_MARKER", "EventSocket", "Received"]
 
@@ -33,7 +33,7 @@ __all__ = ["TOKEN_MARKER", "EventSocket", "Received"]
 TOKEN_MARKER = b"\xffzv1"
 _TOKEN_LENGTH = len(TOKEN_MARKER) + 8
 _CONFIRMED_FRAME = CONFIRMED.encode()
-_ACK_OK = b'{"ok":true}'
+_CONFIRM_OK = b'{"ok":true}'
 _SNDMORE = zmq.SNDMORE
 _NOBLOCK = zmq.NOBLOCK
 
@@ -43,14 +43,12 @@ _NOBLOCK = zmq.NOBLOCK
 # recv_multipart uses) costs several times over.
 _raw_send = zmq.backend.Socket.send
 _raw_recv = zmq.backend.Socket.recv
-# With the default serializer, orjson is called directly (same options, same output); on
-# failure the serializer runs again so its own error is raised.
-_json_dumps = orjson.dumps
-_json_loads = orjson.loads
 _new_tuple = tuple.__new__
 # Socket.poll builds a Poller on each call; zmq_poll on the one socket costs less.
 _zmq_poll = zmq.zmq_poll
 _POLLIN = zmq.POLLIN
+_DEFAULT_SERIALIZER = JsonSerializer()
+_DEFAULT_CODEC = codec_of(_DEFAULT_SERIALIZER)
 
 # Event names are few and fired often: keep their encoded form.
 _NAMES: dict[str, bytes] = {}
@@ -93,11 +91,6 @@ def _dumps(serializer: Serializer, payload: Any, event: str) -> bytes:
         ) from exc
 
 
-def is_token(frame: bytes) -> bool:
-    """Whether ``frame`` is a confirmation token."""
-    return len(frame) == _TOKEN_LENGTH and frame[:4] == TOKEN_MARKER
-
-
 class Received(NamedTuple):
     """One event as received.
 
@@ -121,20 +114,33 @@ class EventSocket(zmq.Socket[bytes]):
     native method (``bind``, ``connect``, ``setsockopt``, ``poll``...) works as usual.
 
     Attributes:
-        serializer: Encodes and decodes payloads (``JsonSerializer`` by default).
+        serializer: Encodes and decodes payloads (``JsonSerializer`` by default); its
+            encoder and decoder are bound once, when it is set (see ``codec_of``).
         confirmed: ``push`` waits for the receiver's confirmation.
-        ack_timeout: Milliseconds ``push`` waits for a confirmation; ``None`` reads
+        confirm_timeout: Milliseconds ``push`` waits for a confirmation; ``None`` reads
             the socket's ``rcvtimeo`` (-1 waits forever).
     """
 
-    serializer: Serializer = JsonSerializer()
     confirmed: bool = False
-    ack_timeout: int | None = None
+    confirm_timeout: int | None = None
     _is_router: bool = False
+    _serializer: Serializer = _DEFAULT_SERIALIZER
+    _encode: Encoder = _DEFAULT_CODEC[0]
+    _decode: Decoder = _DEFAULT_CODEC[1]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._is_router = self.type == zmq.ROUTER
+
+    @property
+    def serializer(self) -> Serializer:
+        """The payload serializer."""
+        return self._serializer
+
+    @serializer.setter
+    def serializer(self, serializer: Serializer) -> None:
+        self._serializer = serializer
+        self._encode, self._decode = codec_of(serializer)
 
     # --- frames ---------------------------------------------------------------------
 
@@ -186,18 +192,16 @@ class EventSocket(zmq.Socket[bytes]):
         Raises:
             EncodeError: The payload cannot be encoded (nothing was sent).
             zmq.Again: ``sndtimeo`` expired before the message could be queued.
-            DeliveryTimeout: Confirmed: no confirmation within ``ack_timeout``.
+            DeliveryTimeout: Confirmed: no confirmation within ``confirm_timeout``.
             RemoteError: Confirmed: the receiver's receivers raised.
         """
         name = _NAMES.get(event) or _encode_name(event)
-        serializer = self.serializer
-        if serializer.__class__ is JsonSerializer:
-            try:
-                data = _json_dumps(payload, None, _JSON_OPTIONS)
-            except orjson.JSONEncodeError:  # let the serializer raise its own error
-                data = serializer.dumps(payload)
-        else:
-            data = _dumps(serializer, payload, event)
+        try:
+            data = self._encode(payload)
+        except Exception:
+            # The bound encoder may refuse what dumps handles; dumps decides (or raises
+            # EncodeError). Nothing was sent yet.
+            data = _dumps(self._serializer, payload, event)
         if address is not None:
             _raw_send(self, address, _SNDMORE)
         if not self.confirmed:
@@ -216,10 +220,10 @@ class EventSocket(zmq.Socket[bytes]):
         Confirmations of other tokens (late answers to earlier messages) are skipped.
 
         Raises:
-            DeliveryTimeout: None came within ``ack_timeout``.
+            DeliveryTimeout: None came within ``confirm_timeout``.
             RemoteError: The receiver reported that its receivers raised.
         """
-        timeout = self.ack_timeout
+        timeout = self.confirm_timeout
         if timeout is None:
             timeout = int(self.getsockopt(zmq.RCVTIMEO))
         deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
@@ -230,14 +234,14 @@ class EventSocket(zmq.Socket[bytes]):
                 wait = max(0, int((deadline - time.monotonic()) * 1000 + 0.999))
             if not _zmq_poll([(self, _POLLIN)], wait):
                 raise DeliveryTimeout(
-                    f"no confirmation of {event!r} within {timeout} ms", event=event
+                    f"no confirmation of {event!r} within {timeout} ms", event=event, sent=True
                 )
             frames = _recv_frames(self, _NOBLOCK)
             if self._is_router and frames:
                 frames = frames[1:]
             if len(frames) >= 2 and frames[0] == _CONFIRMED_FRAME and frames[1] == token:
-                status = frames[2] if len(frames) > 2 else _ACK_OK
-                if status == _ACK_OK:
+                status = frames[2] if len(frames) > 2 else _CONFIRM_OK
+                if status == _CONFIRM_OK:
                     return
                 try:
                     error = str(orjson.loads(status).get("error", "remote error"))
@@ -251,7 +255,7 @@ class EventSocket(zmq.Socket[bytes]):
     def receive(self, flags: int = 0) -> Received:
         """Receive one event with its routing details.
 
-        A confirmed message is *not* confirmed here: call ``acknowledge`` once it was
+        A confirmed message is *not* confirmed here: call ``confirm`` once it was
         handled.
 
         Raises:
@@ -271,14 +275,14 @@ class EventSocket(zmq.Socket[bytes]):
                 token = frames.pop()
                 count -= 1
         try:
-            if count == 2 and self.serializer.__class__ is JsonSerializer:
-                # The common case, decoded inline; anything unusual goes through decode.
-                name = frames[0]
+            if count == 2:
+                # The common case, decoded inline; anything unusual goes through decode,
+                # which raises DecodeError with the frames.
                 try:
-                    event = name.decode()
-                    payload = _json_loads(frames[1])
-                except ValueError:  # UnicodeDecodeError, orjson.JSONDecodeError
-                    event, payload = self.decode(frames)
+                    event = frames[0].decode()
+                    payload = self._decode(frames[1])
+                except Exception:
+                    event = ""
                 if not event:
                     event, payload = self.decode(frames)
             else:
@@ -300,10 +304,10 @@ class EventSocket(zmq.Socket[bytes]):
         """
         received = self.receive()
         if received.token is not None:
-            self.acknowledge(received)
+            self.confirm(received)
         return received.event, received.payload
 
-    def acknowledge(
+    def confirm(
         self, received: Received | DecodeError, error: BaseException | str | None = None
     ) -> None:
         """Confirm a message that carried a token (does nothing for one that did not).
@@ -318,7 +322,7 @@ class EventSocket(zmq.Socket[bytes]):
         if received.token is None:
             return
         if error is None:
-            status = _ACK_OK
+            status = _CONFIRM_OK
         else:
             text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
             status = orjson.dumps({"ok": False, "error": text})

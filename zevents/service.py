@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -11,13 +10,21 @@ from typing import Any
 
 import zmq
 
-from zevents._signals import SignalHandler, Waker, installed_signal_handlers, stop_handlers
+from zevents._signals import (
+    DEFAULT_IGNORED_SIGNALS,
+    DEFAULT_STOP_SIGNALS,
+    SignalHandler,
+    Waker,
+    installed_signal_handlers,
+    stop_handlers,
+)
 from zevents.config import DEFAULT_DRAIN_TIMEOUT, DEFAULT_POLL_TIMEOUT, check_seconds
 from zevents.errors import DecodeError, ServiceError
 from zevents.eventbus import Bus, default_bus
 from zevents.events import SERVICE_ERROR, SERVICE_IDLE, SERVICE_STOP
 from zevents.eventsocket import EventSocket, Received
 from zevents.listener import EventListener
+from zevents.receiving import ReceivingSocket, receiving_socket
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +33,7 @@ __all__ = ["EventService"]
 # Over ipc, libzmq can drop a message sent just before its socket closes (libzmq issues
 # 4660 and 3774); it was not seen once the socket had a moment after the send. A service
 # that confirmed a message this recently waits out the rest of this before closing.
-_ACK_SETTLE = 0.1
+_CONFIRM_SETTLE = 0.1
 
 # Messages taken from one readable socket before the stop flag and the other sockets
 # get a look: large enough to amortise the poll, small enough to stay fair.
@@ -60,17 +67,18 @@ class EventService:
         self.drain_timeout = check_seconds(drain_timeout, "drain_timeout", minimum=0.0)
         # One bound method, so that forget() removes exactly what listen() added.
         self._stop_receiver = self._on_stop_event
-        self.listeners: list[EventListener] = []
+        #: The sockets the service receives on, in the order they were added.
+        self.listeners: list[ReceivingSocket] = []
         self._stop_requested = threading.Event()
         # Mirrors _stop_requested for the per-message check: reading a flag costs less
         # than calling Event.is_set.
         self._stopping = False
         self._running = threading.Event()
         self._waker: Waker | None = None
-        self._signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
-        self._ignored: tuple[int, ...] = (signal.SIGHUP,)
+        self._signals: tuple[int, ...] = DEFAULT_STOP_SIGNALS
+        self._ignored: tuple[int, ...] = DEFAULT_IGNORED_SIGNALS
         self._custom_handler: SignalHandler | None = None
-        self._last_ack = 0.0
+        self._last_confirm = 0.0
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"
@@ -81,23 +89,31 @@ class EventService:
         """Whether ``run()`` is in its loop."""
         return self._running.is_set()
 
-    def listen(self, listener: EventListener | Mapping[str, Any] | str) -> EventService:
-        """Receive events through ``listener`` (or a listener built from options).
+    def listen(
+        self, listener: EventListener | ReceivingSocket | Mapping[str, Any] | str
+    ) -> EventService:
+        """Receive events on a socket made from ``listener``'s options.
+
+        Args:
+            listener: An ``EventListener`` (its options; with no ``socket_type`` the
+                service receives on PULL, or ROUTER/DEALER when confirmed), a
+                ``ReceivingSocket``, a mapping of options, or a config connection name.
 
         Returns:
             The service, so calls chain.
+
+        Raises:
+            ConfigError: Invalid options or an unknown connection.
         """
-        if not isinstance(listener, EventListener):
-            listener = EventListener(listener, bus=self.bus)
-        self.listeners.append(listener.for_receiving())
+        self.listeners.append(receiving_socket(listener))
         return self
 
     def listen_to_signals(
         self,
-        signals: Iterable[int] = (signal.SIGTERM, signal.SIGINT),
+        signals: Iterable[int] = DEFAULT_STOP_SIGNALS,
         handler: SignalHandler | None = None,
         *,
-        ignore: Iterable[int] = (signal.SIGHUP,),
+        ignore: Iterable[int] = DEFAULT_IGNORED_SIGNALS,
     ) -> EventService:
         """Choose the signals ``run()`` handles.
 
@@ -177,7 +193,7 @@ class EventService:
             self.bus.forget(SERVICE_STOP, self._stop_receiver)
             self._waker = None
             waker.close()
-            settle = _ACK_SETTLE - (time.monotonic() - self._last_ack)
+            settle = _CONFIRM_SETTLE - (time.monotonic() - self._last_confirm)
             if settle > 0:
                 time.sleep(settle)
             for listener in self.listeners:
@@ -218,27 +234,27 @@ class EventService:
             except DecodeError as exc:
                 handled += 1
                 self._report(exc.event, exc, frames=exc.frames)
-                self._acknowledge(sock, exc, exc)
+                self._confirm(sock, exc, exc)
                 continue
             handled += 1
             try:
                 fire(received[0], received[1])
             except Exception as exc:
                 self._report(received.event, exc)
-                self._acknowledge(sock, received, exc)
+                self._confirm(sock, received, exc)
             else:
                 if received[3] is not None:
-                    self._acknowledge(sock, received, None)
+                    self._confirm(sock, received, None)
         return handled
 
-    def _acknowledge(
+    def _confirm(
         self, sock: EventSocket, received: Received | DecodeError, error: Exception | None
     ) -> None:
         if received.token is None:
             return
         try:
-            sock.acknowledge(received, error)
-            self._last_ack = time.monotonic()
+            sock.confirm(received, error)
+            self._last_confirm = time.monotonic()
         except zmq.ZMQError as exc:
             logger.warning(
                 "could not confirm %r to its sender: %s", getattr(received, "event", None), exc

@@ -140,8 +140,9 @@ def open_and_log(service: EventService, listener: EventListener, target: str) ->
         EndpointError: An endpoint cannot be bound or connected.
     """
     service.listen(listener)
-    where = ", ".join(listener.endpoints)
+    receiving = service.listeners[-1]
+    where = ", ".join(receiving.endpoints)
     how = "bound" if listener.options.bind else "connected"
     if listener.options.bind and listener.options.connect:
         how = "bound/connected"
-    logger.info("receiving on %s (%s, %s) -> %s", where, listener.socket_type, how, target)
+    logger.info("receiving on %s (%s, %s) -> %s", where, receiving.socket_type, how, target)

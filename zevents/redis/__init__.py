@@ -1,24 +1,26 @@
 """The Redis durability bridge: durable queues of events and the workers that run them.
 
-Needs the ``redis`` extra: ``pip install 'zevents[redis]'``.
+Needs the ``redis`` extra: ``pip install 'zevents[redis]'``. The submodules that speak no
+Redis themselves (``defaults``, ``keys``, ``retry``, ``message``, ``protocol``, ``scripts``)
+import without it; the names below that need redis-py are loaded on first use, and raise
+``MissingExtraError`` naming the install command when it is missing.
 """
 
 from __future__ import annotations
 
-try:
-    import redis as _redis  # noqa: F401
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    from zevents.errors import MissingExtraError
+import importlib
+from typing import TYPE_CHECKING, Any
 
-    raise MissingExtraError("zevents.redis needs redis-py: pip install 'zevents[redis]'") from exc
-
-from zevents.redis.current import current
-from zevents.redis.heartbeat import request_shutdown, workers
+from zevents.errors import MissingExtraError
+from zevents.redis._current import current
 from zevents.redis.message import FailedMessage, Message
-from zevents.redis.queue import RedisQueue
 from zevents.redis.retry import RetryPolicy
-from zevents.redis.server import RedisServer
-from zevents.redis.worker import Worker
+
+if TYPE_CHECKING:
+    from zevents.redis.heartbeat import request_shutdown, workers
+    from zevents.redis.queue import RedisQueue
+    from zevents.redis.server import RedisServer
+    from zevents.redis.worker import Worker
 
 # Queues and their messages; workers; a throwaway server for tests and demos.
 __all__ = [
@@ -32,3 +34,33 @@ __all__ = [
     "request_shutdown",
     "workers",
 ]
+
+# name -> the module that defines it (each imports redis-py).
+_LAZY = {
+    "RedisQueue": "zevents.redis.queue",
+    "RedisServer": "zevents.redis.server",
+    "Worker": "zevents.redis.worker",
+    "request_shutdown": "zevents.redis.heartbeat",
+    "workers": "zevents.redis.heartbeat",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'zevents.redis' has no attribute {name!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("redis", "hiredis"):
+            raise
+        raise MissingExtraError(
+            "zevents.redis needs redis-py: pip install 'zevents[redis]'"
+        ) from exc
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -20,8 +20,8 @@ from zevents.errors import DecodeError, QueueError, QueueUnavailable
 from zevents.events import WORKER_AFTER, WORKER_BEFORE, WORKER_FAILED
 from zevents.redis import heartbeat
 from zevents.redis._client import mask_url
+from zevents.redis._current import _current
 from zevents.redis._outcome import Outcome, run_forked, run_inline
-from zevents.redis.current import _current
 from zevents.redis.message import Message, Taken, decode_body
 from zevents.redis.queue import RedisQueue
 from zevents.redis.retry import RetryPolicy, select_priorities

@@ -1,0 +1,279 @@
+"""Opening an ``EventSocket`` from ``ListenerOptions``, lazily and fork-safely (private).
+
+``EventListener`` (the sending side) and ``ReceivingSocket`` (a service's receiving
+side) each hold one ``LazySocket``; only the role differs: the socket type picked by
+default, and whether ``immediate`` and confirmation waits apply.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket as socket_module
+import threading
+import weakref
+from typing import Any, Literal, cast
+
+import zmq
+
+from zevents.config import DEFAULT_LINGER, ListenerOptions
+from zevents.errors import EndpointError
+from zevents.eventsocket import EventSocket
+from zevents.serializers import Serializer
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SOCKET_TYPES", "LazySocket", "Role", "fork_generation", "open_socket"]
+
+#: "send": a listener forwarding events; "receive": a service's socket.
+Role = Literal["send", "receive"]
+
+#: Socket type name -> zmq constant.
+SOCKET_TYPES = {
+    "push": zmq.PUSH,
+    "pull": zmq.PULL,
+    "pub": zmq.PUB,
+    "sub": zmq.SUB,
+    "dealer": zmq.DEALER,
+    "router": zmq.ROUTER,
+    "pair": zmq.PAIR,
+}
+
+# Bumped in a forked child: sockets inherited across fork must not be used there.
+_fork_generation = 0
+
+
+def _after_fork() -> None:
+    global _fork_generation
+    _fork_generation += 1
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def fork_generation() -> int:
+    """How many forks this process descends from (changes in a forked child)."""
+    return _fork_generation
+
+
+def socket_type_of(options: ListenerOptions, role: Role) -> str:
+    """The socket type ``options`` use in ``role``."""
+    return options.sending_type() if role == "send" else options.receiving_type()
+
+
+def _ipc_in_use(endpoint: str) -> bool:
+    """Whether a live process is listening on the ipc socket file of ``endpoint``.
+
+    libzmq removes an existing socket file before it binds, which would silently take
+    the path over from a running service; a stale file (nobody listening) is fine.
+    """
+    path = endpoint[len("ipc://") :]
+    if not endpoint.startswith("ipc://") or path.startswith("@") or not os.path.exists(path):
+        return False
+    with socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+        return True
+
+
+def _apply_options(
+    sock: EventSocket, options: ListenerOptions, socket_type: str, role: Role
+) -> None:
+    for name, value in options.socket_options.items():
+        sock.setsockopt(name, value)
+    sock.setsockopt(zmq.LINGER, options.linger)
+    sock.setsockopt(zmq.SNDTIMEO, options.sndtimeo)
+    sock.setsockopt(zmq.RCVTIMEO, options.rcvtimeo)
+    if options.immediate and role == "send":
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+    if socket_type == "router":
+        # Unroutable replies raise instead of vanishing.
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+    sock.confirmed = options.confirmed and role == "send"
+    sock.confirm_timeout = options.rcvtimeo
+
+
+def _bind_all(sock: EventSocket, endpoints: tuple[str, ...]) -> list[str]:
+    """Bind every endpoint; return them as resolved (a ``*`` port shows its number)."""
+    bound = []
+    for endpoint in endpoints:
+        if _ipc_in_use(endpoint):
+            raise EndpointError(
+                f"cannot bind {endpoint}: another process is listening on it "
+                "(give each service its own ipc path)"
+            )
+        try:
+            sock.bind(endpoint)
+        except zmq.ZMQError as exc:
+            raise EndpointError(f"cannot bind {endpoint}: {exc}") from exc
+        bound.append(bytes(sock.getsockopt(zmq.LAST_ENDPOINT)).decode())
+    return bound
+
+
+def _connect_all(sock: EventSocket, endpoints: tuple[str, ...]) -> None:
+    for endpoint in endpoints:
+        try:
+            sock.connect(endpoint)
+        except zmq.ZMQError as exc:
+            raise EndpointError(f"cannot connect {endpoint}: {exc}") from exc
+
+
+def open_socket(
+    context: zmq.Context[Any],
+    options: ListenerOptions,
+    serializer: Serializer,
+    role: Role,
+) -> tuple[EventSocket, list[str]]:
+    """Create, configure, bind and connect the socket ``options`` describe.
+
+    Returns:
+        The socket and its bound endpoints as resolved.
+
+    Raises:
+        EndpointError: An endpoint cannot be bound or connected (the socket is closed).
+    """
+    socket_type = socket_type_of(options, role)
+    sock = cast(EventSocket, context.socket(SOCKET_TYPES[socket_type], socket_class=EventSocket))
+    try:
+        _apply_options(sock, options, socket_type, role)
+        sock.serializer = serializer
+        bound = _bind_all(sock, options.bind)
+        _connect_all(sock, options.connect)
+        if socket_type == "sub":
+            for prefix in options.subscribe or ("",):
+                sock.setsockopt(zmq.SUBSCRIBE, prefix.encode())
+    except BaseException:
+        sock.close(linger=0)
+        raise
+    return sock, bound
+
+
+class _Resources:
+    """One context and socket; closed by ``close`` or by the finalizer."""
+
+    __slots__ = ("bound", "context", "owns_context", "pid", "socket")
+
+    def __init__(self) -> None:
+        self.context: zmq.Context[Any] | None = None
+        self.socket: EventSocket | None = None
+        self.bound: list[str] = []
+        self.owns_context = False
+        self.pid = os.getpid()
+
+    def close(self, linger: int | None) -> None:
+        socket, context = self.socket, self.context
+        self.socket = None
+        self.context = None
+        if os.getpid() != self.pid:
+            return  # inherited across fork: the parent owns them
+        if socket is not None and not socket.closed:
+            socket.close(linger=linger)
+        if context is not None and self.owns_context and not context.closed:
+            # Sockets made from this context by hand are closed with it.
+            context.destroy(linger=linger)
+
+
+class LazySocket:
+    """The socket of a listener or a receiving endpoint, created on first use.
+
+    It is safe across fork (a child opens its own), closed at garbage collection or
+    exit (waiting at most ``linger``, 2 s if that is -1), and guarded by a re-entrant
+    lock that its owner also uses around sends.
+
+    Args:
+        options: The validated options.
+        serializer: The payload serializer of the socket.
+        role: ``"send"`` or ``"receive"``.
+    """
+
+    def __init__(self, options: ListenerOptions, serializer: Serializer, role: Role) -> None:
+        self.options = options
+        self.serializer = serializer
+        self.role: Role = role
+        self.socket_type = socket_type_of(options, role)
+        self.lock = threading.RLock()
+        self._resources = _Resources()
+        self._generation = _fork_generation
+        self._exit_linger = options.linger if options.linger >= 0 else DEFAULT_LINGER
+        self._finalizer = weakref.finalize(self, self._resources.close, self._exit_linger)
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the socket exists."""
+        return self._resources.socket is not None
+
+    @property
+    def owns_context(self) -> bool:
+        """Whether the context is this socket's own (not the process-wide one)."""
+        return self._resources.owns_context
+
+    @property
+    def context(self) -> zmq.Context[Any] | None:
+        """The context, once the socket was opened."""
+        return self._resources.context
+
+    @property
+    def bound(self) -> list[str]:
+        """The bound endpoints as resolved (empty until opened)."""
+        return list(self._resources.bound)
+
+    def get(self) -> EventSocket:
+        """The socket, opened now if needed (call with ``lock`` held, or via ``socket``).
+
+        Raises:
+            EndpointError: An endpoint cannot be bound or connected.
+        """
+        sock = self._resources.socket
+        if sock is None or self._generation != _fork_generation:
+            sock = self._open()
+        return sock
+
+    @property
+    def socket(self) -> EventSocket:
+        """The socket, opened on first use."""
+        sock = self._resources.socket
+        if sock is None or self._generation != _fork_generation:
+            with self.lock:
+                sock = self._open()
+        return sock
+
+    def _open(self) -> EventSocket:
+        if self._generation != _fork_generation:
+            # A socket inherited across fork belongs to the parent: start afresh.
+            self._finalizer.detach()
+            self._resources = _Resources()
+            self._finalizer = weakref.finalize(self, self._resources.close, self._exit_linger)
+            self._generation = _fork_generation
+        resources = self._resources
+        if resources.socket is not None:
+            return resources.socket
+        if resources.context is None or resources.context.closed:
+            if self.options.persistent:
+                resources.context = zmq.Context.instance(self.options.threads)
+                resources.owns_context = False
+            else:
+                resources.context = zmq.Context(self.options.threads)
+                resources.owns_context = True
+        resources.socket, resources.bound = open_socket(
+            resources.context, self.options, self.serializer, self.role
+        )
+        logger.debug("opened %s %s socket on %s", self.role, self.socket_type, self.endpoints)
+        return resources.socket
+
+    @property
+    def endpoints(self) -> str:
+        """The endpoints, for messages."""
+        return self.options.endpoints
+
+    def close(self, linger: int | None = None) -> None:
+        """Close the socket and the own context; ``linger`` defaults to the option's."""
+        with self.lock:
+            self._resources.close(self.options.linger if linger is None else linger)
+
+    def reset(self) -> None:
+        """Drop the socket at once (linger 0): its state is unusable, a new one starts
+        clean. Call with ``lock`` held."""
+        self._resources.close(0)
