@@ -116,16 +116,21 @@ def socket_option(name: str | int) -> int:
     raise ConfigError(f"unknown zmq socket option {name!r} (e.g. 'sndhwm', 'tcp_keepalive')")
 
 
-def check_seconds(value: object, name: str, *, minimum: float = 0.001) -> float:
+def check_seconds(
+    value: object, name: str, *, minimum: float = 0.001, option: str | None = None
+) -> float:
     """A finite number of seconds of at least ``minimum``.
 
     Raises:
-        ConfigError: Not a number, not finite, or below ``minimum``.
+        ConfigError: Not a number, not finite, or below ``minimum`` (``option`` set).
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{name} takes a number of seconds, not {value!r}")
+        raise ConfigError(f"{name} takes a number of seconds, not {value!r}", option=option)
     if not math.isfinite(value) or value < minimum:
-        raise ConfigError(f"{name} must be a finite number of seconds >= {minimum}, not {value}")
+        raise ConfigError(
+            f"{name} must be a finite number of seconds >= {minimum}, not {value}",
+            option=option,
+        )
     return float(value)
 
 

@@ -21,8 +21,9 @@ import redis
 
 from zevents.eventbus import Bus
 from zevents.redis import RedisQueue, RedisServer, Worker
+from zevents.redis.defaults import DRIVERS as ALL_DRIVERS
 
-DRIVERS = ["list", "sorted-set", "stream", "set"]
+DRIVERS = list(ALL_DRIVERS)
 WORKER_SCRIPT = Path(__file__).with_name("worker_script.py")
 
 

@@ -317,7 +317,7 @@ def test_worker_restricted_to_a_priority_range_takes_only_those(
     bus.listen("x", lambda e, p: seen.append(p))
     for p in (10, 20, 30, 40):
         queue.send("x", p, priority=p)
-    start_worker(queue, bus, priorities="20-30")
+    start_worker(queue, bus, serve="20-30")
     wait_for(lambda: len(seen) == 2)
     assert seen == [30, 20]
     assert queue.stats()["ready"] == {40: 1, 30: 0, 20: 0, 10: 1}

@@ -306,7 +306,7 @@ def worker(
                 keep_alive=keep_alive,
                 max_messages=max_messages,
                 fork=fork,
-                priorities=serve_levels,
+                serve=serve_levels,
             )
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="'--serve'") from None

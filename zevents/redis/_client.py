@@ -11,21 +11,15 @@ from typing import Any
 import redis
 
 from zevents.errors import QueueError, QueueUnavailable
+from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT, URL_ENV
 
 __all__ = [
-    "DEFAULT_SOCKET_TIMEOUT",
-    "URL_ENV",
     "connect",
     "mask_url",
     "resolve_url",
     "translated",
     "translation",
 ]
-
-#: The environment variable read when no URL is given.
-URL_ENV = "ZEVENTS_REDIS_URL"
-#: Seconds any single Redis call may take before it fails.
-DEFAULT_SOCKET_TIMEOUT = 5.0
 
 _PASSWORD = re.compile(r"(?P<head>://[^:/@]*:)[^@]*(?P<tail>@)")
 

@@ -9,7 +9,8 @@ import orjson
 import redis
 
 from zevents.redis._client import as_str, connect, resolve_url, translated
-from zevents.redis.keys import DEFAULT_PREFIX, shutdown_key, workers_key
+from zevents.redis.defaults import DEFAULT_PREFIX
+from zevents.redis.keys import shutdown_key, workers_key
 from zevents.redis.scripts import script_source
 
 logger = logging.getLogger(__name__)

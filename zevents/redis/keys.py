@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_PREFIX", "QueueKeys", "shutdown_key", "workers_key"]
+from zevents.errors import ConfigError
+from zevents.redis.defaults import DEFAULT_PREFIX
 
-#: Prefix of every key zevents writes.
-DEFAULT_PREFIX = "zevents:"
+__all__ = ["QueueKeys", "shutdown_key", "workers_key"]
 
 _FIXED = (
     "msgs",
@@ -43,7 +43,9 @@ class QueueKeys:
 
     def __post_init__(self) -> None:
         if not self.name or "{" in self.name or "}" in self.name:
-            raise ValueError(f"queue name {self.name!r} must be non-empty, without braces")
+            raise ConfigError(
+                f"queue name {self.name!r} must be non-empty, without braces", option="name"
+            )
         object.__setattr__(self, "base", f"{self.prefix}{{{self.name}}}:")
 
     def key(self, part: str) -> str:

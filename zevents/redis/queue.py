@@ -16,16 +16,22 @@ import redis
 
 from zevents.errors import QueueError
 from zevents.redis._client import (
-    DEFAULT_SOCKET_TIMEOUT,
     as_str,
     connect,
     resolve_url,
     translated,
     translation,
 )
-from zevents.redis.drivers import DRIVERS, CoreDriver, Driver, SendItem, StreamDriver
+from zevents.redis.defaults import (
+    DEFAULT_GROUP,
+    DEFAULT_MAX_RECLAIMS,
+    DEFAULT_PREFIX,
+    DEFAULT_SOCKET_TIMEOUT,
+    DRIVERS,
+)
+from zevents.redis.drivers import CoreDriver, Driver, SendItem, StreamDriver
 from zevents.redis.drivers.base import ScriptRunner
-from zevents.redis.keys import DEFAULT_PREFIX, QueueKeys
+from zevents.redis.keys import QueueKeys
 from zevents.redis.message import (
     FailedMessage,
     Message,
@@ -37,10 +43,7 @@ from zevents.redis.message import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_MAX_RECLAIMS", "RedisQueue"]
-
-#: How often a stream entry may be claimed from a silent consumer before it fails.
-DEFAULT_MAX_RECLAIMS = 3
+__all__ = ["RedisQueue"]
 # Messages per script call in send_many (all calls go in one pipeline).
 _BATCH = 1000
 
@@ -78,7 +81,7 @@ class RedisQueue:
         *,
         driver: str = "list",
         priorities: Iterable[int] | None = None,
-        group: str = "default",
+        group: str = DEFAULT_GROUP,
         consumer: str | None = None,
         default_priority: int | None = None,
         prefix: str = DEFAULT_PREFIX,

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_MAX_ATTEMPTS", "RetryPolicy", "select_priorities"]
+from zevents.errors import ConfigError
+from zevents.redis.defaults import (
+    DEFAULT_BACKOFF,
+    DEFAULT_BACKOFF_BASE,
+    DEFAULT_BACKOFF_CAP,
+    DEFAULT_JITTER,
+    DEFAULT_MAX_ATTEMPTS,
+)
 
-#: Attempts before a message goes to the failed store.
-DEFAULT_MAX_ATTEMPTS = 5
+__all__ = ["BACKOFFS", "RetryPolicy", "select_priorities"]
+
+#: The backoff kinds ``RetryPolicy`` accepts.
+BACKOFFS = ("exponential", "linear")
 
 
 @dataclass(frozen=True)
@@ -17,8 +27,8 @@ class RetryPolicy:
     """How often, and after how long, a failed message is tried again.
 
     Args:
-        max_attempts: Attempts in all; after the last one the message goes to the
-            failed store.
+        max_attempts: Attempts in all (at least 1); after the last one the message goes
+            to the failed store.
         backoff: ``"exponential"`` waits ``base``, ``2*base``, ``4*base``, ... up to
             ``cap``; ``"linear"`` waits ``base * attempt``.
         base: Seconds of the first wait.
@@ -27,23 +37,36 @@ class RetryPolicy:
             default) to 1 ("full jitter": anywhere between 0 and the wait). Spreads the
             retries of messages that failed together, e.g. when a service they call
             went down.
+
+    Raises:
+        ConfigError: An option out of range (``option`` names it).
     """
 
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    backoff: str = "exponential"
-    base: float = 1.0
-    cap: float = 960.0
-    jitter: float = 0.0
+    backoff: str = DEFAULT_BACKOFF
+    base: float = DEFAULT_BACKOFF_BASE
+    cap: float = DEFAULT_BACKOFF_CAP
+    jitter: float = DEFAULT_JITTER
 
     def __post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
+            raise ConfigError("max_attempts must be a whole number", option="max_attempts")
         if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if self.backoff not in ("exponential", "linear"):
-            raise ValueError(f"backoff must be 'exponential' or 'linear', not {self.backoff!r}")
-        if self.base < 0 or self.cap < 0:
-            raise ValueError("base and cap must not be negative")
+            raise ConfigError("max_attempts must be at least 1", option="max_attempts")
+        if self.backoff not in BACKOFFS:
+            raise ConfigError(
+                f"backoff must be 'exponential' or 'linear', not {self.backoff!r}",
+                option="backoff",
+            )
+        for name in ("base", "cap"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ConfigError(
+                    f"{name} must be a finite number of seconds >= 0, not {value!r}",
+                    option=name,
+                )
         if not 0.0 <= self.jitter <= 1.0:
-            raise ValueError("jitter must be between 0 and 1")
+            raise ConfigError("jitter must be between 0 and 1", option="jitter")
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt ``attempt`` (1-based)."""
@@ -70,7 +93,8 @@ def select_priorities(levels: Iterable[int], spec: str | Iterable[int] | None) -
             ``"20-40"``, ``"25-"`` (25 and up), ``"-20"`` (20 and down).
 
     Raises:
-        ValueError: The spec is malformed or selects nothing.
+        ConfigError: The spec is malformed or selects nothing (``option`` is
+            ``"serve"``).
     """
     ordered = sorted(set(levels), reverse=True)
     if spec is None:
@@ -89,11 +113,15 @@ def select_priorities(levels: Iterable[int], spec: str | Iterable[int] | None) -
             else:
                 low = high = int(text)
         except ValueError:
-            raise ValueError(f"bad priority range {spec!r}: use 10, 20-40, 25- or -20") from None
+            raise ConfigError(
+                f"bad priority range {spec!r}: use 10, 20-40, 25- or -20", option="serve"
+            ) from None
         chosen = [p for p in ordered if low <= p <= high]
     else:
         wanted = set(spec)
         chosen = [p for p in ordered if p in wanted]
     if not chosen:
-        raise ValueError(f"priorities {spec!r} select none of the queue's levels {ordered}")
+        raise ConfigError(
+            f"priorities {spec!r} select none of the queue's levels {ordered}", option="serve"
+        )
     return chosen

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from zevents._signals import Waker, installed_signal_handlers, stop_handlers
-from zevents.errors import DecodeError, QueueError, QueueUnavailable
+from zevents.config import check_seconds
+from zevents.errors import ConfigError, DecodeError, QueueError, QueueUnavailable
 from zevents.events import WORKER_AFTER, WORKER_BEFORE, WORKER_FAILED
 from zevents.redis import heartbeat
 from zevents.redis._client import mask_url
 from zevents.redis._current import _current
 from zevents.redis._outcome import Outcome, run_forked, run_inline
+from zevents.redis.defaults import DEFAULT_KEEP_ALIVE, DEFAULT_PREFETCH
 from zevents.redis.message import Message, Taken, decode_body
 from zevents.redis.queue import RedisQueue
 from zevents.redis.retry import RetryPolicy, select_priorities
@@ -32,12 +34,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_KEEP_ALIVE", "DEFAULT_PREFETCH", "Worker"]
-
-#: Seconds a taken message stays leased without a heartbeat.
-DEFAULT_KEEP_ALIVE = 30.0
-#: Most messages taken in one round trip.
-DEFAULT_PREFETCH = 100
+__all__ = ["Worker"]
 # Longest idle wait between polls, and the work a batch should hold (seconds).
 _IDLE_MAX = 0.25
 _BATCH_TIME = 0.05
@@ -62,8 +59,12 @@ class Worker:
             often the worker looks for expired leases of dead workers.
         max_messages: Stop after this many messages.
         fork: Run each message in a child process.
-        priorities: Serve only these levels: a list or a range string (``"20-40"``).
+        serve: Serve only these priority levels: a list, or a range string (``"10"``,
+            ``"20-40"``, ``"25-"``, ``"-20"``); default all.
         prefetch: Most messages taken per round trip.
+
+    Raises:
+        ConfigError: A bad option (``option`` names it).
     """
 
     def __init__(
@@ -75,14 +76,17 @@ class Worker:
         keep_alive: float = DEFAULT_KEEP_ALIVE,
         max_messages: int | None = None,
         fork: bool = False,
-        priorities: str | Iterable[int] | None = None,
+        serve: str | Iterable[int] | None = None,
         prefetch: int = DEFAULT_PREFETCH,
     ) -> None:
         self.queues = [queues] if isinstance(queues, RedisQueue) else list(queues)
         if not self.queues:
-            raise ValueError("a worker needs at least one queue")
-        if keep_alive <= 0:
-            raise ValueError("keep_alive must be positive")
+            raise ConfigError("a worker needs at least one queue", option="queues")
+        check_seconds(keep_alive, "keep_alive", option="keep_alive")
+        if max_messages is not None and (isinstance(max_messages, bool) or max_messages < 1):
+            raise ConfigError("max_messages must be at least 1", option="max_messages")
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
+            raise ConfigError("prefetch must be a whole number >= 1", option="prefetch")
         if bus is None:
             from zevents import default_bus
 
@@ -93,8 +97,8 @@ class Worker:
         self.lease_ms = int(keep_alive * 1000)
         self.max_messages = max_messages
         self.fork = fork
-        self.prefetch = max(1, prefetch)
-        spec = priorities if priorities is None or isinstance(priorities, str) else list(priorities)
+        self.prefetch = prefetch
+        spec = serve if serve is None or isinstance(serve, str) else list(serve)
         self.served = [select_priorities(q.priorities, spec) for q in self.queues]
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.processed = 0

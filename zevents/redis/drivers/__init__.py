@@ -6,7 +6,4 @@ from zevents.redis.drivers.base import Driver, SendItem
 from zevents.redis.drivers.core import CoreDriver
 from zevents.redis.drivers.stream import StreamDriver
 
-__all__ = ["DRIVERS", "CoreDriver", "Driver", "SendItem", "StreamDriver"]
-
-#: The driver names ``RedisQueue`` accepts.
-DRIVERS = ("list", "sorted-set", "stream", "set")
+__all__ = ["CoreDriver", "Driver", "SendItem", "StreamDriver"]
