@@ -7,28 +7,15 @@ The Redis durability bridge lives in ``zevents.redis`` (extra ``zevents[redis]``
 
 from __future__ import annotations
 
-from zevents import events
+from zevents import errors, events
 from zevents.config import ListenerOptions, load_connection
-from zevents.errors import (
-    ConfigError,
-    DecodeError,
-    DeliveryError,
-    DeliveryTimeout,
-    EncodeError,
-    EndpointError,
-    MissingExtraError,
-    PermanentError,
-    QueueError,
-    QueueUnavailable,
-    ReceiverError,
-    RemoteError,
-    ServiceError,
-    WaitingError,
-    ZeventsError,
-)
+
+# Every error class, as listed in errors.__all__ (the tree is drawn in zevents.errors).
+from zevents.errors import *  # noqa: F403
 from zevents.eventbus import Bus, current_bus, default_bus
 from zevents.eventsocket import EventSocket, Received
 from zevents.listener import EventListener
+from zevents.receiving import ReceivingSocket
 from zevents.serializers import JsonSerializer, Serializer
 from zevents.service import EventService
 
@@ -51,26 +38,13 @@ __all__ = [  # noqa: RUF022
     "EventSocket",
     "ListenerOptions",
     "Received",
+    "ReceivingSocket",
     "load_connection",
     # serializers
     "JsonSerializer",
     "Serializer",
-    # errors
-    "ConfigError",
-    "DecodeError",
-    "DeliveryError",
-    "DeliveryTimeout",
-    "EncodeError",
-    "EndpointError",
-    "MissingExtraError",
-    "PermanentError",
-    "QueueError",
-    "QueueUnavailable",
-    "ReceiverError",
-    "RemoteError",
-    "ServiceError",
-    "WaitingError",
-    "ZeventsError",
     # metadata
     "__version__",
 ]
+# errors
+__all__ += errors.__all__

@@ -23,7 +23,14 @@ from zevents.serializers import Serializer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SOCKET_TYPES", "LazySocket", "Role", "fork_generation", "open_socket"]
+__all__ = [
+    "SOCKET_TYPES",
+    "LazySocket",
+    "Role",
+    "SocketOwner",
+    "fork_generation",
+    "open_socket",
+]
 
 #: "send": a listener forwarding events; "receive": a service's socket.
 Role = Literal["send", "receive"]
@@ -277,3 +284,44 @@ class LazySocket:
         """Drop the socket at once (linger 0): its state is unusable, a new one starts
         clean. Call with ``lock`` held."""
         self._resources.close(0)
+
+
+class SocketOwner:
+    """What a listener and a receiving socket share: a ``LazySocket`` and its views."""
+
+    options: ListenerOptions
+    _socket: LazySocket
+
+    @property
+    def socket_type(self) -> str:
+        """The socket type in this owner's role."""
+        return self._socket.socket_type
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the socket exists (it is created lazily)."""
+        return self._socket.is_open
+
+    @property
+    def socket(self) -> EventSocket:
+        """The socket, created (bound and connected) on first use.
+
+        Raises:
+            EndpointError: An endpoint cannot be bound or connected.
+        """
+        return self._socket.socket
+
+    @property
+    def endpoints(self) -> list[str]:
+        """The bound endpoints as resolved (``tcp://127.0.0.1:*`` shows its port), then
+        the connected ones. Opens the socket."""
+        self._socket.socket  # noqa: B018 - binds, so the resolved ports are known
+        return self._socket.bound + list(self.options.connect)
+
+    def close(self, linger: int | None = None) -> None:
+        """Close the socket (and its own context); the next use opens a new one.
+
+        Queued events may still go out for ``linger`` milliseconds (the option, unless
+        given).
+        """
+        self._socket.close(linger)

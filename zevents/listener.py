@@ -8,12 +8,11 @@ from typing import Any
 
 import zmq
 
-from zevents._sockets import LazySocket
+from zevents._sockets import LazySocket, SocketOwner
 from zevents.config import ListenerOptions, load_connection
 from zevents.errors import DeliveryError, DeliveryTimeout
 from zevents.eventbus import Bus, current_bus, default_bus
 from zevents.events import PUSH_ERROR
-from zevents.eventsocket import EventSocket
 from zevents.serializers import resolve_serializer
 
 logger = logging.getLogger(__name__)
@@ -34,7 +33,7 @@ def options_of(
     return ListenerOptions.build(options, **overrides)
 
 
-class EventListener:
+class EventListener(SocketOwner):
     """Sends events to a ZeroMQ socket: ``send`` raises, the bus receiver reports.
 
     Register it on a bus (``bus.listen("orders.*", EventListener(connect=...))``); each
@@ -76,42 +75,6 @@ class EventListener:
 
     def __repr__(self) -> str:
         return f"<EventListener sending {self.socket_type} {self.options.endpoints}>"
-
-    # --- socket lifecycle -----------------------------------------------------------
-
-    @property
-    def socket_type(self) -> str:
-        """The socket type this listener sends on."""
-        return self._socket.socket_type
-
-    @property
-    def is_open(self) -> bool:
-        """Whether the socket exists (it is created lazily)."""
-        return self._socket.is_open
-
-    @property
-    def socket(self) -> EventSocket:
-        """The socket, created (bound and connected) on first use.
-
-        Raises:
-            EndpointError: An endpoint cannot be bound or connected.
-        """
-        return self._socket.socket
-
-    @property
-    def endpoints(self) -> list[str]:
-        """The bound endpoints as resolved (``tcp://127.0.0.1:*`` shows its port), then
-        the connected ones. Opens the socket."""
-        self._socket.socket  # noqa: B018 - binds, so the resolved ports are known
-        return self._socket.bound + list(self.options.connect)
-
-    def close(self, linger: int | None = None) -> None:
-        """Close the socket (and the listener's own context).
-
-        Queued events may still go out for ``linger`` milliseconds (the option, unless
-        given). The next event opens a new socket.
-        """
-        self._socket.close(linger)
 
     def __enter__(self) -> EventListener:
         return self

@@ -171,24 +171,24 @@ def test_a_slow_receiver_keeps_its_lease_while_another_worker_waits(
 def test_touch_extends_the_lease_and_fails_once_the_lease_is_lost(
     make_queue: MakeQueue, raw: redis.Redis, driver: str
 ) -> None:
-    from zevents.redis.message import Message
-
     queue = make_queue(driver=driver, consumer="a")
     queue.send("x", 1)
-    taken = queue.driver.take(1, 200, [0])[0]
-    message = Message(taken.id, "x", 1, 1, 0, None, None, None, queue, taken, lease_ms=5000)
+    taken = queue.consumer(lease=0.2, serve=[0]).take(1)[0]
+    message = queue.consumer(lease=5.0).decode(taken)
     message.touch()
     if driver != "stream":
         deadline = raw.zscore(queue.keys.key("processing"), taken.id)
         assert deadline is not None
         assert deadline - raw.time()[0] * 1000 > 3000
         raw.zadd(queue.keys.key("processing"), {taken.id: 0})  # expire it
-        queue.driver.reclaim(0, 5, 3, [0])
+        queue.consumer(lease=0, serve=[0]).reclaim(5, max_reclaims=3)
     else:
-        make_queue(driver=driver, consumer="b").driver.reclaim(0, 5, 3, [0])
+        make_queue(driver=driver, consumer="b").consumer(lease=0, serve=[0]).reclaim(
+            5, max_reclaims=3
+        )
     with pytest.raises(QueueError, match="no longer leased"):
         message.touch()
-    assert queue.driver.ack([taken]) == [taken.id]
+    assert queue.consumer().ack([taken]) == [taken.id]
 
 
 def test_worker_rides_out_a_redis_restart(
@@ -288,11 +288,13 @@ def test_a_worker_finishing_after_its_lease_was_taken_over_changes_nothing(
     wait_for(entered.is_set)
     rescuer = make_queue(driver=driver, consumer="rescuer")
     if driver == "stream":
-        taken = rescuer.driver.reclaim(0, 5, 3, [0])  # as if idle past the lease
+        taken = rescuer.consumer(lease=0, serve=[0]).reclaim(
+            5, max_reclaims=3
+        )  # as if idle past the lease
     else:
         raw.zadd(queue.keys.key("processing"), {msg_id: 0})  # the lease expired
-        rescuer.driver.reclaim(30_000, 5, 3, [0])
-        taken = rescuer.driver.take(1, 30_000, [0])
+        rescuer.consumer(lease=30.0, serve=[0]).reclaim(5, max_reclaims=3)
+        taken = rescuer.consumer(lease=30.0, serve=[0]).take(1)
     assert [(t.id, t.attempt) for t in taken] == [(msg_id, 2)]
     release.set()
     late = "before acknowledgement" if outcome == "returns" else "not storing it as failed"
@@ -300,6 +302,6 @@ def test_a_worker_finishing_after_its_lease_was_taken_over_changes_nothing(
     stats = queue.stats()
     assert (stats["processing"], stats["delayed"], stats["failed"]) == (1, 0, 0)
     assert queue.unfinished(["i"]) == {"i"}  # the rescuer still holds it
-    assert rescuer.driver.ack(taken) == []
+    assert rescuer.consumer().ack(taken) == []
     assert queue.unfinished(["i"]) == set()
     assert queue.stats()["processing"] == 0

@@ -10,17 +10,17 @@ import pytest
 import redis
 
 from tests.redis.conftest import DRIVERS, wait_for
-from zevents.errors import EncodeError, QueueError, QueueUnavailable
+from zevents.errors import ConfigError, EncodeError, QueueError, QueueUnavailable
 from zevents.redis import RedisQueue
-from zevents.redis.message import decode_body
+from zevents.redis.message import BodyCodec
 
 MakeQueue = Callable[..., RedisQueue]
 
 
 def take_all(queue: RedisQueue, count: int = 100) -> list[Any]:
-    taken = queue.driver.take(count, 30_000, list(queue.priorities))
-    queue.driver.ack(taken)
-    return [decode_body(t.body)["payload"] for t in taken]
+    taken = queue.consumer(lease=30.0).take(count)
+    queue.consumer().ack(taken)
+    return [BodyCodec().decode(t.body)["payload"] for t in taken]
 
 
 @pytest.mark.parametrize("driver", ["list", "sorted-set", "stream"])
@@ -41,8 +41,8 @@ def test_higher_priority_is_taken_first_whatever_order_levels_are_given(
     queue.send("job.run", "low", priority=20)
     queue.send("job.run", "high", priority=100)
     queue.send("job.run", "mid", priority=50)
-    taken = queue.driver.take(1, 30_000, list(queue.priorities))
-    assert [decode_body(t.body)["payload"] for t in taken] == ["high"]
+    taken = queue.consumer(lease=30.0).take(1)
+    assert [BodyCodec().decode(t.body)["payload"] for t in taken] == ["high"]
     assert taken[0].priority == 100
     assert take_all(queue) == ["mid", "low"]
 
@@ -67,9 +67,9 @@ def test_delayed_message_is_not_taken_before_it_is_due(make_queue: MakeQueue, dr
     queue = make_queue(driver=driver, priorities=[0, 9])
     queue.send("job.run", "later", delay=0.3, priority=9)
     assert queue.stats()["delayed"] == 1
-    assert queue.driver.take(10, 30_000, [9, 0]) == []
-    taken = wait_for(lambda: queue.driver.take(10, 30_000, [9, 0]), timeout=5)
-    assert [decode_body(t.body)["payload"] for t in taken] == ["later"]
+    assert queue.consumer(lease=30.0, serve=[9, 0]).take(10) == []
+    taken = wait_for(lambda: queue.consumer(lease=30.0, serve=[9, 0]).take(10), timeout=5)
+    assert [BodyCodec().decode(t.body)["payload"] for t in taken] == ["later"]
     assert taken[0].priority == 9  # a delayed message keeps its priority
 
 
@@ -85,7 +85,7 @@ def test_sorted_set_puts_a_due_message_back_in_its_enqueue_place(make_queue: Mak
     queue.send("job.run", "second")
 
     def moved() -> bool:
-        queue.driver.take(0, 30_000, [])  # runs the mover, takes nothing
+        queue.consumer(lease=30.0).take(0)  # runs the mover, takes nothing
         return queue.stats()["delayed"] == 0
 
     wait_for(moved, timeout=5)
@@ -94,7 +94,7 @@ def test_sorted_set_puts_a_due_message_back_in_its_enqueue_place(make_queue: Mak
 
 def test_set_driver_refuses_delays(make_queue: MakeQueue) -> None:
     queue = make_queue(driver="set")
-    with pytest.raises(QueueError, match="set driver"):
+    with pytest.raises(ConfigError, match="set driver"):
         queue.send("job.run", 1, delay=1)
 
 
@@ -124,9 +124,9 @@ def test_unfinished_lists_identifiers_with_messages_not_yet_finished(
     queue.send("job.run", 1, identifier="a")
     queue.send("job.run", 2, identifier="b")
     assert queue.unfinished(["a", "b", "c"]) == {"a", "b"}
-    taken = queue.driver.take(10, 30_000, [0])
+    taken = queue.consumer(lease=30.0, serve=[0]).take(10)
     assert queue.unfinished(["a", "b"]) == {"a", "b"}  # processing is not finished
-    queue.driver.ack([t for t in taken if decode_body(t.body)["identifier"] == "a"])
+    queue.consumer().ack([t for t in taken if BodyCodec().decode(t.body)["identifier"] == "a"])
     assert queue.unfinished(["a", "b", "c"]) == {"b"}
 
 
@@ -159,9 +159,9 @@ def test_send_many_of_plain_messages_keeps_priorities_order_and_bodies(
     seqs = [int(i.split("-")[1]) for i in [*ids, single]]
     assert seqs == sorted(seqs)
     assert queue.stats()["ready"] == {9: 834, 1: 1667}
-    taken = queue.driver.take(3000, 30_000, list(queue.priorities))
-    queue.driver.ack(taken)
-    bodies = [decode_body(t.body) for t in taken]
+    taken = queue.consumer(lease=30.0).take(3000)
+    queue.consumer().ack(taken)
+    bodies = [BodyCodec().decode(t.body) for t in taken]
     high = [i for i in range(2500) if i % 3 == 0]
     low = [i for i in range(2500) if i % 3 != 0]
     assert [b["payload"] for b in bodies] == [*high, *low, "single"]
@@ -191,7 +191,7 @@ def test_send_many_accepts_mappings_with_send_options(make_queue: MakeQueue) -> 
     stats = queue.stats()
     assert stats["ready"] == {1: 0, 0: 1}
     assert stats["delayed"] == 1
-    with pytest.raises(QueueError, match="unknown send options"):
+    with pytest.raises(ConfigError, match="unknown send options"):
         queue.send_many([{"event": "a", "colour": "red"}])
 
 
@@ -206,17 +206,17 @@ def test_a_queue_is_a_bus_receiver(make_queue: MakeQueue) -> None:
     assert take_all(queue) == [{"id": 1}]
 
 
-def test_bad_options_raise_queue_errors(make_queue: MakeQueue) -> None:
+def test_bad_options_raise_config_errors(make_queue: MakeQueue) -> None:
     queue = make_queue(priorities=[1, 2])
-    with pytest.raises(QueueError, match="priority 3"):
+    with pytest.raises(ConfigError, match="priority 3"):
         queue.send("a", priority=3)
-    with pytest.raises(QueueError, match="identifier"):
+    with pytest.raises(ConfigError, match="identifier"):
         queue.send("a", unique=True)
     with pytest.raises(EncodeError):
         queue.send("a", object())
-    with pytest.raises(QueueError, match="unknown driver"):
+    with pytest.raises(ConfigError, match="unknown driver"):
         make_queue(driver="heap")
-    with pytest.raises(QueueError, match="serial_group"):
+    with pytest.raises(ConfigError, match="serial_group"):
         queue.send("a", serial_group="")
 
 
@@ -251,7 +251,7 @@ def test_every_key_of_a_queue_has_the_prefix_and_hash_tag(
         queue = make_queue(f"tag-{driver}", driver=driver)
         queue.send("a", 1, identifier="i")
         queue.send("b", 2, delay=0 if driver == "set" else 60)
-        queue.driver.take(1, 30_000, [0])
+        queue.consumer(lease=30.0, serve=[0]).take(1)
     keys = [k.decode() for k in raw.keys("*")]
     assert keys
     assert all(k.startswith("zevents:{tag-") for k in keys), keys
@@ -263,7 +263,7 @@ def test_messages_reclaimed_from_a_dead_worker_keep_their_enqueue_order(
 ) -> None:
     queue = make_queue(driver=driver)
     queue.send_many([("x", i) for i in range(12)])
-    taken = queue.driver.take(11, 30_000, [0])  # a worker takes 11 and dies
+    taken = queue.consumer(lease=30.0, serve=[0]).take(11)  # a worker takes 11 and dies
     raw.zadd(queue.keys.key("processing"), {t.id: 0 for t in taken})
-    queue.driver.reclaim(30_000, 5, 3, [0])
+    queue.consumer(lease=30.0, serve=[0]).reclaim(5, max_reclaims=3)
     assert take_all(queue) == list(range(12))

@@ -10,7 +10,7 @@ import redis
 from tests.redis.conftest import Running, wait_for
 from zevents.eventbus import Bus
 from zevents.redis import RedisQueue
-from zevents.redis.message import decode_body
+from zevents.redis.message import BodyCodec
 
 MakeQueue = Callable[..., RedisQueue]
 StartWorker = Callable[..., Running]
@@ -79,14 +79,16 @@ def test_entries_idle_past_keep_alive_are_reclaimed_then_failed_past_max_reclaim
     dead = make_queue(driver="stream", consumer="dead", max_reclaims=2)
     rescuer = make_queue(driver="stream", consumer="rescuer", max_reclaims=2)
     dead.send("x", "stuck", identifier="s")
-    taken = dead.driver.take(1, 1000, [0])
+    taken = dead.consumer(lease=1.0, serve=[0]).take(1)
     assert [t.attempt for t in taken] == [1]
     attempts = []
     for _ in range(2):
-        reclaimed = rescuer.driver.reclaim(0, 10, 2, [0])
+        reclaimed = rescuer.consumer(lease=0, serve=[0]).reclaim(10, max_reclaims=2)
         attempts.extend(t.attempt for t in reclaimed)
     assert attempts == [2, 3]
-    assert rescuer.driver.reclaim(0, 10, 2, [0]) == []  # third reclaim: over the limit
+    assert (
+        rescuer.consumer(lease=0, serve=[0]).reclaim(10, max_reclaims=2) == []
+    )  # third reclaim: over the limit
     failed = rescuer.failed()
     assert len(failed) == 1
     assert failed[0].payload == "stuck"
@@ -100,13 +102,13 @@ def test_a_consumer_whose_entry_was_reclaimed_cannot_acknowledge_it(make_queue: 
     slow = make_queue(driver="stream", consumer="slow")
     fast = make_queue(driver="stream", consumer="fast")
     slow.send("x", 1)
-    taken = slow.driver.take(1, 1000, [0])
-    reclaimed = fast.driver.reclaim(0, 10, 3, [0])
+    taken = slow.consumer(lease=1.0, serve=[0]).take(1)
+    reclaimed = fast.consumer(lease=0, serve=[0]).reclaim(10, max_reclaims=3)
     assert [t.id for t in reclaimed] == [t.id for t in taken]
-    assert slow.driver.ack(taken) == [taken[0].id]  # fenced
-    assert slow.driver.touch(taken, 1000) == [taken[0].id]
+    assert slow.consumer().ack(taken) == [taken[0].id]  # fenced
+    assert slow.consumer(lease=1.0).touch(taken) == [taken[0].id]
     assert fast.stats()["processing"] == 1
-    assert fast.driver.ack(reclaimed) == []
+    assert fast.consumer().ack(reclaimed) == []
     assert fast.stats()["processing"] == 0
 
 
@@ -117,30 +119,30 @@ def test_acknowledged_entries_are_trimmed_only_when_every_group_has_them(
     b = make_queue(driver="stream", group="b")
     a.send_many([("x", i) for i in range(10)])
     key = a.keys.ready(0)
-    taken_a = a.driver.take(10, 30_000, [0])
-    a.driver.ack(taken_a)
+    taken_a = a.consumer(lease=30.0, serve=[0]).take(10)
+    a.consumer().ack(taken_a)
     assert raw.xlen(key) == 10  # group b has read nothing yet
-    taken_b = b.driver.take(4, 30_000, [0])
-    b.driver.ack(taken_b[1:])  # the first entry stays pending in b
+    taken_b = b.consumer(lease=30.0, serve=[0]).take(4)
+    b.consumer().ack(taken_b[1:])  # the first entry stays pending in b
     assert raw.xlen(key) == 10
-    b.driver.ack(taken_b[:1])
+    b.consumer().ack(taken_b[:1])
     assert raw.xlen(key) == 6
-    rest = b.driver.take(10, 30_000, [0])
-    b.driver.ack(rest)
+    rest = b.consumer(lease=30.0, serve=[0]).take(10)
+    b.consumer().ack(rest)
     assert raw.xlen(key) == 0
-    assert [decode_body(t.body)["payload"] for t in taken_b + rest] == list(range(10))
+    assert [BodyCodec().decode(t.body)["payload"] for t in taken_b + rest] == list(range(10))
 
 
 def test_stream_stats_count_ready_and_pending_for_the_group(make_queue: MakeQueue) -> None:
     queue = make_queue(driver="stream", priorities=[0, 1])
     queue.send_many([("x", i) for i in range(5)])
     queue.send("x", "later", delay=60)
-    taken: list[Any] = queue.driver.take(2, 30_000, [1, 0])
+    taken: list[Any] = queue.consumer(lease=30.0, serve=[1, 0]).take(2)
     stats = queue.stats()
     assert stats["ready"] == {1: 0, 0: 3}
     assert stats["processing"] == 2
     assert stats["delayed"] == 1
-    queue.driver.ack(taken)
+    queue.consumer().ack(taken)
     assert queue.stats()["processing"] == 0
 
 
@@ -213,7 +215,7 @@ def test_a_stopping_worker_leaves_the_group_and_dead_consumers_are_pruned(
     key = queue.keys.ready(0)
     dead = make_queue(driver="stream", consumer="dead")
     dead.send("x", 1)
-    dead.driver.take(1, 1000, [0])  # "dead" holds an entry and never comes back
+    dead.consumer(lease=1.0, serve=[0]).take(1)  # "dead" holds an entry and never comes back
     names = lambda: {c["name"].decode() for c in raw.xinfo_consumers(key, "default")}  # noqa: E731
     seen: list[int] = []
     bus = Bus()
@@ -245,9 +247,9 @@ def test_a_worker_recreates_its_group_when_redis_lost_it(
 
 
 def test_stream_stats_count_a_backlog_longer_than_one_page(make_queue: MakeQueue) -> None:
-    from zevents.redis.drivers import stream
+    from zevents.redis.protocol import stream
 
     queue = make_queue(driver="stream")
-    queue.send_many([("x", i) for i in range(2 * stream._PAGE + 5)])
-    queue.driver.ack(queue.driver.take(3, 30_000, [0]))
-    assert queue.stats()["ready"] == {0: 2 * stream._PAGE + 2}
+    queue.send_many([("x", i) for i in range(2 * stream.PAGE + 5)])
+    queue.consumer().ack(queue.consumer(lease=30.0, serve=[0]).take(3))
+    assert queue.stats()["ready"] == {0: 2 * stream.PAGE + 2}

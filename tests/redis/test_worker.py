@@ -16,7 +16,6 @@ from zevents.errors import PermanentError, QueueError, WaitingError
 from zevents.eventbus import Bus
 from zevents.events import WORKER_AFTER, WORKER_BEFORE, WORKER_FAILED
 from zevents.redis import RedisQueue, RetryPolicy, current
-from zevents.redis.heartbeat import redis_time_ms
 
 MakeQueue = Callable[..., RedisQueue]
 StartWorker = Callable[..., Running]
@@ -26,7 +25,7 @@ def delayed_due_in(raw: redis.Redis, queue: RedisQueue) -> float:
     """Seconds (Redis clock) until the single delayed message of ``queue`` is due."""
     members = raw.zrange(queue.keys.key("delayed"), 0, -1, withscores=True)
     assert len(members) == 1, members
-    return (members[0][1] - redis_time_ms(raw)) / 1000.0
+    return (members[0][1] - queue.registry().time_ms()) / 1000.0
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
@@ -114,11 +113,11 @@ def test_retry_waits_the_backoff_of_the_failed_attempt(
     waits = []
     worker = Worker(queue, bus, retry=policy)
     for attempt in range(1, len(expected) + 1):
-        taken = queue.driver.take(1, 30_000, [0])
+        taken = queue.consumer(lease=30.0, serve=[0]).take(1)
         assert taken[0].attempt == attempt
-        worker._hand.add(0, taken)
-        worker._hand.start(0, taken[0])
-        worker._process(0, queue, taken[0])
+        worker.state.add(0, taken)
+        worker.state.start(0, taken[0])
+        worker._process(0, worker.consumers[0], taken[0])
         waits.append(delayed_due_in(raw, queue))
         delayed = queue.keys.key("delayed")
         raw.zadd(delayed, dict.fromkeys(raw.zrange(delayed, 0, -1), 0))  # due now
@@ -181,10 +180,10 @@ def test_waiting_error_without_delay_waits_the_policy_backoff(
     bus.listen("x", lambda e, p: (_ for _ in ()).throw(WaitingError("later")))
     queue.send("x", 1)
     worker = Worker(queue, bus, retry=RetryPolicy(backoff="linear", base=3.0))
-    taken = queue.driver.take(1, 30_000, [0])
-    worker._hand.add(0, taken)
-    worker._hand.start(0, taken[0])
-    worker._process(0, queue, taken[0])
+    taken = queue.consumer(lease=30.0, serve=[0]).take(1)
+    worker.state.add(0, taken)
+    worker.state.start(0, taken[0])
+    worker._process(0, worker.consumers[0], taken[0])
     assert delayed_due_in(raw, queue) == pytest.approx(3.0, abs=0.25)
     assert raw.hget(queue.keys.key("attempts"), taken[0].id) == b"0"
 
@@ -422,10 +421,10 @@ def test_a_message_whose_lease_expires_on_its_last_attempt_goes_to_the_failed_st
     queue = make_queue(driver=driver)
     queue.send("x", 1, identifier="i")
     for attempt in (1, 2):
-        taken = queue.driver.take(1, 30_000, [0])
+        taken = queue.consumer(lease=30.0, serve=[0]).take(1)
         assert [t.attempt for t in taken] == [attempt]
         raw.zadd(queue.keys.key("processing"), {taken[0].id: 0})  # its worker died
-        queue.driver.reclaim(30_000, 2, 3, [0])
+        queue.consumer(lease=30.0, serve=[0]).reclaim(2, max_reclaims=3)
     failed = queue.failed()
     assert len(failed) == 1
     assert failed[0].error.startswith("LeaseExpired: ")
@@ -472,7 +471,7 @@ def test_a_delayed_id_without_a_stored_body_goes_to_the_failed_store(
 ) -> None:
     queue = make_queue(driver=driver)
     raw.zadd(queue.keys.key("delayed"), {"ghost-1": 0})
-    assert queue.driver.take(10, 30_000, [0]) == []
+    assert queue.consumer(lease=30.0, serve=[0]).take(10) == []
     failed = queue.failed()
     assert [(f.id, f.reason) for f in failed] == [("ghost-1", "undecodable")]
     assert "no message body" in failed[0].error

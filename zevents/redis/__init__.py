@@ -17,19 +17,22 @@ from zevents.redis.message import FailedMessage, Message
 from zevents.redis.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from zevents.redis.heartbeat import request_shutdown, workers
+    from zevents.redis.consumer import Consumer
     from zevents.redis.queue import RedisQueue
+    from zevents.redis.registry import WorkerRegistry, request_shutdown, workers
     from zevents.redis.server import RedisServer
     from zevents.redis.worker import Worker
 
 # Queues and their messages; workers; a throwaway server for tests and demos.
 __all__ = [
+    "Consumer",
     "FailedMessage",
     "Message",
     "RedisQueue",
     "RedisServer",
     "RetryPolicy",
     "Worker",
+    "WorkerRegistry",
     "current",
     "request_shutdown",
     "workers",
@@ -37,11 +40,13 @@ __all__ = [
 
 # name -> the module that defines it (each imports redis-py).
 _LAZY = {
+    "Consumer": "zevents.redis.consumer",
     "RedisQueue": "zevents.redis.queue",
     "RedisServer": "zevents.redis.server",
     "Worker": "zevents.redis.worker",
-    "request_shutdown": "zevents.redis.heartbeat",
-    "workers": "zevents.redis.heartbeat",
+    "WorkerRegistry": "zevents.redis.registry",
+    "request_shutdown": "zevents.redis.registry",
+    "workers": "zevents.redis.registry",
 }
 
 

@@ -1,25 +1,27 @@
-"""Redis connections for the queue layer (private): URLs, timeouts, error translation."""
+"""The blocking I/O of the Redis layer (private): connections, running plans, errors.
+
+``Runner`` runs the plans of ``zevents.redis.protocol`` on one redis-py client: Lua
+scripts by SHA (loading them after ``NOSCRIPT``), commands by name, batches in one
+pipeline. It is the one place where redis-py errors become zevents errors.
+"""
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import redis
 
 from zevents.errors import QueueError, QueueUnavailable
 from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT, URL_ENV
+from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step
+from zevents.redis.scripts import script_sha, script_source
 
-__all__ = [
-    "connect",
-    "mask_url",
-    "resolve_url",
-    "translated",
-    "translation",
-]
+__all__ = ["Runner", "connect", "mask_url", "resolve_url", "translation"]
+
+T = TypeVar("T")
 
 _PASSWORD = re.compile(r"(?P<head>://[^:/@]*:)[^@]*(?P<tail>@)")
 
@@ -58,24 +60,85 @@ def connect(url: str, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT) -> redi
         raise QueueError(f"bad Redis URL {mask_url(url)!r}: {exc}") from exc
 
 
-@contextmanager
-def translated(url: str, action: str) -> Iterator[None]:
-    """Turn redis-py errors raised inside the block into zevents errors."""
-    try:
-        yield
-    except redis.RedisError as exc:
-        raise translation(url, action, exc) from exc
-
-
 def translation(url: str, action: str, exc: redis.RedisError) -> QueueError:
-    """The zevents error for a redis-py error (for hot paths that skip ``translated``)."""
+    """The zevents error for a redis-py error."""
     if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
         return QueueUnavailable(f"Redis at {mask_url(url)} is unavailable ({action}): {exc}")
     return QueueError(f"Redis at {mask_url(url)} failed ({action}): {exc}")
 
 
-def as_str(value: Any) -> str:
-    """A reply item as text."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
+class Runner:
+    """Runs plans on one redis-py client (``redis.Redis`` or ``RedisCluster``).
+
+    Args:
+        client: The client.
+        url: Its URL, for error messages (password masked).
+    """
+
+    def __init__(self, client: Any, url: str) -> None:
+        self.client = client
+        self.url = url
+
+    def run(self, plan: Plan[T], action: str) -> T:
+        """Run ``plan`` to its result.
+
+        Raises:
+            QueueUnavailable: Redis cannot be reached or did not answer in time.
+            QueueError: Redis refused a command.
+        """
+        try:
+            step = next(plan)
+            while True:
+                step = plan.send(self._step(step))
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        except redis.RedisError as exc:
+            raise translation(self.url, action, exc) from exc
+
+    def _step(self, step: Step) -> Any:
+        if isinstance(step, Call):
+            return self._call(step)
+        if isinstance(step, Command):
+            return getattr(self.client, step.method)(*step.args)
+        return self._batch(step)
+
+    def _call(self, call: Call) -> Any:
+        execute = self.client.execute_command
+        sha = script_sha(call.script)
+        try:
+            return execute("EVALSHA", sha, len(call.keys), *call.keys, *call.args)
+        except redis.exceptions.NoScriptError:
+            self.client.script_load(script_source(call.script))
+            return execute("EVALSHA", sha, len(call.keys), *call.keys, *call.args)
+
+    def _batch(self, batch: Batch) -> list[Any]:
+        """One pipeline; steps that met ``NOSCRIPT`` run again once their script is loaded
+        (those never ran), the first other error is raised."""
+        replies = self._pipeline(batch.steps)
+        missing = [
+            i for i, r in enumerate(replies) if isinstance(r, redis.exceptions.NoScriptError)
+        ]
+        if missing:
+            steps = [batch.steps[i] for i in missing]
+            for name in {step.script for step in steps if isinstance(step, Call)}:
+                self.client.script_load(script_source(name))
+            again = self._pipeline(steps)
+            for i, reply in zip(missing, again, strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    def _pipeline(self, steps: Sequence[Call | Command]) -> list[Any]:
+        if not steps:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for step in steps:
+            if isinstance(step, Call):
+                sha = script_sha(step.script)
+                pipe.execute_command("EVALSHA", sha, len(step.keys), *step.keys, *step.args)
+            else:
+                getattr(pipe, step.method)(*step.args)
+        return list(pipe.execute(raise_on_error=False))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import signal
 import types
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -16,10 +18,74 @@ from zevents.errors import PermanentError, WaitingError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Outcome", "receiver_of", "run_forked", "run_inline"]
+__all__ = ["Outcome", "OutcomeKind", "receiver_of", "run_forked", "run_inline"]
 
-#: What happened in the child: kind is ok, permanent, waiting or error.
-Outcome = dict[str, Any]
+
+class OutcomeKind(enum.Enum):
+    """How the receivers of one message ended."""
+
+    #: Every receiver returned: acknowledge the message.
+    OK = "ok"
+    #: A receiver raised ``PermanentError``: fail the message now.
+    PERMANENT = "permanent"
+    #: A receiver raised ``WaitingError``: put it back without counting the attempt.
+    WAITING = "waiting"
+    #: A receiver raised anything else: a failed attempt.
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How the receivers of one message ended.
+
+    Attributes:
+        kind: What happened.
+        error: ``"Type: message"`` of the exception, unless ``OK``.
+        receiver: The receiver that raised, if known.
+        delay: ``WAITING``: the seconds the receiver asked to wait (None: the backoff).
+    """
+
+    kind: OutcomeKind
+    error: str | None = None
+    receiver: str | None = None
+    delay: float | None = None
+
+    def to_json(self) -> bytes:
+        """The outcome as JSON (a forked child reports it so)."""
+        return orjson.dumps(
+            {
+                "kind": self.kind.value,
+                "error": self.error,
+                "receiver": self.receiver,
+                "delay": self.delay,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Outcome:
+        """The outcome ``to_json`` wrote.
+
+        Raises:
+            ValueError: ``data`` is not such an outcome.
+        """
+        fields: Any = orjson.loads(data)
+        if not isinstance(fields, dict):
+            raise ValueError("not an outcome")
+        delay = fields.get("delay")
+        return cls(
+            OutcomeKind(fields.get("kind")),
+            fields.get("error"),
+            fields.get("receiver"),
+            float(delay) if delay is not None else None,
+        )
+
+
+#: Every receiver returned.
+OK = Outcome(OutcomeKind.OK)
+
+
+def _text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def run_inline(fn: Callable[[], Any]) -> Outcome:
@@ -27,13 +93,13 @@ def run_inline(fn: Callable[[], Any]) -> Outcome:
     try:
         fn()
     except PermanentError as exc:
-        return {"kind": "permanent", "error": _text(exc), "receiver": receiver_of(exc)}
+        return Outcome(OutcomeKind.PERMANENT, _text(exc), receiver_of(exc))
     except WaitingError as exc:
-        return {"kind": "waiting", "error": _text(exc), "delay": exc.delay}
+        return Outcome(OutcomeKind.WAITING, _text(exc), delay=exc.delay)
     except Exception as exc:
         logger.debug("a receiver raised", exc_info=True)
-        return {"kind": "error", "error": _text(exc), "receiver": receiver_of(exc)}
-    return {"kind": "ok"}
+        return Outcome(OutcomeKind.ERROR, _text(exc), receiver_of(exc))
+    return OK
 
 
 def receiver_of(exc: BaseException) -> str | None:
@@ -49,15 +115,27 @@ def receiver_of(exc: BaseException) -> str | None:
     return None
 
 
-def _text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+def _child(fn: Callable[[], Any], read: int, write: int) -> None:
+    """The forked child: run ``fn``, write the outcome, leave without clean-up."""
+    code = 0
+    try:
+        os.close(read)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)  # the parent decides when to stop
+        view = memoryview(run_inline(fn).to_json())
+        while view:
+            view = view[os.write(write, view) :]
+    except BaseException:
+        code = 70
+    finally:
+        os._exit(code)
 
 
 def run_forked(fn: Callable[[], Any]) -> Outcome:
     """Run ``fn`` in a forked child and report how it ended.
 
     A child that dies without reporting (a signal, ``os._exit``, a crash in C code)
-    comes back as an ``error`` outcome naming its exit status.
+    comes back as an ``ERROR`` outcome naming its exit status.
     """
     read, write = os.pipe()
     with warnings.catch_warnings():
@@ -65,42 +143,23 @@ def run_forked(fn: Callable[[], Any]) -> Outcome:
         # and leaves with os._exit, and redis-py's pools reconnect after a fork.
         warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
-    if pid == 0:  # child
-        code = 0
-        try:
-            os.close(read)
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, signal.SIG_IGN)  # the parent decides when to stop
-            data = orjson.dumps(run_inline(fn), default=str)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(write, view) :]
-        except BaseException:
-            code = 70
-        finally:
-            os._exit(code)
+    if pid == 0:
+        _child(fn, read, write)
     os.close(write)
     chunks = []
     try:
-        while True:
-            try:
-                chunk = os.read(read, 65536)
-            except InterruptedError:  # pragma: no cover - PEP 475 retries
-                continue
-            if not chunk:
-                break
+        while chunk := os.read(read, 65536):
             chunks.append(chunk)
     finally:
         os.close(read)
     _, status = os.waitpid(pid, 0)
     if chunks:
         try:
-            result: Outcome = orjson.loads(b"".join(chunks))
-            return result
-        except orjson.JSONDecodeError:
+            return Outcome.from_json(b"".join(chunks))
+        except ValueError:
             pass
     if os.WIFSIGNALED(status):
         why = f"killed by signal {signal.Signals(os.WTERMSIG(status)).name}"
     else:
         why = f"exited with status {os.waitstatus_to_exitcode(status)}"
-    return {"kind": "error", "error": f"ChildProcessError: the receiver's process {why}"}
+    return Outcome(OutcomeKind.ERROR, f"ChildProcessError: the receiver's process {why}")

@@ -1,116 +1,86 @@
-"""Worker heartbeats, the worker registry and remote shutdown requests."""
+"""``Heartbeat``: the thread that keeps a worker's leases and registry entry alive."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import threading
+from collections.abc import Sequence
 
-import orjson
-import redis
-
-from zevents.redis._client import as_str, connect, resolve_url, translated
-from zevents.redis.defaults import DEFAULT_PREFIX
-from zevents.redis.keys import shutdown_key, workers_key
-from zevents.redis.scripts import script_source
+from zevents.errors import QueueError
+from zevents.redis._state import WorkerState
+from zevents.redis.consumer import Consumer
+from zevents.redis.registry import WorkerRegistry
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["beat", "redis_time_ms", "request_shutdown", "shutdown_requested_at", "workers"]
+__all__ = ["Heartbeat"]
 
 
-def redis_time_ms(client: redis.Redis) -> int:
-    """The Redis server clock, in milliseconds."""
-    seconds, micros = client.time()
-    return int(seconds) * 1000 + int(micros) // 1000
+class Heartbeat:
+    """Renews the leases of every message a worker holds and records the worker in its
+    registry, every ``interval`` seconds, on a thread of its own.
 
-
-def beat(
-    client: redis.Redis,
-    worker_id: str,
-    info: dict[str, Any],
-    ttl_ms: int,
-    prefix: str = DEFAULT_PREFIX,
-) -> None:
-    """Record one heartbeat of ``worker_id`` (stale after ``ttl_ms``)."""
-    script = client.register_script(script_source("registry_beat.lua"))
-    script(keys=[workers_key(prefix)], args=[worker_id, orjson.dumps(info), ttl_ms])
-
-
-def forget(client: redis.Redis, worker_id: str, prefix: str = DEFAULT_PREFIX) -> None:
-    """Remove a worker's entry (it stopped)."""
-    client.hdel(workers_key(prefix), worker_id)
-
-
-def shutdown_requested_at(client: redis.Redis, prefix: str = DEFAULT_PREFIX) -> int:
-    """The Redis time (ms) of the last shutdown request, 0 if none."""
-    value = client.get(shutdown_key(prefix))
-    return int(value) if value else 0
-
-
-def request_shutdown(
-    url: str | None = None, *, prefix: str = DEFAULT_PREFIX, client: Any = None
-) -> int:
-    """Ask every worker started before now (Redis clock) to stop after its message.
+    Receivers that block the worker's thread keep their leases this way; a worker that
+    dies stops beating, so its leases expire and its registry entry goes stale.
 
     Args:
-        url: ``redis://`` URL; ``None`` reads ``$ZEVENTS_REDIS_URL``.
-        prefix: The key prefix the workers use.
-        client: An existing redis-py client (e.g. a ``RedisCluster``) instead of
-            ``url``; not closed here.
-
-    Returns:
-        The Redis time of the request, in milliseconds.
+        registry: Where the worker is recorded.
+        consumers: The worker's consumers, one per queue (same order as ``state``).
+        state: What the worker holds and reports; read, never written, here.
+        interval: Seconds between beats.
+        ttl_ms: How long one beat keeps the registry entry alive.
     """
-    url = resolve_url(url) if client is None else (url or "redis://(client)")
-    own = client is None
-    if own:
-        client = connect(url)
-    try:
-        with translated(url, "request shutdown"):
-            script = client.register_script(script_source("registry_shutdown.lua"))
-            return int(script(keys=[shutdown_key(prefix)]))
-    finally:
-        if own:
-            client.close()
 
+    def __init__(
+        self,
+        registry: WorkerRegistry,
+        consumers: Sequence[Consumer],
+        state: WorkerState,
+        *,
+        interval: float,
+        ttl_ms: int,
+    ) -> None:
+        self.registry = registry
+        self.consumers = list(consumers)
+        self.state = state
+        self.interval = interval
+        self.ttl_ms = ttl_ms
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, name=f"zevents-beat-{state.worker_id}", daemon=True
+        )
 
-def workers(
-    url: str | None = None, *, prefix: str = DEFAULT_PREFIX, client: Any = None
-) -> list[dict[str, Any]]:
-    """The live workers, from their heartbeats; stale entries are pruned.
+    def start(self) -> None:
+        """Start beating (at once, then every ``interval``)."""
+        self._thread.start()
 
-    ``client`` is an existing redis-py client (e.g. a ``RedisCluster``) to use instead
-    of ``url``; it is not closed here.
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop beating; waits up to ``timeout`` seconds for the thread."""
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
-    Each entry holds ``id``, ``host``, ``pid``, ``queues``, ``status`` (idle or
-    processing), ``message``, ``event``, ``message_status``, ``percent``, ``processed``,
-    ``started_at`` and ``beat`` (Redis times in ms).
-    """
-    url = resolve_url(url) if client is None else (url or "redis://(client)")
-    own = client is None
-    if own:
-        client = connect(url)
-    try:
-        with translated(url, "list workers"):
-            raw = client.hgetall(workers_key(prefix))
-            now = redis_time_ms(client)
-            live: list[dict[str, Any]] = []
-            stale: list[bytes | str] = []
-            for field, value in raw.items():
-                try:
-                    info = orjson.loads(value)
-                except orjson.JSONDecodeError:
-                    stale.append(field)
-                    continue
-                if int(info.get("expires", 0)) < now:
-                    stale.append(field)
-                else:
-                    info.setdefault("id", as_str(field))
-                    live.append(info)
-            if stale:
-                client.hdel(workers_key(prefix), *stale)
-    finally:
-        if own:
-            client.close()
-    live.sort(key=lambda w: str(w.get("id")))
-    return live
+    def beat(self) -> None:
+        """One beat: renew every held lease, then the registry entry (unless stopping)."""
+        for index, consumer in enumerate(self.consumers):
+            held = self.state.held(index)
+            if not held:
+                continue
+            lost = set(consumer.touch(held))
+            # Acknowledged meanwhile is fine; still held means taken over.
+            lost &= {t.id for t in self.state.held(index)}
+            if lost:
+                logger.warning(
+                    "worker %s: lease lost on %s", self.state.worker_id, sorted(lost)[:5]
+                )
+        if not self._stopped.is_set():
+            self.registry.beat(self.state.worker_id, self.state.describe(), self.ttl_ms)
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.beat()
+            except QueueError as exc:
+                logger.debug("worker %s: heartbeat failed: %s", self.state.worker_id, exc)
+            if self._stopped.wait(self.interval):
+                return

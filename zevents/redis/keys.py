@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from dataclasses import dataclass, field
 
 from zevents.errors import ConfigError
 from zevents.redis.defaults import DEFAULT_PREFIX
 
-__all__ = ["QueueKeys", "shutdown_key", "workers_key"]
+__all__ = ["QueueKeys", "shutdown_key", "unique_name", "workers_key"]
 
 _FIXED = (
     "msgs",
@@ -69,3 +72,9 @@ def workers_key(prefix: str = DEFAULT_PREFIX) -> str:
 def shutdown_key(prefix: str = DEFAULT_PREFIX) -> str:
     """The key holding the time (ms) of the last shutdown request."""
     return f"{prefix}shutdown"
+
+
+def unique_name() -> str:
+    """A name no other process or object uses: ``host:pid:<8 random hex digits>`` (for
+    workers and stream consumers)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

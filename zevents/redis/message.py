@@ -1,82 +1,113 @@
-"""Messages: the JSON format in Redis, a message being worked, and a failed one."""
+"""Messages: the stored body and its codec, a message being worked, a failed one.
+
+Importable without redis-py.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
 from zevents.errors import DecodeError, EncodeError
-
-if TYPE_CHECKING:
-    from zevents.redis.queue import RedisQueue
+from zevents.serializers import JSON_OPTIONS, JsonSerializer, Serializer, codec_of
 
 __all__ = [
+    "BodyCodec",
     "FailedMessage",
+    "Lease",
     "Message",
     "Taken",
     "content_id",
-    "decode_body",
-    "encode_body",
     "failed_entry",
+    "failure_record",
 ]
 
-_OPTIONS = orjson.OPT_NON_STR_KEYS
 
+class BodyCodec:
+    """Encodes and decodes the stored body of a message with a ``Serializer``.
 
-def encode_body(
-    event: str,
-    payload: Any,
-    priority: int,
-    identifier: str | None = None,
-    serial_group: str | None = None,
-) -> bytes:
-    """The JSON object stored for one message (``enqueued_at`` is added by Redis).
+    The body is a JSON object (``event``, ``payload``, ``priority``, optional
+    ``identifier`` and ``serial_group``; the send script adds ``enqueued_at``): the Lua
+    scripts read and extend it, so a custom serializer must write a JSON object too
+    (one with its own handling of dates, decimals or other types, say).
 
-    Raises:
-        EncodeError: ``payload`` cannot be written as JSON.
+    Args:
+        serializer: The serializer; ``None`` is ``JsonSerializer``.
     """
-    body: dict[str, Any] = {"event": event, "payload": payload, "priority": priority}
-    if identifier is not None:
-        body["identifier"] = identifier
-    if serial_group is not None:
-        body["serial_group"] = serial_group
-    try:
-        return orjson.dumps(body, option=_OPTIONS)
-    except orjson.JSONEncodeError as exc:
-        raise EncodeError(f"payload is not JSON-serializable: {exc}", event=event) from exc
 
+    __slots__ = ("_decode", "_encode", "serializer")
 
-def decode_body(body: bytes) -> dict[str, Any]:
-    """The fields of a stored message.
+    def __init__(self, serializer: Serializer | None = None) -> None:
+        self.serializer: Serializer = serializer if serializer is not None else JsonSerializer()
+        self._encode, self._decode = codec_of(self.serializer)
 
-    Raises:
-        DecodeError: ``body`` is not a JSON object with a string ``event``.
-    """
-    try:
-        fields = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise DecodeError(f"message body is not valid JSON: {exc}", frames=[body]) from exc
-    if not isinstance(fields, dict) or not isinstance(fields.get("event"), str):
-        raise DecodeError("message body is not a JSON object with an 'event' string", frames=[body])
-    return fields
+    def encode(
+        self,
+        event: str,
+        payload: Any,
+        priority: int,
+        identifier: str | None = None,
+        serial_group: str | None = None,
+    ) -> bytes:
+        """The stored body of one message.
+
+        Raises:
+            EncodeError: ``payload`` cannot be written by the serializer.
+        """
+        body: dict[str, Any] = {"event": event, "payload": payload, "priority": priority}
+        if identifier is not None:
+            body["identifier"] = identifier
+        if serial_group is not None:
+            body["serial_group"] = serial_group
+        try:
+            return self._encode(body)
+        except Exception:
+            pass  # the bound encoder may refuse what dumps handles; dumps decides
+        try:
+            return self.serializer.dumps(body)
+        except EncodeError as exc:
+            exc.event = event
+            raise
+        except Exception as exc:
+            raise EncodeError(f"payload is not serializable: {exc}", event=event) from exc
+
+    def decode(self, body: bytes) -> dict[str, Any]:
+        """The fields of a stored body.
+
+        Raises:
+            DecodeError: ``body`` is not an object with a string ``event``.
+        """
+        try:
+            fields = self._decode(body)
+        except Exception:
+            try:
+                fields = self.serializer.loads(body)
+            except Exception as exc:
+                raise DecodeError(f"message body is not valid JSON: {exc}", frames=[body]) from exc
+        if not isinstance(fields, dict) or not isinstance(fields.get("event"), str):
+            raise DecodeError(
+                "message body is not a JSON object with an 'event' string", frames=[body]
+            )
+        return fields
 
 
 def content_id(event: str, payload: Any, identifier: str | None) -> str:
     """The id of a message on the ``set`` driver: the same content, the same id."""
-    data = orjson.dumps([event, payload, identifier], option=_OPTIONS | orjson.OPT_SORT_KEYS)
+    data = orjson.dumps([event, payload, identifier], option=JSON_OPTIONS | orjson.OPT_SORT_KEYS)
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 @dataclass(slots=True)
 class Taken:
-    """A message a worker holds under a lease (driver level).
+    """A message a consumer holds under a lease, as the take script returned it.
 
     Attributes:
         id: The message id.
-        body: The stored JSON bytes.
+        body: The stored body.
         attempt: 1 on the first delivery.
         priority: The priority it was taken from.
         token: The lease token (list, sorted-set, set) or the stream entry id (stream).
@@ -87,6 +118,18 @@ class Taken:
     attempt: int
     priority: int
     token: str
+
+
+class Lease(Protocol):
+    """What a ``Message`` may do to the lease it is worked under."""
+
+    def renew(self, message: Message) -> None:
+        """Extend the lease from now; raise ``QueueError`` if it was lost."""
+        ...
+
+    def record_status(self, message: Message) -> None:
+        """Store the message's ``status`` and ``percent``."""
+        ...
 
 
 @dataclass(slots=True)
@@ -102,7 +145,7 @@ class Message:
         enqueued_at: When it was sent, in Unix seconds of the Redis clock (or None).
         identifier: The identifier it was sent with, if any.
         serial_group: Its serial group, if any.
-        queue: The queue it came from.
+        queue: The name of the queue it came from.
         status: The last status set with ``set_status``.
         percent: The last percentage set with ``set_status``.
     """
@@ -115,11 +158,33 @@ class Message:
     enqueued_at: float | None
     identifier: str | None
     serial_group: str | None
-    queue: RedisQueue
+    queue: str
     taken: Taken = field(repr=False)
-    lease_ms: int = field(default=30_000, repr=False)
+    lease: Lease = field(repr=False)
     status: str | None = None
     percent: float | None = None
+
+    @classmethod
+    def from_fields(
+        cls, taken: Taken, fields: Mapping[str, Any], queue: str, lease: Lease
+    ) -> Message:
+        """The message of a taken body, from its decoded fields."""
+        enqueued = fields.get("enqueued_at")
+        identifier = fields.get("identifier")
+        serial_group = fields.get("serial_group")
+        return cls(
+            taken.id,
+            fields["event"],
+            fields.get("payload"),
+            taken.attempt,
+            taken.priority,
+            enqueued / 1000.0 if isinstance(enqueued, (int, float)) else None,
+            identifier if isinstance(identifier, str) else None,
+            serial_group if isinstance(serial_group, str) else None,
+            queue,
+            taken,
+            lease,
+        )
 
     def touch(self) -> None:
         """Extend the processing lease by the worker's ``keep_alive`` from now.
@@ -127,7 +192,7 @@ class Message:
         Raises:
             QueueError: The lease was lost (another worker took the message over).
         """
-        self.queue._touch_current(self)
+        self.lease.renew(self)
 
     def set_status(self, status: str | None = None, percent: float | None = None) -> None:
         """Record progress, visible in ``queue.stats()``, heartbeats and the failed store."""
@@ -135,7 +200,7 @@ class Message:
             self.status = status
         if percent is not None:
             self.percent = float(percent)
-        self.queue._set_status(self)
+        self.lease.record_status(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +237,23 @@ class FailedMessage:
     percent: float | None = None
 
 
-def failed_entry(key: str, record: bytes, body: bytes | None) -> FailedMessage:
+def failure_record(
+    error: str, receiver: str | None, attempts: int, reason: str, message: Message | None = None
+) -> bytes:
+    """The JSON object stored in the failed store (the script adds ``failed_at``)."""
+    record: dict[str, Any] = {
+        "error": error,
+        "receiver": receiver,
+        "attempts": attempts,
+        "reason": reason,
+    }
+    if message is not None and (message.status is not None or message.percent is not None):
+        record["status"] = message.status
+        record["percent"] = message.percent
+    return orjson.dumps(record)
+
+
+def failed_entry(key: str, record: bytes, body: bytes | None, codec: BodyCodec) -> FailedMessage:
     """A failed-store entry from its stored record and message body."""
     try:
         info = orjson.loads(record)
@@ -181,9 +262,9 @@ def failed_entry(key: str, record: bytes, body: bytes | None) -> FailedMessage:
     event = payload = None
     if body:
         try:
-            fields = decode_body(body)
+            fields = codec.decode(body)
             event, payload = fields["event"], fields.get("payload")
-        except ValueError:
+        except DecodeError:
             pass
     percent = info.get("percent")
     return FailedMessage(

@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import select
-import socket
-import threading
 import time
-import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import redis
-
 from zevents._signals import Waker, installed_signal_handlers, stop_handlers
 from zevents.config import check_seconds
-from zevents.errors import ConfigError, DecodeError, QueueError, QueueUnavailable
+from zevents.errors import ConfigError, DecodeError, QueueError
 from zevents.events import WORKER_AFTER, WORKER_BEFORE, WORKER_FAILED
-from zevents.redis import heartbeat
-from zevents.redis._client import mask_url
 from zevents.redis._current import _current
-from zevents.redis._outcome import Outcome, run_forked, run_inline
+from zevents.redis._outcome import Outcome, OutcomeKind, run_forked, run_inline
+from zevents.redis._state import WorkerState, resident_memory
+from zevents.redis.consumer import Consumer
 from zevents.redis.defaults import DEFAULT_KEEP_ALIVE, DEFAULT_PREFETCH
-from zevents.redis.message import Message, Taken, decode_body
+from zevents.redis.heartbeat import Heartbeat
+from zevents.redis.keys import unique_name
+from zevents.redis.message import Message, Taken, failure_record
 from zevents.redis.queue import RedisQueue
-from zevents.redis.retry import RetryPolicy, select_priorities
-from zevents.redis.worker_state import InHand, beat_loop, failure_record, resident_memory
+from zevents.redis.registry import WorkerRegistry
+from zevents.redis.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from zevents.eventbus import Bus
@@ -35,12 +30,20 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = ["Worker"]
+
 # Longest idle wait between polls, and the work a batch should hold (seconds).
 _IDLE_MAX = 0.25
 _BATCH_TIME = 0.05
 _ACK_EVERY = 0.2
 _SHUTDOWN_CHECK = 1.0
 _OUTAGE_MAX = 10.0
+
+
+def _check_count(value: object, option: str, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{option} must be a whole number >= 1, not {value!r}", option=option)
 
 
 class Worker:
@@ -62,9 +65,12 @@ class Worker:
         serve: Serve only these priority levels: a list, or a range string (``"10"``,
             ``"20-40"``, ``"25-"``, ``"-20"``); default all.
         prefetch: Most messages taken per round trip.
+        registry: Where the worker records its heartbeats and reads shutdown requests;
+            default the registry of the first queue's server and key prefix.
 
     Raises:
-        ConfigError: A bad option (``option`` names it).
+        ConfigError: A bad option (``option`` names it), or queues under different key
+            prefixes without an explicit ``registry``.
     """
 
     def __init__(
@@ -78,38 +84,50 @@ class Worker:
         fork: bool = False,
         serve: str | Iterable[int] | None = None,
         prefetch: int = DEFAULT_PREFETCH,
+        registry: WorkerRegistry | None = None,
     ) -> None:
         self.queues = [queues] if isinstance(queues, RedisQueue) else list(queues)
         if not self.queues:
             raise ConfigError("a worker needs at least one queue", option="queues")
-        check_seconds(keep_alive, "keep_alive", option="keep_alive")
-        if max_messages is not None and (isinstance(max_messages, bool) or max_messages < 1):
-            raise ConfigError("max_messages must be at least 1", option="max_messages")
-        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
-            raise ConfigError("prefetch must be a whole number >= 1", option="prefetch")
+        self.keep_alive = check_seconds(keep_alive, "keep_alive", option="keep_alive")
+        _check_count(max_messages, "max_messages", allow_none=True)
+        _check_count(prefetch, "prefetch")
         if bus is None:
-            from zevents import default_bus
+            from zevents.eventbus import default_bus
 
             bus = default_bus
         self.bus: Bus = bus
         self.retry = retry or RetryPolicy()
-        self.keep_alive = keep_alive
-        self.lease_ms = int(keep_alive * 1000)
         self.max_messages = max_messages
         self.fork = fork
         self.prefetch = prefetch
-        spec = serve if serve is None or isinstance(serve, str) else list(serve)
-        self.served = [select_priorities(q.priorities, spec) for q in self.queues]
-        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.processed = 0
+        self.consumers: list[Consumer] = [
+            q.consumer(lease=self.keep_alive, serve=serve) for q in self.queues
+        ]
+        self.registry = registry or self._default_registry()
+        self.id = unique_name()
+        self.state = WorkerState(self.id, [q.name for q in self.queues])
         self._stopping = False
         self._waker = Waker()
-        self._hand = InHand(len(self.queues))
         self._avg = _BATCH_TIME
-        self._started_ms = 0
+
+    def _default_registry(self) -> WorkerRegistry:
+        prefixes = {q.keys.prefix for q in self.queues}
+        if len(prefixes) > 1:
+            raise ConfigError(
+                f"the queues use several key prefixes ({', '.join(sorted(prefixes))}): "
+                "pass registry=WorkerRegistry(...) to say where this worker reports",
+                option="registry",
+            )
+        return self.queues[0].registry()
 
     def __repr__(self) -> str:
         return f"<Worker {self.id} queues={[q.name for q in self.queues]}>"
+
+    @property
+    def processed(self) -> int:
+        """Messages processed so far."""
+        return self.state.processed
 
     # --- control ------------------------------------------------------------------
 
@@ -141,79 +159,82 @@ class Worker:
     # --- main loop ----------------------------------------------------------------
 
     def _run(self) -> None:
-        beater = threading.Thread(
-            target=beat_loop, args=(self,), name=f"zevents-beat-{self.id}", daemon=True
+        interval = max(0.05, min(self.keep_alive / 3, 10.0))
+        heartbeat = Heartbeat(
+            self.registry,
+            self.consumers,
+            self.state,
+            interval=interval,
+            ttl_ms=int(max(interval * 3, 5.0) * 1000),
         )
-        outage = 0.0
-        idle = 0.0
+        outage = idle = 0.0
         next_reclaim = next_shutdown_check = 0.0
         try:
             while not self._stopping:
                 try:
-                    if not self._started_ms:
-                        self._started_ms = heartbeat.redis_time_ms(self.queues[0].client)
-                        beater.start()
+                    if not self.state.started_ms:
+                        self.state.started_ms = self.registry.time_ms()
+                        heartbeat.start()
                     now = time.monotonic()
                     if now >= next_shutdown_check:
                         next_shutdown_check = now + _SHUTDOWN_CHECK
-                        first = self.queues[0]
-                        asked = heartbeat.shutdown_requested_at(first.client, first.keys.prefix)
-                        if asked > self._started_ms:
-                            logger.info("worker %s: shutdown requested in Redis", self.id)
+                        if self._shutdown_requested():
                             break
-                    for index in range(len(self.queues)):
-                        self._flush(index)  # acknowledgements left over from an outage
-                    worked = False
+                    worked = self._round(now >= next_reclaim)
                     if now >= next_reclaim:
                         next_reclaim = now + self.keep_alive / 2
-                        worked = self._reclaim()
-                    worked = self._take_and_work() or worked
                     if outage:
                         logger.info("Redis is reachable again; worker %s resumes", self.id)
                         outage = 0.0
-                except (redis.RedisError, QueueError) as exc:
-                    # One warning per outage; the retries after it log at debug level.
-                    log = logger.debug if outage else logger.warning
-                    outage = min(max(outage * 2, 0.5), _OUTAGE_MAX)
-                    gone = isinstance(exc, (redis.ConnectionError, redis.TimeoutError))
-                    log(
-                        "worker %s: Redis at %s %s (%s); retrying in %.1f s",
-                        self.id,
-                        mask_url(self.queues[0].url),
-                        "unavailable" if gone or isinstance(exc, QueueUnavailable) else "failed",
-                        exc,
-                        outage,
-                    )
-                    self._wait(outage)
+                except QueueError as exc:
+                    outage = self._outage(outage, exc)
                     continue
-                if worked:
-                    idle = 0.0
-                else:
-                    idle = min(max(idle * 2, 0.01), _IDLE_MAX)
+                idle = 0.0 if worked else min(max(idle * 2, 0.01), _IDLE_MAX)
+                if idle:
                     self._wait(idle)
         finally:
-            self._shutdown(beater)
+            self._shutdown(heartbeat)
 
-    def _shutdown(self, beater: threading.Thread) -> None:
+    def _shutdown_requested(self) -> bool:
+        if self.registry.shutdown_requested_at() > self.state.started_ms:
+            logger.info("worker %s: shutdown requested in Redis", self.id)
+            return True
+        return False
+
+    def _round(self, reclaim: bool) -> bool:
+        """Acknowledge what an outage left over, reclaim when due, take and work."""
+        for index in range(len(self.consumers)):
+            self._flush(index)
+        worked = self._reclaim() if reclaim else False
+        return self._take_and_work() or worked
+
+    def _outage(self, outage: float, exc: QueueError) -> float:
+        """Log (once per outage; later retries at debug level) and wait; the next wait."""
+        log = logger.debug if outage else logger.warning
+        outage = min(max(outage * 2, 0.5), _OUTAGE_MAX)
+        log("worker %s: %s; retrying in %.1f s", self.id, exc, outage)
+        self._wait(outage)
+        return outage
+
+    def _shutdown(self, heartbeat: Heartbeat) -> None:
         self._stopping = True
-        for index, queue in enumerate(self.queues):
+        for index, consumer in enumerate(self.consumers):
             try:
                 self._flush(index)
-                unstarted = self._hand.pop_unstarted(index)
-                if unstarted:
-                    queue.driver.release(unstarted, self.lease_ms)
-                queue.driver.leave()
-            except redis.RedisError as exc:
+                consumer.release(self.state.pop_unstarted(index))
+                consumer.leave()
+            except QueueError as exc:
                 logger.warning(
                     "worker %s: could not give back messages (%s); their leases "
                     "will expire and another worker will take them",
                     self.id,
                     exc,
                 )
-        if beater.is_alive():
-            beater.join(timeout=5)
-        with contextlib.suppress(redis.RedisError):
-            heartbeat.forget(self.queues[0].client, self.id, self.queues[0].keys.prefix)
+        heartbeat.stop()
+        try:
+            self.registry.forget(self.id)
+        except QueueError as exc:
+            logger.debug("worker %s: could not remove its registry entry: %s", self.id, exc)
 
     def _wait(self, seconds: float) -> None:
         if self._stopping:
@@ -227,40 +248,37 @@ class Worker:
 
     def _reclaim(self) -> bool:
         worked = False
-        for index, queue in enumerate(self.queues):
-            taken = queue.driver.reclaim(
-                self.lease_ms, self.retry.max_attempts, queue.max_reclaims, self.served[index]
-            )
+        for index, consumer in enumerate(self.consumers):
+            taken = consumer.reclaim(self.retry.max_attempts)
             if taken:
                 worked = True
                 self._work(index, taken)
         return worked
 
     def _take_and_work(self) -> bool:
-        for index, queue in enumerate(self.queues):
+        for index, consumer in enumerate(self.consumers):
             if self._stopping:
                 return True
-            taken = queue.driver.take(self._batch_size(), self.lease_ms, self.served[index])
+            taken = consumer.take(self._batch_size())
             if taken:
                 self._work(index, taken)
                 return True
         return False
 
     def _work(self, index: int, batch: list[Taken]) -> None:
-        queue = self.queues[index]
-        self._hand.add(index, batch)
-        started = time.perf_counter()
-        last_flush = started
+        consumer = self.consumers[index]
+        self.state.add(index, batch)
+        started = last_flush = time.perf_counter()
         done = 0
         try:
             for taken in batch:
                 if self._stopping:
                     break
-                self._hand.start(index, taken)
-                self._process(index, queue, taken)
+                self.state.start(index, taken)
+                self._process(index, consumer, taken)
                 done += 1
-                self.processed += 1
-                if self.max_messages is not None and self.processed >= self.max_messages:
+                self.state.processed += 1
+                if self.max_messages is not None and self.state.processed >= self.max_messages:
                     self.stop()
                 now = time.perf_counter()
                 if now - last_flush >= _ACK_EVERY:
@@ -269,19 +287,18 @@ class Worker:
         finally:
             if done:
                 self._avg = 0.5 * self._avg + 0.5 * (time.perf_counter() - started) / done
-            self._hand.drop(index)
-            unstarted = self._hand.pop_unstarted(index)
+            self.state.drop(index)
+            unstarted = self.state.pop_unstarted(index)
             # On a Redis error the unstarted ones are abandoned: their leases expire.
             self._flush(index)
-            if unstarted:
-                queue.driver.release(unstarted, self.lease_ms)
+            consumer.release(unstarted)
 
     def _flush(self, index: int) -> None:
-        acks = self._hand.acks(index)
+        acks = self.state.acks(index)
         if not acks:
             return
-        lost = self.queues[index].driver.ack(acks)
-        self._hand.acked(index, acks)
+        lost = self.consumers[index].ack(acks)
+        self.state.acked(index, acks)
         if lost:
             logger.warning(
                 "worker %s: lease lost on %d message(s) before acknowledgement "
@@ -291,121 +308,112 @@ class Worker:
                 lost[:5],
             )
 
-    # --- one message --------------------------------------------------------------
+    # --- one message: decode, run, settle -------------------------------------------
 
-    def _process(self, index: int, queue: RedisQueue, taken: Taken) -> None:
+    def _process(self, index: int, consumer: Consumer, taken: Taken) -> None:
         try:
-            fields = decode_body(taken.body)
+            message = consumer.decode(taken)
         except DecodeError as exc:
-            record = failure_record(f"DecodeError: {exc}", None, taken.attempt, "undecodable")
-            self._settle_fail(index, queue, taken, record, None, None)
-            self._hook(
-                WORKER_FAILED,
-                {
-                    "queue": queue.name,
-                    "id": taken.id,
-                    "event": None,
-                    "attempt": taken.attempt,
-                    "error": f"DecodeError: {exc}",
-                    "receiver": None,
-                    "final": True,
-                },
-            )
+            self._fail_undecodable(index, consumer, taken, exc)
             return
-        enqueued = fields.get("enqueued_at")
-        message = Message(
-            taken.id,
-            fields["event"],
-            fields.get("payload"),
-            taken.attempt,
-            taken.priority,
-            enqueued / 1000.0 if isinstance(enqueued, (int, float)) else None,
-            fields.get("identifier"),
-            fields.get("serial_group"),
-            queue,
-            taken,
-            self.lease_ms,
-        )
-        self._hand.current = message
-        info = {
-            "queue": queue.name,
+        info: dict[str, Any] = {
+            "queue": message.queue,
             "id": message.id,
             "event": message.event,
             "attempt": message.attempt,
             "priority": message.priority,
         }
         self._hook(WORKER_BEFORE, info)
-        context = _current.set(message)
         started = time.perf_counter()
+        outcome = self._run_receivers(message)
+        duration = time.perf_counter() - started
+        self._settle(index, consumer, message, outcome, info, duration)
+
+    def _fail_undecodable(
+        self, index: int, consumer: Consumer, taken: Taken, exc: DecodeError
+    ) -> None:
+        error = f"DecodeError: {exc}"
+        self._fail(
+            index, consumer, taken, failure_record(error, None, taken.attempt, "undecodable")
+        )
+        self._hook(
+            WORKER_FAILED,
+            {
+                "queue": consumer.queue,
+                "id": taken.id,
+                "event": None,
+                "attempt": taken.attempt,
+                "error": error,
+                "receiver": None,
+                "final": True,
+            },
+        )
+
+    def _run_receivers(self, message: Message) -> Outcome:
+        bus, event, payload = self.bus, message.event, message.payload
+        run = run_forked if self.fork else run_inline
+        self.state.current = message
+        context = _current.set(message)
         try:
-            outcome = self._fire(message)
+            return run(lambda: bus.fire(event, payload))
         finally:
             _current.reset(context)
-            self._hand.current = None
-        duration = time.perf_counter() - started
-        kind = outcome["kind"]
-        if kind == "ok":
-            self._hand.finish(index, taken)
+            self.state.current = None
+
+    def _settle(
+        self,
+        index: int,
+        consumer: Consumer,
+        message: Message,
+        outcome: Outcome,
+        info: dict[str, Any],
+        duration: float,
+    ) -> None:
+        kind = outcome.kind
+        if kind is OutcomeKind.OK:
+            self.state.finish(index, message)
             if self.bus.has_receivers(WORKER_AFTER):
                 self._hook(
                     WORKER_AFTER, {**info, "duration": duration, "memory": resident_memory()}
                 )
             return
-        error, receiver = str(outcome.get("error")), outcome.get("receiver")
         retry_in: float | None = None
-        if kind == "waiting":
-            delay = outcome.get("delay")
-            retry_in = float(delay) if delay is not None else self.retry.delay(message.attempt)
-            self._settle_retry(index, queue, taken, retry_in, count_attempt=False)
-        elif kind == "permanent" or self.retry.is_exhausted(message.attempt):
-            reason = "permanent" if kind == "permanent" else "attempts"
-            record = failure_record(error, receiver, message.attempt, reason, message)
-            self._settle_fail(index, queue, taken, record, message.identifier, message.serial_group)
+        if kind is OutcomeKind.WAITING:
+            retry_in = (
+                outcome.delay if outcome.delay is not None else self.retry.delay(message.attempt)
+            )
+            self._retry(index, consumer, message, retry_in, count_attempt=False)
+            return
+        if kind is OutcomeKind.PERMANENT or self.retry.is_exhausted(message.attempt):
+            reason = "permanent" if kind is OutcomeKind.PERMANENT else "attempts"
+            record = failure_record(
+                outcome.error or "", outcome.receiver, message.attempt, reason, message
+            )
+            self._fail(index, consumer, message, record)
         else:
             retry_in = self.retry.delay(message.attempt)
-            self._settle_retry(index, queue, taken, retry_in, count_attempt=True)
-        if kind != "waiting":
-            self._hook(
-                WORKER_FAILED,
-                {
-                    **info,
-                    "error": error,
-                    "receiver": receiver,
-                    "duration": duration,
-                    "retry_in": retry_in,
-                    "final": retry_in is None,
-                },
-            )
+            self._retry(index, consumer, message, retry_in, count_attempt=True)
+        failed = {"error": outcome.error, "receiver": outcome.receiver, "duration": duration}
+        self._hook(
+            WORKER_FAILED, {**info, **failed, "retry_in": retry_in, "final": retry_in is None}
+        )
 
-    def _fire(self, message: Message) -> Outcome:
-        bus, event, payload = self.bus, message.event, message.payload
-        run = run_forked if self.fork else run_inline
-        return run(lambda: bus.fire(event, payload))
-
-    def _settle_retry(
-        self, index: int, queue: RedisQueue, taken: Taken, delay: float, *, count_attempt: bool
+    def _retry(
+        self, index: int, consumer: Consumer, message: Message, delay: float, *, count_attempt: bool
     ) -> None:
-        self._hand.drop(index)
-        if not queue.driver.retry(taken, int(delay * 1000), count_attempt=count_attempt):
+        self.state.drop(index)
+        if not consumer.retry(message, delay, count_attempt=count_attempt):
             logger.warning(
                 "worker %s: lease of %s was lost; its retry is left to the new holder",
                 self.id,
-                taken.id,
+                message.id,
             )
 
-    def _settle_fail(
-        self,
-        index: int,
-        queue: RedisQueue,
-        taken: Taken,
-        record: bytes,
-        identifier: str | None,
-        serial: str | None,
-    ) -> None:
-        self._hand.drop(index)
-        if not queue.driver.fail(taken, record, identifier, serial):
+    def _fail(self, index: int, consumer: Consumer, item: Message | Taken, record: bytes) -> None:
+        self.state.drop(index)
+        if not consumer.fail(item, record):
             logger.warning(
-                "worker %s: lease of %s was lost; not storing it as failed", self.id, taken.id
+                "worker %s: lease of %s was lost; not storing it as failed", self.id, item.id
             )
 
     def _hook(self, event: str, payload: dict[str, Any]) -> None:

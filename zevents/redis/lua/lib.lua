@@ -1,18 +1,22 @@
 -- Shared prelude, prepended to every zevents queue script.
 -- KEYS: 1 msgs, 2 delayed, 3 processing, 4 leases, 5 attempts, 6 failed, 7 idents,
 --       8 ident_ids, 9 serial, 10 seq, 11 status, 12.. one ready key per priority.
--- ARGV: 1 driver kind, 2 number of priorities, 3.. the priorities (same order as the
---       ready keys), then the script's own arguments from ARGV[A].
+-- ARGV: 1 driver kind, 2 default priority, 3 number of priorities, 4.. the priorities
+--       (same order as the ready keys), then the script's own arguments from ARGV[A].
 if redis.replicate_commands then redis.replicate_commands() end
 
 local K_MSGS, K_DELAYED, K_PROC, K_LEASES, K_ATTEMPTS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local K_FAILED, K_IDENTS, K_IDENT_IDS, K_SERIAL = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local K_SEQ, K_STATUS = KEYS[10], KEYS[11]
 local KIND = ARGV[1]
-local NPRI = tonumber(ARGV[2])
-local PRIO_KEY = {}
-for i = 1, NPRI do PRIO_KEY[ARGV[2 + i]] = KEYS[11 + i] end
-local A = 3 + NPRI
+local DEFAULT_PRIO = ARGV[2]
+local NPRI = tonumber(ARGV[3])
+local PRIOS, PRIO_KEY = {}, {}
+for i = 1, NPRI do
+  PRIOS[i] = ARGV[3 + i]
+  PRIO_KEY[ARGV[3 + i]] = KEYS[11 + i]
+end
+local A = 4 + NPRI
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -42,6 +46,14 @@ end
 local function str(v)
   if v == nil or v == cjson.null then return '' end
   return tostring(v)
+end
+
+-- The priority a stored message belongs to: its own "priority" field, or the queue's
+-- default when it has none (a message written by another program). nil for no message.
+local function prio_of(msg)
+  if msg == nil then return nil end
+  if msg.priority == nil or msg.priority == cjson.null then return DEFAULT_PRIO end
+  return tostring(msg.priority)
 end
 
 -- Put a message where workers take it. head: it was taken before, serve it first.
@@ -152,7 +164,7 @@ local function move_due(now)
     local body = redis.call('HGET', K_MSGS, member)
     if body then
       local msg = decode(body)
-      local prio = msg and str(msg.priority) or ''
+      local prio = prio_of(msg) or ''
       local key = PRIO_KEY[prio]
       if not key then
         local why = msg and ('no ready key for priority ' .. prio) or 'body is not valid JSON'

@@ -8,7 +8,7 @@ local heads = {}
 for _, id in ipairs(expired) do
   local att = tonumber(redis.call('HGET', K_ATTEMPTS, id) or '0')
   local msg = decode(redis.call('HGET', K_MSGS, id))
-  local key = msg and PRIO_KEY[str(msg.priority)]
+  local key = msg and PRIO_KEY[prio_of(msg)]
   redis.call('HDEL', K_LEASES, id)
   redis.call('ZREM', K_PROC, id)
   if key and att < max_attempts then

@@ -1,14 +1,19 @@
--- Put failed messages back. ARGV[A..]: groups of 6: store key, id, priority,
--- identifier, target group (stream), serial group. Attempts start again from zero; a
--- serial message joins the end of its group.
+-- Put failed messages back. ARGV[A..]: triples: store key, id, target group (stream).
+-- Each goes back at the priority its stored body names (the queue's default when it
+-- names none or one the queue does not have, or when the body is not a valid message:
+-- the worker then fails it again, with the reason); attempts start again from zero; a
+-- serial message joins the end of its group. Returns how many were put back.
 local now = now_ms()
 local n = 0
-for i = A, #ARGV, 6 do
-  local skey, id, prio, ident, group = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local serial = ARGV[i + 5]
-  local key = PRIO_KEY[prio]
+for i = A, #ARGV, 3 do
+  local skey, id, group = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local body = redis.call('HGET', K_MSGS, skey)
-  if key and body and redis.call('HDEL', K_FAILED, skey) == 1 then
+  local msg = decode(body) or {}
+  local prio = prio_of(msg)
+  if not PRIO_KEY[prio] then prio = DEFAULT_PRIO end
+  local key = PRIO_KEY[prio]
+  if body and redis.call('HDEL', K_FAILED, skey) == 1 then
+    local ident, serial = str(msg.identifier), str(msg.serial_group)
     redis.call('HDEL', K_ATTEMPTS, skey)
     if ident ~= '' then
       redis.call('HINCRBY', K_IDENTS, ident, 1)

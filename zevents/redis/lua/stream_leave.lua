@@ -3,8 +3,8 @@
 -- under its name until another consumer reclaims them). Returns how many were removed.
 local group, consumer = ARGV[A], ARGV[A + 1]
 local n = 0
-for i = 1, NPRI do
-  local key = PRIO_KEY[ARGV[2 + i]]
+for _, prio in ipairs(PRIOS) do
+  local key = PRIO_KEY[prio]
   local ok, pending = pcall(redis.call, 'XPENDING', key, group, '-', '+', 1, consumer)
   if ok and #pending == 0 then
     n = n + redis.call('XGROUP', 'DELCONSUMER', key, group, consumer)

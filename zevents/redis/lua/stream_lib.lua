@@ -1,6 +1,38 @@
 -- Stream helpers (appended after lib.lua for the stream scripts).
 
--- The entry ids of `ids` that are pending for `consumer` in `group` (fencing).
+-- Whether consumer group `group` exists on stream `key` (read from XINFO, so a missing
+-- group is told by the server's state, never by an error's text).
+local function has_group(key, group)
+  if redis.call('EXISTS', key) == 0 then return false end
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', key)) do
+    for k = 1, #g, 2 do
+      if g[k] == 'name' and g[k + 1] == group then return true end
+    end
+  end
+  return false
+end
+
+-- Create `group` on `key` from the start if it is missing; true if it was created.
+local function ensure_group(key, group)
+  if has_group(key, group) then return false end
+  redis.call('XGROUP', 'CREATE', key, group, '0', 'MKSTREAM')
+  return true
+end
+
+-- redis.call(...) that, when it fails because `group` is gone (a Redis restart without
+-- persistence, FLUSHALL, XGROUP DESTROY), creates the group again and retries once.
+local function call_with_group(key, group, ...)
+  local r = redis.pcall(...)
+  if type(r) == 'table' and r.err then
+    -- Some other failure: run it again unprotected, so it raises as it would have.
+    if not has_group(key, group) then ensure_group(key, group) end
+    return redis.call(...)
+  end
+  return r
+end
+
+-- The entry ids of `ids` that are pending for `consumer` in `group` (fencing); none when
+-- the group is gone.
 local function owned(key, group, consumer, ids)
   local mine = {}
   if #ids == 0 then return mine end
@@ -14,7 +46,12 @@ local function owned(key, group, consumer, ids)
     if a1 < l1 or (a1 == l1 and a2 < l2) then lo = id end
     if a1 > h1 or (a1 == h1 and a2 > h2) then hi = id end
   end
-  local pending = redis.call('XPENDING', key, group, lo, hi, #ids + 1000, consumer)
+  local count = #ids + 1000
+  local pending = redis.pcall('XPENDING', key, group, lo, hi, count, consumer)
+  if type(pending) == 'table' and pending.err then
+    if not has_group(key, group) then return mine end
+    pending = redis.call('XPENDING', key, group, lo, hi, count, consumer)  -- raises
+  end
   for _, p in ipairs(pending) do mine[p[1]] = tonumber(p[4]) end
   return mine
 end

@@ -12,7 +12,8 @@ for j = A + 7, A + 6 + tonumber(ARGV[A + 6]) do
   local prio = ARGV[j]
   local key = PRIO_KEY[prio]
   -- Redis 6.2 replies {cursor, entries}; 7.x adds the ids of deleted entries.
-  local r = redis.call('XAUTOCLAIM', key, group, consumer, idle, '0-0', 'COUNT', count)
+  local r = call_with_group(key, group, 'XAUTOCLAIM', key, group, consumer, idle, '0-0',
+                            'COUNT', count)
   local gone = {}
   for _, entry in ipairs(r[2]) do
     local eid, fields = entry[1], entry[2]

@@ -9,7 +9,8 @@ for j = A + 4, A + 3 + tonumber(ARGV[A + 3]) do
   if want <= 0 then break end
   local prio = ARGV[j]
   local key = PRIO_KEY[prio]
-  local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', want, 'STREAMS', key, '>')
+  local r = call_with_group(key, group, 'XREADGROUP', 'GROUP', group, consumer, 'COUNT', want,
+                            'STREAMS', key, '>')
   if r then
     local skip = {}
     for _, entry in ipairs(r[1][2]) do

@@ -1,0 +1,186 @@
+"""``Consumer``: the consumer side of one queue (take, ack, retry, fail, touch, release)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol, TypeVar
+
+import orjson
+
+from zevents.config import check_seconds
+from zevents.errors import DecodeError, QueueError
+from zevents.redis.keys import unique_name
+from zevents.redis.message import BodyCodec, Message, Taken
+from zevents.redis.protocol import Driver, Fields, Plan, Reader
+from zevents.redis.retry import select_priorities
+
+T = TypeVar("T")
+
+
+class PlanRunner(Protocol):
+    """Runs a plan to its result (the sync ``Runner``; an asyncio one awaits instead)."""
+
+    def run(self, plan: Plan[T], action: str) -> T:
+        """Run ``plan``; ``action`` names it in error messages."""
+        ...
+
+
+__all__ = ["Consumer"]
+
+
+class Consumer:
+    """Takes messages from one queue under leases and settles them; made by
+    ``RedisQueue.consumer()``.
+
+    Every method runs one Redis round trip and raises ``QueueUnavailable`` (Redis cannot
+    be reached) or ``QueueError`` (Redis refused): redis-py's errors never get out.
+    Settling is fenced: a consumer whose lease was lost (another took the message over)
+    changes nothing, and the methods say so in their result.
+
+    A ``Consumer`` is also the ``Lease`` of the messages it decoded: ``message.touch()``
+    and ``message.set_status()`` come here.
+
+    Args:
+        queue: The queue's name.
+        driver: The queue's driver (its protocol).
+        runner: Runs the driver's plans (the queue's ``Runner``).
+        codec: Decodes stored bodies.
+        priorities: The queue's priority levels.
+        max_reclaims: Stream driver: claims of a silent consumer's entry before it fails.
+        lease: Seconds a taken message stays leased without a renewal (0 leases
+            nothing: ``reclaim`` then takes over every expired or pending message at
+            once, for rescue tools).
+        serve: The priority levels to take from (a list or a range string).
+        name: The consumer name (the stream driver's owner of pending entries);
+            default a new unique one.
+
+    Raises:
+        ConfigError: A bad lease or priority selection.
+    """
+
+    def __init__(
+        self,
+        queue: str,
+        driver: Driver,
+        runner: PlanRunner,
+        codec: BodyCodec,
+        *,
+        priorities: Sequence[int],
+        max_reclaims: int,
+        lease: float,
+        serve: str | Iterable[int] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.queue = queue
+        self.lease = check_seconds(lease, "lease", minimum=0.0, option="keep_alive")
+        self.lease_ms = int(self.lease * 1000)
+        spec = serve if serve is None or isinstance(serve, str) else list(serve)
+        self.levels = select_priorities(priorities, spec)
+        self.max_reclaims = max_reclaims
+        self.name = name or unique_name()
+        self.reader = Reader(self.name, self.lease_ms, tuple(self.levels))
+        self._driver = driver
+        self._run = runner.run
+        self._codec = codec
+        self._take = f"take from {queue!r}"
+        self._settle = f"settle in {queue!r}"
+
+    def __repr__(self) -> str:
+        return f"<Consumer {self.name} of {self.queue!r} levels={self.levels}>"
+
+    # --- taking -----------------------------------------------------------------------
+
+    def take(self, count: int) -> list[Taken]:
+        """Lease up to ``count`` due messages, highest priority first."""
+        return self._run(self._driver.take(self.reader, count), self._take)
+
+    def reclaim(self, max_attempts: int, *, max_reclaims: int | None = None) -> list[Taken]:
+        """Recover messages whose lease expired (their worker died or hung).
+
+        Past ``max_attempts`` (or ``max_reclaims`` claims on streams, default the
+        queue's) they go to the failed store. On the stream driver the reclaimed entries
+        are leased to this consumer and returned; the other drivers put them back in
+        line for the next ``take`` and return none.
+        """
+        reclaims = self.max_reclaims if max_reclaims is None else max_reclaims
+        plan = self._driver.reclaim(self.reader, max_attempts, reclaims)
+        return self._run(plan, f"reclaim in {self.queue!r}")
+
+    def decode(self, taken: Taken) -> Message:
+        """The message of a taken body (its lease is this consumer).
+
+        Raises:
+            DecodeError: The body is not a valid message.
+        """
+        return Message.from_fields(taken, self._codec.decode(taken.body), self.queue, self)
+
+    # --- settling ---------------------------------------------------------------------
+
+    def _fields(self, item: Message | Taken) -> tuple[Taken, Fields]:
+        """The taken message with its identifier and serial group (the settling scripts
+        release them); a bare ``Taken`` is decoded for them."""
+        if isinstance(item, Message):
+            return (item.taken, (item.identifier or "", item.serial_group or ""))
+        try:
+            fields = self._codec.decode(item.body)
+        except DecodeError:
+            return (item, ("", ""))
+        ident, serial = fields.get("identifier"), fields.get("serial_group")
+        return (
+            item,
+            (ident if isinstance(ident, str) else "", serial if isinstance(serial, str) else ""),
+        )
+
+    def ack(self, items: Sequence[Message | Taken]) -> list[str]:
+        """Finish messages; returns the ids whose lease was lost (left alone)."""
+        if not items:
+            return []
+        plan = self._driver.ack(self.reader, [self._fields(item) for item in items])
+        return self._run(plan, self._settle)
+
+    def retry(self, item: Message | Taken, delay: float, *, count_attempt: bool = True) -> bool:
+        """Put a message back, due after ``delay`` seconds; False if its lease was lost.
+
+        ``count_attempt=False`` (a ``WaitingError``) does not count the attempt.
+        """
+        taken = item.taken if isinstance(item, Message) else item
+        plan = self._driver.retry(self.reader, taken, int(delay * 1000), count_attempt)
+        return self._run(plan, self._settle)
+
+    def fail(self, item: Message | Taken, record: bytes) -> bool:
+        """Move a message to the failed store with ``record`` (see ``failure_record``);
+        False if its lease was lost."""
+        taken, fields = self._fields(item)
+        return self._run(self._driver.fail(self.reader, taken, record, fields), self._settle)
+
+    def touch(self, items: Sequence[Taken]) -> list[str]:
+        """Renew the leases of ``items`` from now; returns the ids whose lease was lost."""
+        if not items:
+            return []
+        return self._run(self._driver.touch(self.reader, items), self._settle)
+
+    def release(self, items: Sequence[Taken]) -> int:
+        """Give back messages taken but never started (their attempt is not counted)."""
+        if not items:
+            return 0
+        return self._run(self._driver.release(self.reader, items), self._settle)
+
+    def leave(self) -> None:
+        """This consumer stops: drop per-consumer state it no longer needs (streams)."""
+        self._run(self._driver.leave(self.reader), self._settle)
+
+    # --- the Lease of its messages ----------------------------------------------------
+
+    def renew(self, message: Message) -> None:
+        """Extend ``message``'s lease (``Message.touch``).
+
+        Raises:
+            QueueError: The lease was lost (another worker took the message over).
+        """
+        if self.touch([message.taken]):
+            raise QueueError(f"message {message.id} is no longer leased to this worker")
+
+    def record_status(self, message: Message) -> None:
+        """Store ``message``'s status and percent (``Message.set_status``)."""
+        value = orjson.dumps({"status": message.status, "percent": message.percent})
+        self._run(self._driver.set_status(message.id, value), f"status of {message.id!r}")

@@ -1,0 +1,321 @@
+"""What every driver shares: the queue scripts' KEYS and ARGV, sending, the failed store.
+
+Sans-I/O: methods return plans (see ``steps``); nothing here touches a socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from zevents.redis.keys import QueueKeys
+from zevents.redis.message import BodyCodec, FailedMessage, Taken, failed_entry
+from zevents.redis.protocol.steps import Batch, Call, Command, Plan, single
+
+__all__ = ["QUEUE_BATCH", "BaseDriver", "Driver", "Reader", "SendItem", "as_str", "as_strs"]
+
+#: Messages per script call in ``send_many`` (all calls go in one pipeline).
+QUEUE_BATCH = 1000
+#: The identifier and serial group of a message ('' for none): what the settling
+#: scripts release when it finishes.
+Fields = tuple[str, str]
+
+
+def as_str(value: Any) -> str:
+    """A reply item as text."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def as_strs(reply: Any) -> list[str]:
+    """A list reply (or nil) as texts."""
+    return [as_str(item) for item in reply or []]
+
+
+@dataclass(frozen=True, slots=True)
+class SendItem:
+    """One message to enqueue, encoded."""
+
+    body: bytes
+    priority: int
+    id: str = ""
+    delay_ms: int = 0
+    execute_at_ms: int | None = None
+    identifier: str | None = None
+    unique: bool = False
+    serial_group: str | None = None
+
+    @property
+    def is_plain(self) -> bool:
+        """Whether it needs none of the options only ``send.lua`` handles."""
+        return not (
+            self.delay_ms
+            or self.execute_at_ms is not None
+            or self.identifier is not None
+            or self.serial_group is not None
+        )
+
+    def args(self) -> list[Any]:
+        """The 8 script arguments of this message (see ``send.lua``)."""
+        return [
+            self.id,
+            self.body,
+            self.priority,
+            self.delay_ms,
+            "" if self.execute_at_ms is None else self.execute_at_ms,
+            self.identifier or "",
+            "1" if self.unique else "",
+            self.serial_group or "",
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Who takes messages, and how: what the consuming side of a driver is given.
+
+    Attributes:
+        name: The consumer name: the stream driver's owner of pending entries (the
+            other drivers fence with lease tokens and ignore it).
+        lease_ms: How long a taken message stays leased without a renewal.
+        levels: The priority levels taken from, highest first.
+    """
+
+    name: str
+    lease_ms: int
+    levels: tuple[int, ...]
+
+
+class Driver(Protocol):
+    """How a queue stores, hands out and settles messages (one per Redis structure).
+
+    Every method returns a plan; a front end (sync or asyncio) runs it. The
+    consuming methods are given the ``Reader`` they act for.
+    """
+
+    name: str
+    keys: QueueKeys
+
+    def prepare(self) -> Plan[None]:
+        """Whatever the driver needs before its first use (a consumer group)."""
+        ...
+
+    def send(self, items: Sequence[SendItem]) -> Plan[list[str]]:
+        """Enqueue ``items`` in one round trip; returns their ids."""
+        ...
+
+    def send_many(self, items: Sequence[SendItem]) -> Plan[list[str]]:
+        """Enqueue any number of items: one script per ``QUEUE_BATCH``, one pipeline."""
+        ...
+
+    def take(self, reader: Reader, count: int) -> Plan[list[Taken]]:
+        """Lease up to ``count`` due messages, highest priority first."""
+        ...
+
+    def reclaim(self, reader: Reader, max_attempts: int, max_reclaims: int) -> Plan[list[Taken]]:
+        """Recover messages of dead workers; returns any now leased to ``reader``."""
+        ...
+
+    def ack(self, reader: Reader, done: Sequence[tuple[Taken, Fields]]) -> Plan[list[str]]:
+        """Finish ``(taken, fields)`` items; returns the ids whose lease was lost (not
+        acknowledged)."""
+        ...
+
+    def retry(self, reader: Reader, taken: Taken, delay_ms: int, count: bool) -> Plan[bool]:
+        """Put a message back, due after ``delay_ms`` (``count``: count the attempt);
+        False if its lease was lost."""
+        ...
+
+    def fail(self, reader: Reader, taken: Taken, record: bytes, fields: Fields) -> Plan[bool]:
+        """Move a message to the failed store; False if its lease was lost."""
+        ...
+
+    def touch(self, reader: Reader, taken: Sequence[Taken]) -> Plan[list[str]]:
+        """Renew leases; returns the ids whose lease was lost."""
+        ...
+
+    def release(self, reader: Reader, taken: Sequence[Taken]) -> Plan[int]:
+        """Give back messages that were taken but never started."""
+        ...
+
+    def leave(self, reader: Reader) -> Plan[None]:
+        """``reader`` stopped: drop per-consumer state it no longer needs."""
+        ...
+
+    def stats(self) -> Plan[dict[str, Any]]:
+        """``ready`` per priority, ``delayed``, ``processing``, ``serial``, ``failed``,
+        ``statuses``."""
+        ...
+
+    def failed(self) -> Plan[list[FailedMessage]]:
+        """The failed store, oldest failure first."""
+        ...
+
+    def retry_failed(self, entries: Sequence[FailedMessage]) -> Plan[int]:
+        """Put these failed messages back; returns how many."""
+        ...
+
+    def flush_failed(self) -> Plan[int]:
+        """Empty the failed store; returns how many messages were dropped."""
+        ...
+
+    def unfinished(self, identifiers: Sequence[str]) -> Plan[set[str]]:
+        """The identifiers with a message still queued, delayed or processing."""
+        ...
+
+    def set_status(self, message_id: str, value: bytes) -> Plan[None]:
+        """Store a receiver's ``{"status", "percent"}`` of a message."""
+        ...
+
+
+class BaseDriver:
+    """The parts of ``Driver`` that are the same for every Redis structure.
+
+    Args:
+        keys: The queue's keys.
+        kind: The driver name (the ``KIND`` the scripts switch on).
+        default_priority: The level of messages that name none.
+        codec: Decodes stored bodies for the failed store.
+    """
+
+    name: str
+
+    def __init__(self, keys: QueueKeys, kind: str, default_priority: int, codec: BodyCodec) -> None:
+        self.name = kind
+        self.keys = keys
+        self.codec = codec
+        self._keys = keys.script_keys()
+        self._head: list[Any] = [kind, default_priority, len(keys.priorities), *keys.priorities]
+        self._plain_keys = {
+            p: [keys.key("msgs"), keys.key("seq"), keys.ready(p)] for p in keys.priorities
+        }
+        self._many_keys = [keys.key("msgs"), keys.key("seq")] + [
+            keys.ready(p) for p in keys.priorities
+        ]
+        self._many_index = {p: str(i + 1) for i, p in enumerate(keys.priorities)}
+
+    def call(self, script: str, args: Sequence[Any] = ()) -> Call:
+        """A queue script with the queue's KEYS and leading ARGV (see ``lib.lua``)."""
+        return Call(script, self._keys, [*self._head, *args])
+
+    # --- sending --------------------------------------------------------------------
+
+    def _send_call(self, items: Sequence[SendItem]) -> Call:
+        if len(items) == 1 and items[0].is_plain:
+            # The lean script takes only the three keys it writes: the hot path of send.
+            item = items[0]
+            return Call(
+                "send_plain.lua", self._plain_keys[item.priority], (self.name, item.id, item.body)
+            )
+        if all(item.is_plain for item in items):
+            index = self._many_index
+            args: list[Any] = [self.name]
+            for item in items:
+                args.extend((index[item.priority], item.id, item.body))
+            return Call("send_plain_many.lua", self._many_keys, args)
+        args = []
+        for item in items:
+            args.extend(item.args())
+        return self.call("send.lua", args)
+
+    def send(self, items: Sequence[SendItem]) -> Plan[list[str]]:
+        """Enqueue up to ``QUEUE_BATCH`` items in one script call; returns their ids."""
+        reply = yield self._send_call(items)
+        if len(items) == 1 and items[0].is_plain:
+            return [as_str(reply)]
+        return as_strs(reply)
+
+    def send_many(self, items: Sequence[SendItem]) -> Plan[list[str]]:
+        """Enqueue any number of items: one script per ``QUEUE_BATCH``, one pipeline."""
+        if len(items) <= QUEUE_BATCH:
+            return (yield from self.send(items))
+        chunks = [items[i : i + QUEUE_BATCH] for i in range(0, len(items), QUEUE_BATCH)]
+        replies = yield Batch([self._send_call(chunk) for chunk in chunks])
+        return [as_str(i) for reply in replies for i in reply]
+
+    # --- the failed store, statuses, identifiers ------------------------------------
+
+    def failed(self) -> Plan[list[FailedMessage]]:
+        """The failed store, oldest failure first."""
+        records = yield Command("hgetall", (self.keys.key("failed"),))
+        ids = list(records)
+        bodies = (yield Command("hmget", (self.keys.key("msgs"), ids))) if ids else []
+        out = [
+            failed_entry(
+                as_str(k),
+                _as_bytes(records[k]),
+                None if body is None else _as_bytes(body),
+                self.codec,
+            )
+            for k, body in zip(ids, bodies, strict=True)
+        ]
+        out.sort(key=lambda f: (f.failed_at, f.id))
+        return out
+
+    def _retry_failed_args(self, entry: FailedMessage) -> Sequence[Any]:
+        return (entry.id, entry.id, "")
+
+    def retry_failed(self, entries: Sequence[FailedMessage]) -> Plan[int]:
+        """Put these failed messages back, each at the priority its body names."""
+        args: list[Any] = []
+        for entry in entries:
+            args.extend(self._retry_failed_args(entry))
+        if not args:
+            return 0
+        return (yield from single(self.call("retry_failed.lua", args), int))
+
+    def flush_failed(self) -> Plan[int]:
+        """Empty the failed store; returns how many messages were dropped."""
+        key = self.keys.key("failed")
+        ids = list((yield Command("hkeys", (key,))))
+        if not ids:
+            return 0
+        replies = yield Batch(
+            [Command("hdel", (key, *ids)), Command("hdel", (self.keys.key("msgs"), *ids))]
+        )
+        return int(replies[0])
+
+    def unfinished(self, identifiers: Sequence[str]) -> Plan[set[str]]:
+        """The identifiers with a message still queued, delayed or processing."""
+        if not identifiers:
+            return set()
+        counts = yield Command("hmget", (self.keys.key("idents"), list(identifiers)))
+        return {
+            ident
+            for ident, n in zip(identifiers, counts, strict=True)
+            if n is not None and int(n) > 0
+        }
+
+    def set_status(self, message_id: str, value: bytes) -> Plan[None]:
+        """Store a receiver's ``{"status", "percent"}`` of a message."""
+        yield Command("hset", (self.keys.key("status"), message_id, value))
+
+    def _common_counts(self) -> list[Command]:
+        """The counting commands every driver's stats end with."""
+        keys = self.keys
+        return [
+            Command("zcard", (keys.key("delayed"),)),
+            Command("zcard", (keys.key("serial"),)),
+            Command("hlen", (keys.key("failed"),)),
+            Command("hgetall", (keys.key("status"),)),
+        ]
+
+    @staticmethod
+    def _stats(ready: Mapping[int, int], processing: int, common: Sequence[Any]) -> dict[str, Any]:
+        """The stats dict, in its documented order, from ``_common_counts`` replies."""
+        delayed, serial, failed, statuses = common
+        return {
+            "ready": dict(ready),
+            "delayed": int(delayed),
+            "processing": processing,
+            "serial": int(serial),
+            "failed": int(failed),
+            "statuses": {as_str(k): orjson.loads(v) for k, v in statuses.items()},
+        }

@@ -1,0 +1,98 @@
+"""The list, sorted-set and set drivers: ids in ready structures, bodies in a hash.
+
+All three share one set of Lua scripts (``lua/*.lua``); only the ready structure differs:
+
+* ``list``: one list per priority (``LPOP`` many); FIFO, due messages join the tail.
+* ``sorted-set``: one sorted set per priority scored by enqueue sequence; due and
+  retried messages take their original place.
+* ``set``: one set per priority (``SPOP`` many); unordered, duplicates are one message.
+
+A taken message is leased atomically in the same script: its id goes to the
+``processing`` sorted set scored by the lease deadline (Redis time) and its lease token to
+``leases``; ``reclaim.lua`` returns expired ones. Consumer names play no part: the lease
+token fences. Sans-I/O: every method returns a plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from zevents.redis.message import Taken
+from zevents.redis.protocol.base import BaseDriver, Fields, Reader, as_str, as_strs
+from zevents.redis.protocol.steps import Batch, Command, Plan, single
+
+__all__ = ["CoreDriver"]
+
+_SIZE = {"list": "llen", "sorted-set": "zcard", "set": "scard"}
+
+
+def _taken(reply: Sequence[Any]) -> list[Taken]:
+    """``take.lua``'s reply: the lease token, then id, body, attempt, priority per message."""
+    token = as_str(reply[0])
+    return [
+        Taken(as_str(reply[i]), reply[i + 1], int(reply[i + 2]), int(reply[i + 3]), token)
+        for i in range(1, len(reply), 4)
+    ]
+
+
+class CoreDriver(BaseDriver):
+    """A driver over lists, sorted sets or sets (``kind``)."""
+
+    def prepare(self) -> Plan[None]:
+        """Nothing to prepare."""
+        return
+        yield  # a plan with no step
+
+    def take(self, reader: Reader, count: int) -> Plan[list[Taken]]:
+        args = [count, reader.lease_ms, len(reader.levels), *reader.levels]
+        return (yield from single(self.call("take.lua", args), _taken))
+
+    def reclaim(self, reader: Reader, max_attempts: int, max_reclaims: int) -> Plan[list[Taken]]:
+        """Put expired leases back in line (or fail them past ``max_attempts``); what
+        comes back is taken by the next ``take``, so nothing is returned here."""
+        yield self.call("reclaim.lua", [max_attempts])
+        return []
+
+    def ack(self, reader: Reader, done: Sequence[tuple[Taken, Fields]]) -> Plan[list[str]]:
+        args: list[Any] = []
+        for taken, (identifier, serial) in done:
+            args.extend((taken.id, taken.token, identifier, serial))
+        return (yield from single(self.call("ack.lua", args), as_strs))
+
+    def retry(self, reader: Reader, taken: Taken, delay_ms: int, count: bool) -> Plan[bool]:
+        args = ["retry", taken.id, taken.token, delay_ms, "1" if count else "0"]
+        return (yield from single(self.call("settle.lua", args), bool))
+
+    def fail(self, reader: Reader, taken: Taken, record: bytes, fields: Fields) -> Plan[bool]:
+        args = ["fail", taken.id, taken.token, record, *fields]
+        return (yield from single(self.call("settle.lua", args), bool))
+
+    def touch(self, reader: Reader, taken: Sequence[Taken]) -> Plan[list[str]]:
+        args: list[Any] = [reader.lease_ms]
+        for t in taken:
+            args.extend((t.id, t.token))
+        return (yield from single(self.call("touch.lua", args), as_strs))
+
+    def release(self, reader: Reader, taken: Sequence[Taken]) -> Plan[int]:
+        args: list[Any] = []
+        for t in reversed(taken):  # pushed to the head one by one: keep their order
+            args.extend((t.id, t.token))
+        if not args:
+            return 0
+        return (yield from single(self.call("release.lua", args), int))
+
+    def leave(self, reader: Reader) -> Plan[None]:
+        """Nothing to do: these drivers keep no per-consumer state."""
+        return
+        yield  # a plan with no step
+
+    def stats(self) -> Plan[dict[str, Any]]:
+        keys = self.keys
+        size = _SIZE[self.name]
+        steps = [Command(size, (keys.ready(p),)) for p in keys.priorities]
+        steps.append(Command("zcard", (keys.key("processing"),)))
+        replies = yield Batch([*steps, *self._common_counts()])
+        n = len(keys.priorities)
+        ready = {p: int(replies[i]) for i, p in enumerate(keys.priorities)}
+        return self._stats(ready, int(replies[n]), replies[n + 1 :])

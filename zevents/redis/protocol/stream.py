@@ -1,0 +1,150 @@
+"""The stream driver: one Redis stream per priority, read by consumer groups.
+
+Every consumer group of a queue gets every message (fan-out); the consumers of one
+group share them. A delivered entry stays in the group's pending list until a worker
+acknowledges it, so the lease is the entry's idle time: workers renew it with
+``XCLAIM ... JUSTID`` and take over entries idle past ``keep_alive`` with
+``XAUTOCLAIM``. A retry is a new entry tagged with its group (other groups skip it), so
+the other groups do not see it twice. A serial-group message gets one chain and one
+tagged entry per consumer group, so each group runs the serial group in order on its own.
+Entries are trimmed (``XTRIM MINID``) only below the oldest entry some group has not
+acknowledged. A group that disappears (a Redis restart without persistence) is created
+again by the next take or reclaim. Sans-I/O: every method returns a plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from zevents.redis.keys import QueueKeys
+from zevents.redis.message import BodyCodec, FailedMessage, Taken
+from zevents.redis.protocol.base import BaseDriver, Fields, Reader, as_str, as_strs
+from zevents.redis.protocol.steps import Batch, Command, Plan, single
+
+__all__ = ["StreamDriver"]
+
+# Entries per XRANGE call when stats() counts the unread part of a stream.
+PAGE = 1000
+# Entries one XAUTOCLAIM may claim per priority.
+_RECLAIM_COUNT = 100
+
+
+def _entries(reply: Sequence[Any]) -> list[Taken]:
+    """Take and reclaim replies: entry id, id, body, attempt, priority per message."""
+    return [
+        Taken(
+            as_str(reply[i + 1]),
+            reply[i + 2],
+            int(reply[i + 3]),
+            int(reply[i + 4]),
+            as_str(reply[i]),
+        )
+        for i in range(0, len(reply), 5)
+    ]
+
+
+class StreamDriver(BaseDriver):
+    """A driver over Redis streams with consumer groups.
+
+    Args:
+        keys: The queue's keys.
+        default_priority: The level of messages that name none.
+        codec: Decodes stored bodies for the failed store.
+        group: The consumer group this queue object reads as.
+    """
+
+    def __init__(
+        self, keys: QueueKeys, default_priority: int, codec: BodyCodec, group: str
+    ) -> None:
+        super().__init__(keys, "stream", default_priority, codec)
+        self.group = group
+
+    def prepare(self) -> Plan[None]:
+        """Create the group on every priority stream (from the start), if missing."""
+        yield self.call("stream_group.lua", [self.group])
+
+    def take(self, reader: Reader, count: int) -> Plan[list[Taken]]:
+        args = [self.group, reader.name, count, len(reader.levels), *reader.levels]
+        return (yield from single(self.call("stream_take.lua", args), _entries))
+
+    def reclaim(self, reader: Reader, max_attempts: int, max_reclaims: int) -> Plan[list[Taken]]:
+        levels = reader.levels
+        args = [self.group, reader.name, reader.lease_ms, max_reclaims, max_attempts]
+        args += [_RECLAIM_COUNT, len(levels), *levels]
+        return (yield from single(self.call("stream_reclaim.lua", args), _entries))
+
+    def ack(self, reader: Reader, done: Sequence[tuple[Taken, Fields]]) -> Plan[list[str]]:
+        args: list[Any] = [self.group, reader.name]
+        for taken, (identifier, serial) in done:
+            args.extend((taken.priority, taken.token, taken.id, identifier, serial))
+        lost = set(as_strs((yield self.call("stream_ack.lua", args))))
+        return [taken.id for taken, _ in done if taken.token in lost]
+
+    def _settle(self, mode: str, reader: Reader, taken: Taken, *rest: Any) -> Plan[bool]:
+        args = [mode, self.group, reader.name, taken.priority, taken.token, taken.id, taken.body]
+        return (yield from single(self.call("stream_settle.lua", [*args, *rest]), bool))
+
+    def retry(self, reader: Reader, taken: Taken, delay_ms: int, count: bool) -> Plan[bool]:
+        done = taken.attempt if count else taken.attempt - 1
+        return (yield from self._settle("retry", reader, taken, done, delay_ms))
+
+    def fail(self, reader: Reader, taken: Taken, record: bytes, fields: Fields) -> Plan[bool]:
+        return (yield from self._settle("fail", reader, taken, record, *fields))
+
+    def touch(self, reader: Reader, taken: Sequence[Taken]) -> Plan[list[str]]:
+        args: list[Any] = [self.group, reader.name]
+        for t in taken:
+            args.extend((t.priority, t.token))
+        lost = set(as_strs((yield self.call("stream_touch.lua", args))))
+        return [t.id for t in taken if t.token in lost]
+
+    def release(self, reader: Reader, taken: Sequence[Taken]) -> Plan[int]:
+        if not taken:
+            return 0
+        args: list[Any] = [self.group, reader.name, reader.lease_ms + 1000]
+        for t in taken:
+            args.extend((t.priority, t.token))
+        return (yield from single(self.call("stream_release.lua", args), int))
+
+    def leave(self, reader: Reader) -> Plan[None]:
+        """Remove the reader's consumer from the group where it holds no pending entry."""
+        yield self.call("stream_leave.lua", [self.group, reader.name])
+
+    def _retry_failed_args(self, entry: FailedMessage) -> Sequence[Any]:
+        msg_id, _, group = entry.id.partition("|")
+        return (entry.id, msg_id or entry.id, group)
+
+    def stats(self) -> Plan[dict[str, Any]]:
+        keys = self.keys
+        exists = [Command("exists", (keys.ready(p),)) for p in keys.priorities]
+        replies = yield Batch([*exists, *self._common_counts()])
+        n = len(keys.priorities)
+        streams = [p for p, found in zip(keys.priorities, replies[:n], strict=True) if found]
+        infos = yield Batch([Command("xinfo_groups", (keys.ready(p),)) for p in streams])
+        groups_of = dict(zip(streams, infos, strict=True))
+        ready: dict[int, int] = {}
+        processing = 0
+        for p in keys.priorities:
+            groups = groups_of.get(p, [])
+            mine = next((g for g in groups if as_str(g["name"]) == self.group), None)
+            ready[p] = 0
+            if mine is not None:
+                processing += int(mine["pending"])
+                ready[p] = yield from self._unread(keys.ready(p), mine["last-delivered-id"])
+        return self._stats(ready, processing, replies[n:])
+
+    def _unread(self, key: str, last_delivered: Any) -> Plan[int]:
+        """Entries after ``last_delivered`` that are for this group, read in pages so a
+        long backlog never makes one huge reply."""
+        cursor = "(" + as_str(last_delivered)
+        mine = (None, self.group.encode())
+        count = 0
+        while True:
+            page = (yield Command("xrange", (key, cursor, "+", PAGE))) or []
+            for _, fields in page:
+                if fields is None or fields.get(b"g") in mine:
+                    count += 1
+            if len(page) < PAGE:
+                return count
+            cursor = "(" + as_str(page[-1][0])
