@@ -94,11 +94,12 @@ class ServiceProcess:
         return rows
 
     def wait_events(self, name: str, count: int = 1, timeout: float = 10.0) -> list[Any]:
-        return wait_for(
+        rows: list[Any] = wait_for(
             lambda: rows if len(rows := self.events(name)) >= count else None,
             timeout,
             what=f"{count} x {name!r}",
         )
+        return rows
 
     def send_signal(self, signum: int) -> None:
         self.proc.send_signal(signum)

@@ -86,3 +86,67 @@ def test_resolve_bad_paths_raise_config_error(spec: str, message: str) -> None:
 
 def test_import_object_follows_nested_attributes() -> None:
     assert import_object("os:path.join") is __import__("os").path.join
+
+
+class FastPathSerializer:
+    """Offers an encoder that refuses dicts, so the fallback to dumps can be seen."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def encoder(self, obj: Any) -> bytes:
+        self.calls.append("encoder")
+        if isinstance(obj, dict):
+            raise TypeError("the fast path takes no dicts")
+        return JsonSerializer().dumps(obj)
+
+    def dumps(self, obj: Any) -> bytes:
+        self.calls.append("dumps")
+        return JsonSerializer().dumps(obj)
+
+    def loads(self, data: bytes) -> Any:
+        return JsonSerializer().loads(data)
+
+
+def test_codec_of_prefers_a_serializers_own_encoder_and_decoder() -> None:
+    from zevents.serializers import codec_of
+
+    fast = FastPathSerializer()
+    encoder, decoder = codec_of(fast)
+    assert encoder(1) == b"1"
+    assert fast.calls == ["encoder"]
+    assert decoder(b"[1]") == [1]
+    upper = UpperSerializer()
+    assert codec_of(upper) == (upper.dumps, upper.loads)
+
+
+def test_json_encoder_gives_the_bytes_of_dumps_and_dumps_handles_what_it_refuses() -> None:
+    serializer = JsonSerializer()
+    payload = {"id": 7, "name": "при/вет", "items": [1.5, None, True]}
+    assert serializer.encoder(payload) == serializer.dumps(payload)
+    with pytest.raises(TypeError):
+        serializer.encoder({1: "a"})  # non-string keys: dumps' job
+    assert serializer.dumps({1: "a"}) == b'{"1":"a"}'
+
+
+def test_a_socket_falls_back_to_dumps_when_the_bound_encoder_refuses(
+    context: Any, ipc_endpoint: str
+) -> None:
+    import zmq
+
+    from zevents import EventSocket
+
+    fast = FastPathSerializer()
+    pull: EventSocket = context.socket(zmq.PULL, socket_class=EventSocket)
+    push: EventSocket = context.socket(zmq.PUSH, socket_class=EventSocket)
+    for sock in (pull, push):
+        sock.linger = 0
+        sock.rcvtimeo = 2000
+        sock.serializer = fast
+    pull.bind(ipc_endpoint)
+    push.connect(ipc_endpoint)
+    push.push("a", [1])
+    push.push("b", {1: "x"})
+    assert pull.pull() == ("a", [1])
+    assert pull.pull() == ("b", {"1": "x"})
+    assert fast.calls == ["encoder", "encoder", "dumps"]

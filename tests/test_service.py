@@ -15,7 +15,7 @@ import zmq
 
 from tests.conftest import free_tcp_port
 from tests.helpers import ServiceProcess, wait_for
-from zevents import Bus, EventListener, EventService
+from zevents import Bus, DeliveryError, EventListener, EventService
 from zevents.events import PUSH_ERROR, SERVICE_ERROR, SERVICE_IDLE, SERVICE_STOP
 
 
@@ -376,3 +376,51 @@ def test_service_errors_for_bad_use() -> None:
         EventService(Bus(), poll_timeout=0.0001)
     with pytest.raises(ConfigError, match="poll_timeout"):
         EventService(Bus(), poll_timeout=float("nan"))
+
+
+def test_send_raises_typed_errors_that_say_whether_the_event_went_out(
+    start: Any, short_tmp: Path
+) -> None:
+    """``send`` raises instead of reporting: DeliveryTimeout.sent tells "no peer took it"
+    (False) from "sent, not confirmed" (True); RemoteError means delivered and failed."""
+    from zevents import DeliveryTimeout, RemoteError
+
+    nobody = EventListener(connect=f"ipc://{short_tmp}/nobody.sock", sndtimeo=50, linger=0)
+    with pytest.raises(DeliveryTimeout, match="sndtimeo=50") as no_peer:
+        nobody.send("x", 1)
+    assert no_peer.value.sent is False
+    assert no_peer.value.endpoint == f"ipc://{short_tmp}/nobody.sock"
+    nobody.close()
+
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    start({"bind": endpoint, "confirmed": True}, slow="slow", fail="explode.*")
+    listener = EventListener(connect=endpoint, confirmed=True, rcvtimeo=300, linger=0)
+    with pytest.raises(DeliveryTimeout, match="no confirmation") as late:
+        listener.send("slow", {"seconds": 1.0})
+    assert late.value.sent is True
+    assert late.value.endpoint == endpoint
+    wait_for(lambda: _sends(listener, "probe"), what="service free")
+    with pytest.raises(RemoteError, match=r"receiver failed on explode\.now"):
+        listener.send("explode.now", 1)
+    listener.send("calm", 2)  # returns: confirmed
+    listener.close()
+
+
+def _sends(listener: EventListener, event: str) -> bool:
+    try:
+        listener.send(event, None)
+    except DeliveryError:
+        return False
+    return True
+
+
+def test_a_listener_given_to_a_service_is_not_its_receiving_socket(ipc_endpoint: str) -> None:
+    """The service builds its own receiving socket from the listener's options; the
+    listener keeps its sending role (and opens nothing)."""
+    listener = EventListener(bind=ipc_endpoint, linger=0)
+    service = EventService(Bus()).listen(listener)
+    (receiving,) = service.listeners
+    assert receiving.socket_type == "pull"
+    assert receiving.endpoints == [ipc_endpoint]
+    assert not listener.is_open
+    receiving.close()

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,24 +18,14 @@ from typing import Any
 import pytest
 import redis
 
+from tests.helpers import wait_for
 from zevents.eventbus import Bus
 from zevents.redis import RedisQueue, RedisServer, Worker
 from zevents.redis.defaults import DRIVERS as ALL_DRIVERS
 
 DRIVERS = list(ALL_DRIVERS)
+__all__ = ["DRIVERS", "Running", "wait_for"]
 WORKER_SCRIPT = Path(__file__).with_name("worker_script.py")
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 def pytest_report_header() -> str:
@@ -53,7 +42,7 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def url(redis_server: RedisServer) -> Iterator[str]:
+def url(redis_server: RedisServer) -> str:
     client = redis.Redis.from_url(redis_server.url)
     try:
         client.flushall()

@@ -240,7 +240,12 @@ def test_a_redis_crash_and_restart_loses_no_accepted_message(
         queues += [queue, sender]
         seen: set[int] = set()
         bus = Bus()
-        bus.listen("x", lambda e, p: (time.sleep(0.002), seen.add(p)))
+
+        def slow_add(event: str, payload: int) -> None:
+            time.sleep(0.002)
+            seen.add(payload)
+
+        bus.listen("x", slow_add)
         start_worker(queue, bus, keep_alive=1)
         accepted = [sender.send("x", i) and i for i in range(300)]
         wait_for(lambda: len(seen) > 20)

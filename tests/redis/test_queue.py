@@ -86,7 +86,7 @@ def test_sorted_set_puts_a_due_message_back_in_its_enqueue_place(make_queue: Mak
 
     def moved() -> bool:
         queue.consumer(lease=30.0).take(0)  # runs the mover, takes nothing
-        return queue.stats()["delayed"] == 0
+        return bool(queue.stats()["delayed"] == 0)
 
     wait_for(moved, timeout=5)
     assert take_all(queue) == ["first", "second"]
@@ -252,7 +252,7 @@ def test_every_key_of_a_queue_has_the_prefix_and_hash_tag(
         queue.send("a", 1, identifier="i")
         queue.send("b", 2, delay=0 if driver == "set" else 60)
         queue.consumer(lease=30.0, serve=[0]).take(1)
-    keys = [k.decode() for k in raw.keys("*")]
+    keys = [k.decode() for k in raw.keys("*")]  # type: ignore[union-attr]
     assert keys
     assert all(k.startswith("zevents:{tag-") for k in keys), keys
 

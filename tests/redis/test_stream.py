@@ -81,7 +81,7 @@ def test_entries_idle_past_keep_alive_are_reclaimed_then_failed_past_max_reclaim
     dead.send("x", "stuck", identifier="s")
     taken = dead.consumer(lease=1.0, serve=[0]).take(1)
     assert [t.attempt for t in taken] == [1]
-    attempts = []
+    attempts: list[int] = []
     for _ in range(2):
         reclaimed = rescuer.consumer(lease=0, serve=[0]).reclaim(10, max_reclaims=2)
         attempts.extend(t.attempt for t in reclaimed)
@@ -216,7 +216,11 @@ def test_a_stopping_worker_leaves_the_group_and_dead_consumers_are_pruned(
     dead = make_queue(driver="stream", consumer="dead")
     dead.send("x", 1)
     dead.consumer(lease=1.0, serve=[0]).take(1)  # "dead" holds an entry and never comes back
-    names = lambda: {c["name"].decode() for c in raw.xinfo_consumers(key, "default")}  # noqa: E731
+
+    def names() -> set[str]:
+        consumers: Any = raw.xinfo_consumers(key, "default")
+        return {c["name"].decode() for c in consumers}
+
     seen: list[int] = []
     bus = Bus()
     bus.listen("x", lambda e, p: seen.append(p))

@@ -23,9 +23,9 @@ StartWorker = Callable[..., Running]
 
 def delayed_due_in(raw: redis.Redis, queue: RedisQueue) -> float:
     """Seconds (Redis clock) until the single delayed message of ``queue`` is due."""
-    members = raw.zrange(queue.keys.key("delayed"), 0, -1, withscores=True)
+    members: Any = raw.zrange(queue.keys.key("delayed"), 0, -1, withscores=True)
     assert len(members) == 1, members
-    return (members[0][1] - queue.registry().time_ms()) / 1000.0
+    return (float(members[0][1]) - queue.registry().time_ms()) / 1000.0
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
@@ -120,7 +120,8 @@ def test_retry_waits_the_backoff_of_the_failed_attempt(
         worker._process(0, worker.consumers[0], taken[0])
         waits.append(delayed_due_in(raw, queue))
         delayed = queue.keys.key("delayed")
-        raw.zadd(delayed, dict.fromkeys(raw.zrange(delayed, 0, -1), 0))  # due now
+        members: Any = raw.zrange(delayed, 0, -1)
+        raw.zadd(delayed, dict.fromkeys(members, 0))  # due now
     assert waits == pytest.approx(expected, abs=0.25)
     assert RetryPolicy(backoff="exponential", base=1, cap=5).delay(10) == 5
 
@@ -367,7 +368,7 @@ def test_bad_message_written_by_hand_goes_to_the_failed_store(
         raw.xadd(ready, {"i": "bad-1", "m": "{not json"})
     else:
         raw.hset(queue.keys.key("msgs"), "bad-1", "{not json")
-        add = {
+        add: dict[str, Callable[[], object]] = {
             "list": lambda: raw.rpush(ready, "bad-1", "ghost-2"),
             "sorted-set": lambda: raw.zadd(ready, {"bad-1": 0, "ghost-2": 1}),
             "set": lambda: raw.sadd(ready, "bad-1", "ghost-2"),
@@ -408,7 +409,8 @@ def test_fork_runs_receivers_in_a_child_and_survives_a_crash(
     queue.send("x", "fine")
     start_worker(queue, bus, fork=True, retry=RetryPolicy(max_attempts=1))
     wait_for(lambda: pids.client.llen("seen") == 1 and queue.failed())
-    pid, attempt = pids.client.lindex("seen", 0).decode().split(":")
+    first: Any = pids.client.lindex("seen", 0)
+    pid, attempt = first.decode().split(":")
     assert int(pid) != parent
     assert attempt == "1"
     assert "exited with status 3" in queue.failed()[0].error
