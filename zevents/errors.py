@@ -16,6 +16,7 @@ The tree::
     ├── QueueError(ZeventsError)                   Redis queue failures (``zevents.redis``)
     │   └── QueueUnavailable(QueueError, ConnectionError)  Redis cannot be reached
     └── MissingExtraError(ZeventsError, ImportError)       an optional extra is not installed
+        └── EmbeddedRedisMissing(MissingExtraError)        no Redis URL, and no embedded Redis
 
 Raised by receivers to steer a Redis worker (``zevents.redis``); not failures of zevents:
 
@@ -32,6 +33,7 @@ __all__ = [
     "DecodeError",
     "DeliveryError",
     "DeliveryTimeout",
+    "EmbeddedRedisMissing",
     "EncodeError",
     "EndpointError",
     "MissingExtraError",
@@ -176,6 +178,11 @@ class QueueUnavailable(QueueError, ConnectionError):
 
 class MissingExtraError(ZeventsError, ImportError):
     """An optional part of zevents was used without its extra installed."""
+
+
+class EmbeddedRedisMissing(MissingExtraError):
+    """No Redis URL was given, and the embedded Redis (``zevents[embedded]``) that would
+    be the default is not installed."""
 
 
 class PermanentError(ZeventsError):

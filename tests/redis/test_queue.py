@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from tests.redis.conftest import DRIVERS, wait_for
-from zevents.errors import ConfigError, EncodeError, QueueError, QueueUnavailable
+from zevents.errors import ConfigError, EncodeError, QueueUnavailable
 from zevents.redis import RedisQueue
 from zevents.redis.message import BodyCodec
 
@@ -218,12 +218,6 @@ def test_bad_options_raise_config_errors(make_queue: MakeQueue) -> None:
         make_queue(driver="heap")
     with pytest.raises(ConfigError, match="serial_group"):
         queue.send("a", serial_group="")
-
-
-def test_missing_url_names_the_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ZEVENTS_REDIS_URL", raising=False)
-    with pytest.raises(QueueError, match="ZEVENTS_REDIS_URL"):
-        RedisQueue("jobs")
 
 
 def test_url_is_taken_from_the_environment(url: str, monkeypatch: pytest.MonkeyPatch) -> None:

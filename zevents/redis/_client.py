@@ -7,44 +7,36 @@ pipeline. It is the one place where redis-py errors become zevents errors.
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import redis
 
 from zevents.errors import QueueError, QueueUnavailable
-from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT, URL_ENV
+from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT
+from zevents.redis.embedded import embedded_url
 from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step
 from zevents.redis.scripts import script_sha, script_source
+from zevents.redis.urls import check_url, configured_url, mask_url
 
 __all__ = ["Runner", "connect", "mask_url", "resolve_url", "translation"]
 
 T = TypeVar("T")
 
-_PASSWORD = re.compile(r"(?P<head>://[^:/@]*:)[^@]*(?P<tail>@)")
-
-
-def mask_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``."""
-    return _PASSWORD.sub(r"\g<head>***\g<tail>", url)
-
 
 def resolve_url(url: str | None) -> str:
-    """The URL to use: ``url``, else ``$ZEVENTS_REDIS_URL``.
+    """The URL to use: ``url``, else ``$ZEVENTS_REDIS_URL``, else the embedded Redis's
+    (started if needed; see ``zevents.redis.embedded``).
 
     Raises:
-        QueueError: Neither is set.
+        ConfigError: A URL redis-py would misread (see ``urls.check_url``).
+        EmbeddedRedisMissing: No URL, and the ``embedded`` extra is not installed.
+        QueueUnavailable: The embedded Redis did not start.
     """
-    if url:
-        return url
-    env = os.environ.get(URL_ENV)
-    if env:
-        return env
-    raise QueueError(
-        f"no Redis URL: pass url='redis://host:6379/0' or set the {URL_ENV} environment variable"
-    )
+    given = configured_url(url)
+    if given is None:
+        return embedded_url()
+    return check_url(given)
 
 
 def connect(url: str, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT) -> redis.Redis:
