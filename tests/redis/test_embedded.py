@@ -31,7 +31,7 @@ def python(home: Path, code: str, **popen: object) -> subprocess.Popen[str]:
     env = child_env()
     env.pop("ZEVENTS_REDIS_URL", None)
     env["ZEVENTS_HOME"] = str(home)
-    return subprocess.Popen(
+    proc: subprocess.Popen[str] = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code)],
         env=env,
         stdout=subprocess.PIPE,
@@ -39,6 +39,7 @@ def python(home: Path, code: str, **popen: object) -> subprocess.Popen[str]:
         text=True,
         **popen,  # type: ignore[call-overload]
     )
+    return proc
 
 
 def run(home: Path, code: str) -> tuple[str, str]:
