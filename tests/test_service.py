@@ -424,3 +424,31 @@ def test_a_listener_given_to_a_service_is_not_its_receiving_socket(ipc_endpoint:
     assert receiving.endpoints == [ipc_endpoint]
     assert not listener.is_open
     receiving.close()
+
+
+def test_a_service_removes_the_ipc_socket_files_it_bound_on_a_clean_stop(
+    start: Any, short_tmp: Path
+) -> None:
+    path = short_tmp / "service.sock"
+    service = start({"bind": f"ipc://{path}"})
+    assert path.exists()
+    service.send_signal(signal.SIGTERM)
+    assert service.wait_exit() == 0
+    assert not path.exists()
+
+
+def test_closing_leaves_a_socket_file_that_another_socket_took_over(short_tmp: Path) -> None:
+    """Only the file this socket bound is removed, not one bound later at that path."""
+    import socket
+
+    path = short_tmp / "taken.sock"
+    receiving = EventService(Bus()).listen({"bind": f"ipc://{path}", "linger": 0}).listeners[0]
+    receiving.socket  # noqa: B018
+    os.unlink(path)
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    other.bind(str(path))
+    try:
+        receiving.close()
+        assert path.exists()
+    finally:
+        other.close()

@@ -7,9 +7,11 @@ default, and whether ``immediate`` and confirmation waits apply.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket as socket_module
+import stat
 import threading
 import weakref
 from typing import Any, Literal, cast
@@ -158,15 +160,36 @@ def open_socket(
     return sock, bound
 
 
+def _ipc_files(bound: list[str]) -> list[tuple[str, int]]:
+    """The socket files of the bound ipc endpoints, with their inode numbers."""
+    files = []
+    for endpoint in bound:
+        path = endpoint[len("ipc://") :]
+        if endpoint.startswith("ipc://") and not path.startswith("@"):
+            with contextlib.suppress(OSError):
+                files.append((path, os.stat(path).st_ino))
+    return files
+
+
+def _remove_ipc_files(files: list[tuple[str, int]]) -> None:
+    """Remove the socket files this socket bound, unless another socket took the path
+    over meanwhile (a different inode)."""
+    for path, inode in files:
+        with contextlib.suppress(OSError):
+            if os.stat(path).st_ino == inode and stat.S_ISSOCK(os.stat(path).st_mode):
+                os.unlink(path)
+
+
 class _Resources:
     """One context and socket; closed by ``close`` or by the finalizer."""
 
-    __slots__ = ("bound", "context", "owns_context", "pid", "socket")
+    __slots__ = ("bound", "context", "ipc_files", "owns_context", "pid", "socket")
 
     def __init__(self) -> None:
         self.context: zmq.Context[Any] | None = None
         self.socket: EventSocket | None = None
         self.bound: list[str] = []
+        self.ipc_files: list[tuple[str, int]] = []
         self.owns_context = False
         self.pid = os.getpid()
 
@@ -181,6 +204,8 @@ class _Resources:
         if context is not None and self.owns_context and not context.closed:
             # Sockets made from this context by hand are closed with it.
             context.destroy(linger=linger)
+        files, self.ipc_files = self.ipc_files, []
+        _remove_ipc_files(files)
 
 
 class LazySocket:
@@ -267,6 +292,7 @@ class LazySocket:
         resources.socket, resources.bound = open_socket(
             resources.context, self.options, self.serializer, self.role
         )
+        resources.ipc_files = _ipc_files(resources.bound)
         logger.debug("opened %s %s socket on %s", self.role, self.socket_type, self.endpoints)
         return resources.socket
 

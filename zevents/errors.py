@@ -14,7 +14,8 @@ The tree::
     ├── ServiceError(ZeventsError, RuntimeError)   a service used wrongly (no listener, running)
     ├── ReceiverError(ZeventsError, TypeError)     a receiver that is not callable
     ├── QueueError(ZeventsError)                   Redis queue failures (``zevents.redis``)
-    │   └── QueueUnavailable(QueueError, ConnectionError)  Redis cannot be reached
+    │   ├── QueueUnavailable(QueueError, ConnectionError)  Redis cannot be reached
+    │   └── QueueNotFound(QueueError, LookupError)  no queue of that name was ever used
     └── MissingExtraError(ZeventsError, ImportError)       an optional extra is not installed
         └── EmbeddedRedisMissing(MissingExtraError)        no Redis URL, and no embedded Redis
 
@@ -39,6 +40,7 @@ __all__ = [
     "MissingExtraError",
     "PermanentError",
     "QueueError",
+    "QueueNotFound",
     "QueueUnavailable",
     "ReceiverError",
     "RemoteError",
@@ -174,6 +176,21 @@ class QueueError(ZeventsError):
 
 class QueueUnavailable(QueueError, ConnectionError):
     """Redis could not be reached or did not answer in time."""
+
+
+class QueueNotFound(QueueError, LookupError):
+    """No queue of that name was ever used under that prefix (nothing to inspect).
+
+    Args:
+        message: What was looked for, and which queues exist.
+        name: The queue name.
+        known: The names of the queues that do exist under the prefix.
+    """
+
+    def __init__(self, message: str, *, name: str, known: list[str]) -> None:
+        super().__init__(message)
+        self.name = name
+        self.known = known
 
 
 class MissingExtraError(ZeventsError, ImportError):

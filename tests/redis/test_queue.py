@@ -248,7 +248,11 @@ def test_every_key_of_a_queue_has_the_prefix_and_hash_tag(
         queue.consumer(lease=30.0, serve=[0]).take(1)
     keys = [k.decode() for k in raw.keys("*")]  # type: ignore[union-attr]
     assert keys
-    assert all(k.startswith("zevents:{tag-") for k in keys), keys
+    # Besides the queues' own keys, only the prefix's directory of queue names.
+    queue_keys = [k for k in keys if k != "zevents:queues"]
+    assert all(k.startswith("zevents:{tag-") for k in queue_keys), keys
+    names = {n.decode() for n in raw.smembers("zevents:queues")}  # type: ignore[union-attr]
+    assert names == {f"tag-{driver}" for driver in DRIVERS}
 
 
 @pytest.mark.parametrize("driver", ["list", "sorted-set"])

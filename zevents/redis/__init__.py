@@ -18,8 +18,9 @@ from zevents.redis.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from zevents.redis.consumer import Consumer
+    from zevents.redis.protocol.records import QueueRecord
     from zevents.redis.queue import RedisQueue
-    from zevents.redis.registry import WorkerRegistry, request_shutdown, workers
+    from zevents.redis.registry import WorkerRegistry, queues, request_shutdown, workers
     from zevents.redis.server import RedisServer
     from zevents.redis.worker import Worker
 
@@ -28,12 +29,14 @@ __all__ = [
     "Consumer",
     "FailedMessage",
     "Message",
+    "QueueRecord",
     "RedisQueue",
     "RedisServer",
     "RetryPolicy",
     "Worker",
     "WorkerRegistry",
     "current",
+    "queues",
     "request_shutdown",
     "workers",
 ]
@@ -41,10 +44,12 @@ __all__ = [
 # name -> the module that defines it (each imports redis-py).
 _LAZY = {
     "Consumer": "zevents.redis.consumer",
+    "QueueRecord": "zevents.redis.protocol.records",
     "RedisQueue": "zevents.redis.queue",
     "RedisServer": "zevents.redis.server",
     "Worker": "zevents.redis.worker",
     "WorkerRegistry": "zevents.redis.registry",
+    "queues": "zevents.redis.registry",
     "request_shutdown": "zevents.redis.registry",
     "workers": "zevents.redis.registry",
 }

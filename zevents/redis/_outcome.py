@@ -103,13 +103,14 @@ def run_inline(fn: Callable[[], Any]) -> Outcome:
 
 
 def receiver_of(exc: BaseException) -> str | None:
-    """The receiver a traceback went through: the first frame outside zevents' plumbing."""
+    """The receiver a traceback went through: its first frame outside zevents' own code
+    (the bus, the worker, the command line's handler wrappers) and outside lambdas."""
     tb: types.TracebackType | None = exc.__traceback__
-    plumbing = ("zevents/eventbus.py", "zevents/redis/worker.py", "zevents/redis/_outcome.py")
     while tb is not None:
         code = tb.tb_frame.f_code
-        if not code.co_filename.endswith(plumbing) and not code.co_name.startswith("<"):
-            module = tb.tb_frame.f_globals.get("__name__", "?")
+        module = str(tb.tb_frame.f_globals.get("__name__", "?"))
+        ours = module == "zevents" or module.startswith("zevents.")
+        if not ours and not code.co_name.startswith("<"):
             return f"{module}.{getattr(code, 'co_qualname', code.co_name)}"
         tb = tb.tb_next
     return None

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from zevents.errors import ConfigError
 from zevents.redis.defaults import DEFAULT_PREFIX
 
-__all__ = ["QueueKeys", "shutdown_key", "unique_name", "workers_key"]
+__all__ = ["QueueKeys", "meta_key", "queues_key", "shutdown_key", "unique_name", "workers_key"]
 
 _FIXED = (
     "msgs",
@@ -52,8 +52,13 @@ class QueueKeys:
         object.__setattr__(self, "base", f"{self.prefix}{{{self.name}}}:")
 
     def key(self, part: str) -> str:
-        """The full key of one part (``msgs``, ``failed``, ...)."""
+        """The full key of one part (``msgs``, ``failed``, ``meta``, ...)."""
         return self.base + part
+
+    def data_keys(self) -> list[str]:
+        """The keys that hold messages: some exists as long as the queue holds one."""
+        parts = ("msgs", "delayed", "processing", "failed", "serial")
+        return [self.base + part for part in parts] + [self.ready(p) for p in self.priorities]
 
     def ready(self, priority: int) -> str:
         """The ready list, sorted set, set or stream of one priority."""
@@ -62,6 +67,16 @@ class QueueKeys:
     def script_keys(self) -> list[str]:
         """The KEYS every queue script takes, in the order ``lib.lua`` expects."""
         return [self.base + part for part in _FIXED] + [self.ready(p) for p in self.priorities]
+
+
+def meta_key(name: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """The hash recording what queue ``name`` is (driver, priority levels)."""
+    return f"{prefix}{{{name}}}:meta"
+
+
+def queues_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """The set of the queue names recorded under ``prefix``."""
+    return f"{prefix}queues"
 
 
 def workers_key(prefix: str = DEFAULT_PREFIX) -> str:

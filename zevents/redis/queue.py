@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
-from zevents.errors import ConfigError
+from zevents.errors import ConfigError, QueueNotFound
 from zevents.eventbus import matcher
 from zevents.redis._client import Runner, connect, resolve_url
 from zevents.redis.consumer import Consumer
@@ -21,7 +21,14 @@ from zevents.redis.defaults import (
 )
 from zevents.redis.keys import QueueKeys, unique_name
 from zevents.redis.message import BodyCodec, FailedMessage, content_id
-from zevents.redis.protocol import Driver, SendItem, make_driver
+from zevents.redis.protocol import Driver, Plan, SendItem, make_driver
+from zevents.redis.protocol.records import (
+    QueueRecord,
+    has_data,
+    read_record,
+    read_records,
+    record,
+)
 from zevents.redis.registry import WorkerRegistry
 from zevents.serializers import Serializer, resolve_serializer
 
@@ -29,20 +36,54 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["RedisQueue"]
 
+T = TypeVar("T")
+
 _SEND_OPTIONS = frozenset(
     {"delay", "execute_at", "priority", "identifier", "serial_group", "unique"}
 )
 
 
-def _levels(priorities: Iterable[int] | None, default: int | None) -> tuple[tuple[int, ...], int]:
-    levels = tuple(sorted({int(p) for p in priorities}, reverse=True)) if priorities else (0,)
-    if default is None:
-        default = levels[-1]
+def _csv(levels: Iterable[int]) -> str:
+    return ",".join(str(p) for p in levels)
+
+
+def _settle(
+    name: str,
+    recorded: QueueRecord | None,
+    driver: str | None,
+    priorities: Iterable[int] | None,
+    default: int | None,
+) -> tuple[str, tuple[int, ...], int]:
+    """The driver, levels and default priority to open queue ``name`` with: what was
+    asked, checked against what the queue was created as; what is recorded otherwise."""
+    if driver is not None and driver not in DRIVERS:
+        raise ConfigError(
+            f"unknown driver {driver!r}; choose one of {', '.join(DRIVERS)}", option="driver"
+        )
+    levels = tuple(sorted({int(p) for p in priorities}, reverse=True)) if priorities else None
+    if recorded is not None:
+        if driver is not None and driver != recorded.driver:
+            raise ConfigError(
+                f"queue {name!r} is a {recorded.driver} queue (priorities "
+                f"{_csv(recorded.priorities)}), not {driver}: give driver={recorded.driver!r}"
+                " or none",
+                option="driver",
+            )
+        if levels is not None and levels != recorded.priorities:
+            raise ConfigError(
+                f"queue {name!r} has the priorities {_csv(recorded.priorities)}, not "
+                f"{_csv(levels)}: give those or none",
+                option="priorities",
+            )
+        driver, levels = recorded.driver, recorded.priorities
+        default = recorded.default_priority if default is None else default
+    levels = levels or (0,)
+    default = levels[-1] if default is None else default
     if default not in levels:
         raise ConfigError(
             f"default_priority {default} is not one of {levels}", option="default_priority"
         )
-    return levels, default
+    return driver or "list", levels, default
 
 
 class RedisQueue:
@@ -51,17 +92,28 @@ class RedisQueue:
     A queue is also a bus receiver: ``bus.listen("orders.*", queue)`` enqueues every
     matching event. Workers read it through ``consumer()``.
 
+    A queue records its driver and priority levels in Redis when it is first written
+    to, so a later ``RedisQueue(name)`` opens it as it is, and one that asks for another
+    driver or other levels is refused (``ConfigError``) instead of making a second set of
+    keys. Opening and inspecting a queue writes nothing.
+
     Args:
         name: The queue name; every key of the queue carries the hash tag ``{name}``.
-        url: ``redis://`` URL; ``None`` reads ``$ZEVENTS_REDIS_URL``.
-        driver: ``"list"``, ``"sorted-set"``, ``"stream"`` or ``"set"``.
+        url: ``redis://`` URL; ``None`` reads ``$ZEVENTS_REDIS_URL``, else uses the
+            embedded Redis (``zevents[embedded]``).
+        driver: ``"list"``, ``"sorted-set"``, ``"stream"`` or ``"set"``; ``None``: as
+            recorded, else ``"list"``.
         priorities: The priority levels in use, in any order; the highest is taken
-            first. ``None`` means the single level ``0``.
-        group: The stream consumer group this object reads as (stream driver).
+            first. ``None``: as recorded, else the single level ``0``.
+        group: The stream consumer group this object reads as (stream driver; default
+            ``"default"``). A group given here is created (if missing) when the queue is
+            constructed, so it gets every message still in the stream and every one sent
+            later; the default group is created by the first send or consumer.
         consumer: The consumer name its consumers read as (stream driver); default
             ``host:pid:<random>``, unique to this queue object (two objects reading as
             one consumer could not be fenced from each other).
-        default_priority: The level of messages sent without one (default: the lowest).
+        default_priority: The level of messages sent without one, and of stored ones
+            that name none (default: as recorded, else the lowest).
         prefix: Prefix of every key.
         max_reclaims: Stream driver: claims of a silent consumer's entry before it fails.
         socket_timeout: Seconds any single Redis call may take.
@@ -71,9 +123,9 @@ class RedisQueue:
             ``BodyCodec``): a ``Serializer``, its class or dotted path; ``None`` is JSON.
 
     Raises:
-        ConfigError: Bad options.
-        QueueError: No URL at all.
-        QueueUnavailable: The stream driver could not create its group.
+        ConfigError: Bad options, or a driver or levels other than the queue's own.
+        EmbeddedRedisMissing: No URL, and no embedded Redis installed.
+        QueueUnavailable: Redis cannot be reached.
     """
 
     def __init__(
@@ -81,9 +133,9 @@ class RedisQueue:
         name: str,
         url: str | None = None,
         *,
-        driver: str = "list",
+        driver: str | None = None,
         priorities: Iterable[int] | None = None,
-        group: str = DEFAULT_GROUP,
+        group: str | None = None,
         consumer: str | None = None,
         default_priority: int | None = None,
         prefix: str = DEFAULT_PREFIX,
@@ -92,30 +144,110 @@ class RedisQueue:
         client: Any = None,
         serializer: Serializer | type | str | None = None,
     ) -> None:
-        if driver not in DRIVERS:
+        QueueKeys(name, (0,), prefix=prefix)  # checks the name before any I/O
+        if driver is not None and driver not in DRIVERS:
             raise ConfigError(
                 f"unknown driver {driver!r}; choose one of {', '.join(DRIVERS)}", option="driver"
             )
-        levels, default = _levels(priorities, default_priority)
-        self.keys = QueueKeys(name, levels, stream=driver == "stream", prefix=prefix)
+        self.name = name
+        self.prefix = prefix
+        self.group = group or DEFAULT_GROUP
+        self.consumer_name = consumer or unique_name()
+        self.max_reclaims = max_reclaims
         self.codec = BodyCodec(resolve_serializer(serializer))
+        self._asked = (driver, tuple(priorities) if priorities else None, default_priority)
+        if priorities is not None or default_priority is not None:
+            _settle(name, None, *self._asked)  # bad levels fail here, before any I/O
         self._owns_client = client is None
         self.url = resolve_url(url) if client is None else (url or "redis://(client)")
         self.client = connect(self.url, socket_timeout=socket_timeout) if client is None else client
-        self.name = name
-        self.priorities = levels
-        self.default_priority = default
-        self.group = group
-        self.consumer_name = consumer or unique_name()
-        self.max_reclaims = max_reclaims
-        self.driver_name = driver
-        self.driver: Driver = make_driver(driver, self.keys, default, self.codec, group)
         self.runner = Runner(self.client, self.url)
+        #: What the queue was created as (None until it is opened, or if it is new).
+        self.record: QueueRecord | None = None
+        self._opened = self._prepared = False
         self._send_action = f"send to {name!r}"
-        self.runner.run(self.driver.prepare(), f"create group {group!r}")
+        if group is not None and (driver or "stream") == "stream" and self.driver_name == "stream":
+            # A reader that names its group gets every message from now on: its group
+            # exists before any other reader's acknowledgements can trim the stream.
+            self._prepare()
+
+    # --- what the queue is: read on first use -------------------------------------
+
+    def _open(self) -> None:
+        """Read the queue's record and settle its driver and levels (the first
+        operation does this; construction does no I/O)."""
+        found = self.runner.run(read_record(self.name, self.prefix), f"open {self.name!r}")
+        driver, levels, default = _settle(self.name, found, *self._asked)
+        self.record = found
+        self._keys = QueueKeys(self.name, levels, stream=driver == "stream", prefix=self.prefix)
+        self._levels = levels
+        self._default = default
+        self._driver_name = driver
+        self._driver = make_driver(driver, self._keys, default, self.codec, self.group)
+        self._opened = True
+
+    def _prepare(self) -> None:
+        """Before the first write: record the queue (if it is new) and let the driver
+        prepare (the stream driver creates its consumer group)."""
+        if not self._opened:
+            self._open()
+        found = self.runner.run(
+            record(self._keys, self._driver_name, self._default), f"record {self.name!r}"
+        )
+        if (found.driver, found.priorities) != (self._driver_name, self._levels):
+            raise ConfigError(
+                f"queue {self.name!r} was just created elsewhere as a {found.driver} queue "
+                f"(priorities {_csv(found.priorities)}); open it again",
+                option="driver",
+            )
+        self.record = found
+        self.runner.run(self._driver.prepare(), f"create group {self.group!r}")
+        self._prepared = True
+
+    def _write(self, plan: Plan[T], action: str) -> T:
+        """Run a plan that writes, the queue prepared first."""
+        if not self._prepared:
+            self._prepare()
+        return self.runner.run(plan, action)
+
+    @property
+    def keys(self) -> QueueKeys:
+        """The queue's keys."""
+        if not self._opened:
+            self._open()
+        return self._keys
+
+    @property
+    def priorities(self) -> tuple[int, ...]:
+        """The priority levels, highest first."""
+        if not self._opened:
+            self._open()
+        return self._levels
+
+    @property
+    def default_priority(self) -> int:
+        """The level of messages sent without one."""
+        if not self._opened:
+            self._open()
+        return self._default
+
+    @property
+    def driver_name(self) -> str:
+        """``"list"``, ``"sorted-set"``, ``"stream"`` or ``"set"``."""
+        if not self._opened:
+            self._open()
+        return self._driver_name
+
+    @property
+    def driver(self) -> Driver:
+        """The sans-I/O driver (``zevents.redis.protocol``)."""
+        if not self._opened:
+            self._open()
+        return self._driver
 
     def __repr__(self) -> str:
-        return f"<RedisQueue {self.name!r} driver={self.driver_name}>"
+        driver = self._driver_name if self._opened else (self._asked[0] or "as recorded")
+        return f"<RedisQueue {self.name!r} driver={driver}>"
 
     # --- sending ------------------------------------------------------------------
 
@@ -157,10 +289,12 @@ class RedisQueue:
             QueueUnavailable: Redis cannot be reached.
             EncodeError: ``payload`` cannot be serialized.
         """
+        if not self._prepared:
+            self._prepare()
         item = self._item(
             event, payload, delay, execute_at, priority, identifier, serial_group, unique
         )
-        return self.runner.run(self.driver.send([item]), self._send_action)[0]
+        return self.runner.run(self._driver.send([item]), self._send_action)[0]
 
     def send_many(self, events: Iterable[tuple[str, Any] | Mapping[str, Any]]) -> list[str]:
         """Enqueue many events in one round trip (scripts of 1,000 in one pipeline).
@@ -172,6 +306,8 @@ class RedisQueue:
         Returns:
             The ids, in order.
         """
+        if not self._prepared:
+            self._prepare()
         items: list[SendItem] = []
         for entry in events:
             if isinstance(entry, Mapping):
@@ -183,7 +319,7 @@ class RedisQueue:
                 items.append(self._item(entry[0], entry[1], 0, None, None, None, None, False))
         if not items:
             return []
-        return self.runner.run(self.driver.send_many(items), self._send_action)
+        return self.runner.run(self._driver.send_many(items), self._send_action)
 
     def _item_from(self, event: str, payload: Any, options: dict[str, Any]) -> SendItem:
         unknown = set(options) - _SEND_OPTIONS
@@ -213,10 +349,10 @@ class RedisQueue:
     ) -> SendItem:
         if not isinstance(event, str) or not event:
             raise ConfigError("event must be a non-empty string", option="event")
-        prio = self.default_priority if priority is None else priority
-        if prio not in self.priorities:
+        prio = self._default if priority is None else priority
+        if prio not in self._levels:
             raise ConfigError(
-                f"priority {prio} is not one of the queue's levels {self.priorities}",
+                f"priority {prio} is not one of the queue's levels {self._levels}",
                 option="priority",
             )
         if unique and identifier is None:
@@ -230,14 +366,14 @@ class RedisQueue:
             if execute_at.tzinfo is None:
                 execute_at = execute_at.replace(tzinfo=timezone.utc)
             at_ms = int(execute_at.timestamp() * 1000)
-        if self.driver_name == "set" and (delay or at_ms is not None):
+        if self._driver_name == "set" and (delay or at_ms is not None):
             raise ConfigError(
                 "the set driver has no delays; use list, sorted-set or stream", option="delay"
             )
         if delay < 0:
             raise ConfigError("delay must not be negative", option="delay")
         body = self.codec.encode(event, payload, prio, identifier, serial_group)
-        msg_id = content_id(event, payload, identifier) if self.driver_name == "set" else ""
+        msg_id = content_id(event, payload, identifier) if self._driver_name == "set" else ""
         return SendItem(
             body, prio, msg_id, int(delay * 1000), at_ms, identifier, unique, serial_group
         )
@@ -262,12 +398,14 @@ class RedisQueue:
         Raises:
             ConfigError: A bad lease or priority selection.
         """
+        if not self._prepared:
+            self._prepare()
         return Consumer(
             self.name,
-            self.driver,
+            self._driver,
             self.runner,
             self.codec,
-            priorities=self.priorities,
+            priorities=self._levels,
             max_reclaims=self.max_reclaims,
             lease=lease,
             serve=serve,
@@ -276,20 +414,45 @@ class RedisQueue:
 
     def registry(self) -> WorkerRegistry:
         """The worker registry of this queue's server and key prefix."""
-        return WorkerRegistry(client=self.client, url=self.url, prefix=self.keys.prefix)
+        return WorkerRegistry(client=self.client, url=self.url, prefix=self.prefix)
 
     # --- inspection ---------------------------------------------------------------
+
+    def exists(self) -> bool:
+        """Whether the queue was ever used: it has a record, or keys holding messages (a
+        queue another program wrote to)."""
+        if not self._opened:
+            self._open()
+        if self.record is not None:
+            return True
+        return self.runner.run(has_data(self._keys), f"look for {self.name!r}")
 
     def stats(self) -> dict[str, Any]:
         """Counts: ``ready`` (priority → count), ``delayed``, ``processing``, ``serial``,
         ``failed``, and ``statuses``: message id → ``{"status", "percent"}`` set by
-        receivers."""
+        receivers.
+
+        Raises:
+            QueueNotFound: No queue of this name was ever used.
+        """
+        self._must_exist()
         return self.runner.run(self.driver.stats(), f"stats of {self.name!r}")
+
+    def _must_exist(self) -> None:
+        if self.exists():
+            return
+        known = [r.name for r in self.runner.run(read_records(self.prefix), "list queues")]
+        raise QueueNotFound(
+            f"no queue {self.name!r} under prefix {self.prefix!r}; "
+            + (f"the queues are: {', '.join(known)}" if known else "there is none yet"),
+            name=self.name,
+            known=known,
+        )
 
     def unfinished(self, identifiers: Iterable[str]) -> set[str]:
         """The identifiers that still have a message queued, delayed or processing."""
-        plan = self.driver.unfinished(list(identifiers))
-        return self.runner.run(plan, f"unfinished of {self.name!r}")
+        wanted = list(identifiers)
+        return self.runner.run(self.driver.unfinished(wanted), f"unfinished of {self.name!r}")
 
     # --- failed store ---------------------------------------------------------------
 
@@ -314,11 +477,11 @@ class RedisQueue:
             if (wanted is None or entry.id in wanted)
             and (matches is None or (entry.event is not None and matches(entry.event)))
         ]
-        return self.runner.run(self.driver.retry_failed(chosen), f"retry failed of {self.name!r}")
+        return self._write(self.driver.retry_failed(chosen), f"retry failed of {self.name!r}")
 
     def flush_failed(self) -> int:
         """Empty the failed store; returns how many messages were dropped."""
-        return self.runner.run(self.driver.flush_failed(), f"flush failed of {self.name!r}")
+        return self._write(self.driver.flush_failed(), f"flush failed of {self.name!r}")
 
     # --- lifetime -------------------------------------------------------------------
 

@@ -7,8 +7,9 @@ from typing import Any
 from zevents.redis._client import Runner, connect, resolve_url
 from zevents.redis.defaults import DEFAULT_PREFIX
 from zevents.redis.protocol import registry as protocol
+from zevents.redis.protocol.records import QueueRecord, read_records
 
-__all__ = ["WorkerRegistry", "request_shutdown", "workers"]
+__all__ = ["WorkerRegistry", "queues", "request_shutdown", "workers"]
 
 
 class WorkerRegistry:
@@ -69,6 +70,10 @@ class WorkerRegistry:
         """
         return self._runner.run(protocol.workers(self.prefix), "list workers")
 
+    def queues(self) -> list[QueueRecord]:
+        """The queues used under this prefix (their records), by name."""
+        return self._runner.run(read_records(self.prefix), "list queues")
+
     def close(self) -> None:
         """Close the connections this registry opened."""
         if self._owns_client:
@@ -103,5 +108,16 @@ def workers(
     registry = WorkerRegistry(url, prefix=prefix, client=client)
     try:
         return registry.workers()
+    finally:
+        registry.close()
+
+
+def queues(
+    url: str | None = None, *, prefix: str = DEFAULT_PREFIX, client: Any = None
+) -> list[QueueRecord]:
+    """The queues used under ``prefix`` (see ``WorkerRegistry.queues``)."""
+    registry = WorkerRegistry(url, prefix=prefix, client=client)
+    try:
+        return registry.queues()
     finally:
         registry.close()

@@ -16,7 +16,7 @@ __all__ = ["script_sha", "script_source"]
 _CORE = ("lib.lua",)
 _STREAM = ("lib.lua", "stream_lib.lua")
 # Scripts that need no shared prelude (and take only the keys they touch).
-_STANDALONE = ("send_plain.lua", "send_plain_many.lua")
+_STANDALONE = ("send_plain.lua", "send_plain_many.lua", "queue_meta.lua")
 
 
 @cache

@@ -37,6 +37,8 @@ _BATCH_TIME = 0.05
 _ACK_EVERY = 0.2
 _SHUTDOWN_CHECK = 1.0
 _OUTAGE_MAX = 10.0
+# During an outage a warning is logged at least this often (seconds).
+_OUTAGE_WARN_EVERY = 10.0
 
 
 def _check_count(value: object, option: str, *, allow_none: bool = False) -> None:
@@ -110,6 +112,7 @@ class Worker:
         self._stopping = False
         self._waker = Waker()
         self._avg = _BATCH_TIME
+        self._warned_at = 0.0
 
     def _default_registry(self) -> WorkerRegistry:
         prefixes = {q.keys.prefix for q in self.queues}
@@ -209,8 +212,12 @@ class Worker:
         return self._take_and_work() or worked
 
     def _outage(self, outage: float, exc: QueueError) -> float:
-        """Log (once per outage; later retries at debug level) and wait; the next wait."""
-        log = logger.debug if outage else logger.warning
+        """Log (a warning when the outage starts and at least every 10 s while it lasts,
+        debug in between) and wait; returns the next wait."""
+        now = time.monotonic()
+        log = logger.debug
+        if not outage or now - self._warned_at >= _OUTAGE_WARN_EVERY:
+            log, self._warned_at = logger.warning, now
         outage = min(max(outage * 2, 0.5), _OUTAGE_MAX)
         log("worker %s: %s; retrying in %.1f s", self.id, exc, outage)
         self._wait(outage)

@@ -1,0 +1,88 @@
+"""What each queue is, recorded in Redis when it is first used: its driver and levels.
+
+A queue's record lets an operator (or a second program) open it by name alone, and
+turns a wrong ``driver`` or ``priorities`` into an error naming the real ones instead of
+a second set of keys. Sans-I/O: every function returns a plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from zevents.errors import QueueError
+from zevents.redis.keys import QueueKeys, meta_key, queues_key
+from zevents.redis.protocol.base import as_str
+from zevents.redis.protocol.steps import Batch, Call, Command, Plan
+
+__all__ = ["QueueRecord", "has_data", "read_record", "read_records", "record"]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRecord:
+    """What a queue was created as.
+
+    Attributes:
+        name: The queue name.
+        driver: Its driver.
+        priorities: Its priority levels, highest first.
+        default_priority: The level of messages sent without one.
+        created_at: When it was first used, in Unix seconds (Redis clock).
+    """
+
+    name: str
+    driver: str
+    priorities: tuple[int, ...]
+    default_priority: int
+    created_at: float
+
+
+def _parse(name: str, fields: Sequence[Any]) -> QueueRecord | None:
+    driver, levels, default, created = (None if f is None else as_str(f) for f in fields)
+    if driver is None or levels is None:
+        return None
+    priorities = tuple(int(p) for p in levels.split(",") if p)
+    return QueueRecord(
+        name,
+        driver,
+        priorities,
+        int(default) if default else priorities[-1],
+        int(created or 0) / 1000.0,
+    )
+
+
+_FIELDS = ("driver", "priorities", "default_priority", "created_at")
+
+
+def read_record(name: str, prefix: str) -> Plan[QueueRecord | None]:
+    """The record of queue ``name``, or None if it was never used."""
+    fields = yield Command("hmget", (meta_key(name, prefix), list(_FIELDS)))
+    return _parse(name, fields)
+
+
+def record(keys: QueueKeys, driver: str, default_priority: int) -> Plan[QueueRecord]:
+    """Record the queue (a record already there is kept) and return what is recorded."""
+    levels = ",".join(str(p) for p in keys.priorities)
+    call = Call("queue_meta.lua", [keys.key("meta")], [driver, levels, default_priority])
+    # The set of names is another key (another cluster slot): a command of its own.
+    replies = yield Batch([call, Command("sadd", (queues_key(keys.prefix), keys.name))])
+    found = _parse(keys.name, replies[0])
+    if found is None:
+        raise QueueError(f"Redis left no record of queue {keys.name!r}")
+    return found
+
+
+def has_data(keys: QueueKeys) -> Plan[bool]:
+    """Whether any key of the queue holds a message (a queue written by another program
+    has data but no record)."""
+    found = yield Command("exists", tuple(keys.data_keys()))
+    return int(found) > 0
+
+
+def read_records(prefix: str) -> Plan[list[QueueRecord]]:
+    """The records of every queue under ``prefix``, by name."""
+    names = sorted(as_str(n) for n in (yield Command("smembers", (queues_key(prefix),))))
+    replies = yield Batch([Command("hmget", (meta_key(n, prefix), list(_FIELDS))) for n in names])
+    found = (_parse(n, fields) for n, fields in zip(names, replies, strict=True))
+    return [r for r in found if r is not None]
