@@ -308,6 +308,50 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
 
 
+def _config_files(path: str | os.PathLike[str] | None) -> list[tuple[Path, tuple[str, ...]]]:
+    """The config files to search, each with the table zevents' settings are under."""
+    explicit = path if path is not None else os.environ.get(CONFIG_ENV) or None
+    if explicit is None:
+        return [(Path("zevents.toml"), ()), (Path("pyproject.toml"), ("tool", "zevents"))]
+    file = Path(explicit)
+    if not file.is_file():
+        source = "" if path is not None else f" (from {CONFIG_ENV})"
+        raise ConfigError(f"config file {file}{source} does not exist")
+    return [(file, ("tool", "zevents") if file.name == "pyproject.toml" else ())]
+
+
+def find_table(
+    section: str, name: str, path: str | os.PathLike[str] | None = None
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """Table ``[section.name]`` of the first config file that has it.
+
+    Returns:
+        The table (a new dict) or None, and the files searched (for messages).
+
+    Raises:
+        ConfigError: An explicit file is missing, a file is malformed, or the entry is
+            not a table.
+    """
+    candidates = _config_files(path)
+    searched = []
+    for file, table in candidates:
+        if not file.is_file():
+            continue
+        searched.append(str(file))
+        data: Any = _read_toml(file)
+        for key in (*table, section):
+            data = data.get(key, {}) if isinstance(data, dict) else {}
+        if isinstance(data, dict) and name in data:
+            found = data[name]
+            if not isinstance(found, dict):
+                raise ConfigError(f"{section}.{name} in {file} is not a table")
+            return dict(found), searched
+    if not searched:
+        looked = ", ".join(str(f) for f, _ in candidates)
+        searched = [f"no config file found (looked for {looked})"]
+    return None, searched
+
+
 def load_connection(name: str, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Look up the options of connection ``name``.
 
@@ -322,36 +366,7 @@ def load_connection(name: str, path: str | os.PathLike[str] | None = None) -> di
         ConfigError: The file is missing or malformed, or has no such connection;
             the message names every file searched.
     """
-    candidates: list[tuple[Path, tuple[str, ...]]]
-    explicit = path if path is not None else os.environ.get(CONFIG_ENV) or None
-    if explicit is not None:
-        file = Path(explicit)
-        if not file.is_file():
-            source = "" if path is not None else f" (from {CONFIG_ENV})"
-            raise ConfigError(f"config file {file}{source} does not exist")
-        table: tuple[str, ...] = ("tool", "zevents") if file.name == "pyproject.toml" else ()
-        candidates = [(file, table)]
-    else:
-        candidates = [
-            (Path("zevents.toml"), ()),
-            (Path("pyproject.toml"), ("tool", "zevents")),
-        ]
-    searched = []
-    for file, table in candidates:
-        if not file.is_file():
-            continue
-        searched.append(str(file))
-        data: Any = _read_toml(file)
-        for key in (*table, "connections"):
-            data = data.get(key, {}) if isinstance(data, dict) else {}
-        if isinstance(data, dict) and name in data:
-            found = data[name]
-            if not isinstance(found, dict):
-                raise ConfigError(f"connection {name!r} in {file} is not a table")
-            return dict(found)
-    where = (
-        ", ".join(searched)
-        if searched
-        else "no config file found (looked for " + ", ".join(str(f) for f, _ in candidates) + ")"
-    )
-    raise ConfigError(f"unknown connection {name!r}; searched: {where}")
+    found, searched = find_table("connections", name, path)
+    if found is None:
+        raise ConfigError(f"unknown connection {name!r}; searched: {', '.join(searched)}")
+    return found

@@ -13,30 +13,33 @@ from typing import Any, TypeVar
 import redis
 
 from zevents.errors import QueueError, QueueUnavailable
+from zevents.redis.connections import resolve_redis
 from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT
 from zevents.redis.embedded import embedded_url
 from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step
 from zevents.redis.scripts import script_sha, script_source
-from zevents.redis.urls import check_url, configured_url, mask_url
+from zevents.redis.urls import check_url, mask_url
 
 __all__ = ["Runner", "connect", "mask_url", "resolve_url", "translation"]
 
 T = TypeVar("T")
 
 
-def resolve_url(url: str | None) -> str:
-    """The URL to use: ``url``, else ``$ZEVENTS_REDIS_URL``, else the embedded Redis's
+def resolve_url(url: str | None, connection: str | None = None) -> str:
+    """The URL to use: ``url``; else connection ``connection`` of the config file; else
+    ``$ZEVENTS_REDIS_URL``, else the file's ``[redis.default]``; else the embedded Redis's
     (started if needed; see ``zevents.redis.embedded``).
 
     Raises:
-        ConfigError: A URL redis-py would misread (see ``urls.check_url``).
+        ConfigError: A URL redis-py would misread (see ``urls.check_url``), or an
+            unknown connection.
         EmbeddedRedisMissing: No URL, and the ``embedded`` extra is not installed.
         QueueUnavailable: The embedded Redis did not start.
     """
-    given = configured_url(url)
-    if given is None:
-        return embedded_url()
-    return check_url(given)
+    if url:
+        return check_url(url)
+    found, _ = resolve_redis(connection)
+    return found if found is not None else embedded_url()
 
 
 def connect(url: str, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT) -> redis.Redis:

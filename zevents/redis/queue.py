@@ -99,8 +99,9 @@ class RedisQueue:
 
     Args:
         name: The queue name; every key of the queue carries the hash tag ``{name}``.
-        url: ``redis://`` URL; ``None`` reads ``$ZEVENTS_REDIS_URL``, else uses the
-            embedded Redis (``zevents[embedded]``).
+        url: ``redis://`` URL; ``None``: ``connection``, else ``$ZEVENTS_REDIS_URL``,
+            else the config file's ``[redis.default]``, else the embedded Redis
+            (``zevents[embedded]``).
         driver: ``"list"``, ``"sorted-set"``, ``"stream"`` or ``"set"``; ``None``: as
             recorded, else ``"list"``.
         priorities: The priority levels in use, in any order; the highest is taken
@@ -121,6 +122,8 @@ class RedisQueue:
             instead of ``url`` (not closed here).
         serializer: Writes and reads the stored body (a JSON object, see
             ``BodyCodec``): a ``Serializer``, its class or dotted path; ``None`` is JSON.
+        connection: The name of a ``[redis.NAME]`` table of the config file (see
+            ``zevents.redis.connections``), instead of ``url``.
 
     Raises:
         ConfigError: Bad options, or a driver or levels other than the queue's own.
@@ -143,6 +146,7 @@ class RedisQueue:
         socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
         client: Any = None,
         serializer: Serializer | type | str | None = None,
+        connection: str | None = None,
     ) -> None:
         QueueKeys(name, (0,), prefix=prefix)  # checks the name before any I/O
         if driver is not None and driver not in DRIVERS:
@@ -159,7 +163,7 @@ class RedisQueue:
         if priorities is not None or default_priority is not None:
             _settle(name, None, *self._asked)  # bad levels fail here, before any I/O
         self._owns_client = client is None
-        self.url = resolve_url(url) if client is None else (url or "redis://(client)")
+        self.url = resolve_url(url, connection) if client is None else (url or "redis://(client)")
         self.client = connect(self.url, socket_timeout=socket_timeout) if client is None else client
         self.runner = Runner(self.client, self.url)
         #: What the queue was created as (None until it is opened, or if it is new).

@@ -23,14 +23,20 @@ class WorkerRegistry:
         prefix: The key prefix of the queues.
         client: An existing redis-py client (e.g. a ``RedisCluster``) instead of ``url``;
             not closed here.
+        connection: A ``[redis.NAME]`` connection of the config file instead of ``url``.
     """
 
     def __init__(
-        self, url: str | None = None, *, prefix: str = DEFAULT_PREFIX, client: Any = None
+        self,
+        url: str | None = None,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        client: Any = None,
+        connection: str | None = None,
     ) -> None:
         self.prefix = prefix
         self._owns_client = client is None
-        self.url = resolve_url(url) if client is None else (url or "redis://(client)")
+        self.url = resolve_url(url, connection) if client is None else (url or "redis://(client)")
         self.client = connect(self.url) if client is None else client
         self._runner = Runner(self.client, self.url)
 
