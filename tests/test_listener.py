@@ -370,3 +370,26 @@ def test_stale_ipc_socket_file_is_bound_over(short_tmp: Any) -> None:
     receiving = receiving_socket({"bind": f"ipc://{path}", "linger": 0})
     assert receiving.socket.type == zmq.PULL
     receiving.close()
+
+
+def test_wait_for_peers_returns_once_every_connect_endpoint_has_one(
+    context: Context, short_tmp: Any
+) -> None:
+    """Sent right after waiting, events reach both peers: none was up only partly."""
+    endpoints = [f"ipc://{short_tmp}/a.sock", f"ipc://{short_tmp}/b.sock"]
+    pulls = [receiver_socket(context, e) for e in endpoints]
+    listener = EventListener(connect=endpoints, linger=0)
+    assert listener.wait_for_peers(5.0) == 2
+    for i in range(10):
+        listener.send("tick", i)
+    got = [sorted(p.pull()[1] for _ in range(5)) for p in pulls]
+    assert sorted(got[0] + got[1]) == list(range(10))
+    listener.close()
+
+
+def test_wait_for_peers_gives_up_at_its_timeout(short_tmp: Any) -> None:
+    listener = EventListener(connect=f"ipc://{short_tmp}/nobody.sock", linger=0)
+    started = time.monotonic()
+    assert listener.wait_for_peers(0.3) == 0
+    assert 0.25 <= time.monotonic() - started < 3
+    listener.close()

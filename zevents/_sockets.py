@@ -13,10 +13,13 @@ import os
 import socket as socket_module
 import stat
 import threading
+import time
 import weakref
+from collections.abc import Callable
 from typing import Any, Literal, cast
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from zevents.config import DEFAULT_LINGER, ListenerOptions
 from zevents.errors import EndpointError
@@ -135,8 +138,17 @@ def open_socket(
     options: ListenerOptions,
     serializer: Serializer,
     role: Role,
+    on_created: Callable[[EventSocket], None] | None = None,
 ) -> tuple[EventSocket, list[str]]:
     """Create, configure, bind and connect the socket ``options`` describe.
+
+    Args:
+        context: The context to create it in.
+        options: What to create.
+        serializer: Its payload serializer.
+        role: ``"send"`` or ``"receive"``.
+        on_created: Called with the socket before it binds or connects (to attach a
+            monitor that must see every connection).
 
     Returns:
         The socket and its bound endpoints as resolved.
@@ -149,6 +161,8 @@ def open_socket(
     try:
         _apply_options(sock, options, socket_type, role)
         sock.serializer = serializer
+        if on_created is not None:
+            on_created(sock)
         bound = _bind_all(sock, options.bind)
         _connect_all(sock, options.connect)
         if socket_type == "sub":
@@ -263,6 +277,42 @@ class LazySocket:
             sock = self._open()
         return sock
 
+    def wait_for_peers(self, timeout: float) -> int:
+        """Open the socket and wait until each connect endpoint has a peer (its ZeroMQ
+        handshake done), for at most ``timeout`` seconds.
+
+        With ``immediate`` (the default) a sender queues events only for peers whose
+        handshake is done: a short run started before they all are would send
+        everything to the first. Only a socket opened here can be watched from its
+        first connection; an open one is closed and opened again.
+
+        Returns:
+            How many of the connect endpoints have a peer.
+        """
+        wanted = set(self.options.connect)
+        monitors: list[zmq.Socket[bytes]] = []
+
+        def watch(sock: EventSocket) -> None:
+            monitors.append(sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED))
+
+        with self.lock:
+            self._resources.close(0)
+            sock = self._open(watch)
+            monitor = monitors[0]  # watch() ran before the socket connected
+            done: set[str] = set()
+            deadline = time.monotonic() + timeout
+            try:
+                while wanted - done:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not monitor.poll(max(1, int(left * 1000))):
+                        break
+                    endpoint = recv_monitor_message(monitor)["endpoint"]
+                    done.add(bytes(endpoint).decode())
+            finally:
+                sock.disable_monitor()
+                monitor.close(linger=0)
+        return len(wanted & done)
+
     @property
     def socket(self) -> EventSocket:
         """The socket, opened on first use."""
@@ -272,7 +322,7 @@ class LazySocket:
                 sock = self._open()
         return sock
 
-    def _open(self) -> EventSocket:
+    def _open(self, on_created: Callable[[EventSocket], None] | None = None) -> EventSocket:
         if self._generation != _fork_generation:
             # A socket inherited across fork belongs to the parent: start afresh.
             self._finalizer.detach()
@@ -290,7 +340,7 @@ class LazySocket:
                 resources.context = zmq.Context(self.options.threads)
                 resources.owns_context = True
         resources.socket, resources.bound = open_socket(
-            resources.context, self.options, self.serializer, self.role
+            resources.context, self.options, self.serializer, self.role, on_created
         )
         resources.ipc_files = _ipc_files(resources.bound)
         logger.debug("opened %s %s socket on %s", self.role, self.socket_type, self.endpoints)

@@ -76,6 +76,19 @@ class EventListener(SocketOwner):
     def __repr__(self) -> str:
         return f"<EventListener sending {self.socket_type} {self.options.endpoints}>"
 
+    def wait_for_peers(self, timeout: float) -> int:
+        """Open the socket and wait (at most ``timeout`` seconds) until every ``connect``
+        endpoint has a peer whose handshake is done; call it before the first send.
+
+        With ``immediate`` (the default) events go only to peers already connected, so
+        a short run to several endpoints started at once would send all of them to the
+        first peer up. Returns how many connect endpoints have a peer.
+
+        Raises:
+            EndpointError: An endpoint cannot be bound or connected.
+        """
+        return self._socket.wait_for_peers(timeout)
+
     def __enter__(self) -> EventListener:
         return self
 
