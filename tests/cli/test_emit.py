@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import signal
 import socket
 import subprocess
@@ -12,8 +11,6 @@ from collections.abc import Callable
 import pytest
 
 from tests.cli.conftest import DEADLINE, CliProcess, cli_env, run_cli, wait_until
-from zevents.cli import _progress
-from zevents.cli._progress import Progress, rate
 from zevents.cli.emit import BadLine, Line, read_lines
 
 Serve = Callable[..., CliProcess]
@@ -168,26 +165,3 @@ def test_read_lines_numbers_lines_and_skips_blank_ones() -> None:
 def test_object_with_other_keys_is_a_payload_not_an_event() -> None:
     stream = [b'{"event": "a", "extra": 1}\n']
     assert list(read_lines(stream, "dflt")) == [Line(1, "dflt", {"event": "a", "extra": 1})]
-
-
-def test_progress_draws_counts_and_rate_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_progress, "_REDRAW_EVERY", 0.0)
-    stream = io.StringIO()
-    progress = Progress(stream, enabled=True)
-    progress.started -= 2.0
-    progress.update(100)
-    progress.clear()
-    text = stream.getvalue()
-    assert "zevents emit: 100 sent (" in text
-    assert "/s)" in text
-    assert text.endswith("\r\x1b[K")
-
-
-def test_progress_is_off_when_the_stream_is_not_a_terminal() -> None:
-    stream = io.StringIO()
-    progress = Progress(stream)
-    progress.update(5)
-    progress.clear()
-    assert stream.getvalue() == ""
-    assert rate(30, 2.0) == "15/s"
-    assert rate(1, 2.0) == "0.5/s"

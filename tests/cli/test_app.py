@@ -1,4 +1,7 @@
-"""Every bad argument exits with status 2 and one ``Error:`` line, never a traceback."""
+"""The ``zevents`` group: its help, and errors as exit codes.
+
+Every bad argument exits with status 2 and one ``Error:`` line, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.cli.conftest import cli_env, run_cli
+from tests.cli.conftest import assert_one_error_line, cli_env, run_cli
 from zevents.cli import cli
 
 BAD_ARGUMENTS = {
@@ -93,14 +96,6 @@ BAD_ARGUMENTS = {
 }
 
 
-def _assert_one_error_line(stderr: str, expected: str) -> None:
-    lines = stderr.splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("Error: "), stderr
-    assert expected in lines[0]
-    assert "Traceback" not in stderr
-
-
 @pytest.mark.parametrize(("args", "expected"), BAD_ARGUMENTS.values(), ids=BAD_ARGUMENTS.keys())
 def test_bad_argument_exits_2_with_one_error_line(
     args: list[str], expected: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
@@ -110,7 +105,7 @@ def test_bad_argument_exits_2_with_one_error_line(
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
-    _assert_one_error_line(result.stderr, expected)
+    assert_one_error_line(result.stderr, expected)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +124,7 @@ def test_bad_argument_in_a_real_process_exits_2_without_traceback(
     result = run_cli(*args)
     assert result.returncode == 2
     assert result.stdout == b""
-    _assert_one_error_line(result.stderr.decode(), expected)
+    assert_one_error_line(result.stderr.decode(), expected)
 
 
 def test_unknown_connection_names_the_files_searched(tmp_path: Path) -> None:
@@ -138,7 +133,7 @@ def test_unknown_connection_names_the_files_searched(tmp_path: Path) -> None:
     result = run_cli("serve", "--config", str(config), "--connection", "missing")
     assert result.returncode == 2
     expected = f"unknown connection 'missing'; searched: {config}"
-    _assert_one_error_line(result.stderr.decode(), expected)
+    assert_one_error_line(result.stderr.decode(), expected)
 
 
 def test_endpoint_already_in_use_exits_2_naming_it() -> None:
@@ -148,6 +143,43 @@ def test_endpoint_already_in_use_exits_2_naming_it() -> None:
         port = taken.getsockname()[1]
         result = run_cli("serve", f"tcp://127.0.0.1:{port}", env=cli_env())
     assert result.returncode == 2
-    _assert_one_error_line(
+    assert_one_error_line(
         result.stderr.decode(), f"cannot bind tcp://127.0.0.1:{port}: Address already in use"
     )
+
+
+def test_module_help_lists_every_command_and_the_exit_codes() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    out = result.stdout.decode()
+    assert out.startswith("Usage: zevents ")
+    for command in ("serve", "emit", "version"):
+        assert f"  {command} " in out
+    assert "2 usage error" in out
+    assert result.stderr == b""
+
+
+HELP_EXAMPLES = [
+    (["serve"], "zevents serve tcp://127.0.0.1:5555"),
+    (["emit"], "zevents emit -e tcp://127.0.0.1:5555 orders.created"),
+    (["version"], "zevents version"),
+]
+
+
+@pytest.mark.parametrize(
+    ("command", "example"), HELP_EXAMPLES, ids=[" ".join(c) for c, _ in HELP_EXAMPLES]
+)
+def test_each_command_help_shows_an_example(command: list[str], example: str) -> None:
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0
+    out = result.stdout.decode()
+    assert out.startswith(f"Usage: zevents {' '.join(command)} ")
+    assert example in out
+
+
+def test_bare_command_prints_the_help_on_stderr_and_exits_2() -> None:
+    result = run_cli()
+    assert result.returncode == 2
+    assert result.stdout == b""
+    assert result.stderr.decode().startswith("Usage: zevents [OPTIONS] COMMAND")
+    assert "Error:" not in result.stderr.decode()
