@@ -36,6 +36,20 @@ def test_bridge_enqueues_confirmed_events_and_skips_other_patterns(
     assert "enqueueing 2 event(s)" in bridge.stderr_text
 
 
+def test_bridge_logs_where_it_receives_and_which_queue_it_fills(
+    start_cli: Callable[..., CliProcess],
+    redis_env: dict[str, str],
+    ipc_endpoint: str,
+    queue_name: str,
+) -> None:
+    bridge = start_bridge(start_cli, redis_env, "--queue", queue_name, ipc_endpoint)
+    assert (
+        f"INFO zevents.cli.bridge: receiving on {ipc_endpoint} (pull, bound) -> "
+        f"queue {queue_name!r} (list)"
+    ) in bridge.stderr_text
+    assert bridge.stop(signal.SIGINT) == 0
+
+
 def test_bridge_reports_redis_outage_to_confirmed_sender(
     start_cli: Callable[..., CliProcess], ipc_endpoint: str, queue_name: str
 ) -> None:

@@ -25,6 +25,15 @@ def test_bad_arguments_exit_two_with_one_line(
     assert "Traceback" not in stderr
 
 
+def test_stats_of_a_new_queue_counts_nothing(redis_env: dict[str, str], queue_name: str) -> None:
+    result = run_cli("queue", "stats", queue_name, "--priorities", "10,5", env=redis_env)
+    assert result.returncode == 0, result.stderr
+    stats = result.stdout.decode()
+    assert stats.endswith("}\n")
+    assert stats.count("\n") == 1
+    assert '"ready":{"10":0,"5":0}' in stats
+
+
 def test_unreachable_redis_exits_one_naming_the_server() -> None:
     result = run_cli("queue", "stats", "q", "--redis-url", "redis://127.0.0.1:1/0", env=cli_env())
     assert result.returncode == 1
