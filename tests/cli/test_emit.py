@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,39 @@ def test_confirmed_to_a_dead_endpoint_exits_1_naming_the_endpoint(ipc_endpoint: 
     assert len(lines) == 1
     assert lines[0].startswith(f"Error: could not deliver 'lost' to {ipc_endpoint}: ")
     assert "300 ms" in lines[0]
+
+
+def test_confirmed_send_nobody_took_asks_whether_the_service_is_confirmed(
+    serve: Serve, ipc_endpoint: str
+) -> None:
+    """A confirmed DEALER finds no peer in a plain PULL service: the error says why."""
+    serve(ipc_endpoint)
+    result = run_cli("emit", "-e", ipc_endpoint, "--confirmed", "--timeout", "0.3", "lost")
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines() == [
+        f"Error: could not deliver 'lost' to {ipc_endpoint}: no peer took the event within "
+        "sndtimeo=300 ms (DeliveryTimeout); is the service running with --confirmed?"
+    ]
+
+
+def test_confirmation_that_never_comes_names_the_wait_without_the_hint(
+    serve: Serve, ipc_endpoint: str, short_tmp: Path
+) -> None:
+    """Sent, but the handler outlasts --timeout: not confirmed, and not a pairing problem."""
+    out = short_tmp / "handled.jsonl"
+    serve(
+        "--confirmed",
+        "--handler",
+        "sample_handlers:record_slowly",
+        ipc_endpoint,
+        env=cli_env(ZEV_TEST_OUT=str(out)),
+    )
+    result = run_cli("emit", "-e", ipc_endpoint, "--confirmed", "--timeout", "0.3", "slow")
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines() == [
+        f"Error: could not deliver 'slow' to {ipc_endpoint}: no confirmation of 'slow' "
+        "within 300 ms (DeliveryTimeout)"
+    ]
 
 
 @pytest.mark.parametrize("mode", ["--connect", "--bind"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -26,8 +25,7 @@ from zevents.cli._options import (
 )
 from zevents.cli._progress import Progress, rate
 from zevents.config import DEFAULT_SNDTIMEO
-from zevents.errors import ConfigError, DeliveryError
-from zevents.eventbus import Bus
+from zevents.errors import ConfigError, DeliveryError, DeliveryTimeout, EncodeError
 from zevents.events import CONFIRMED, PUSH_ERROR
 from zevents.listener import EventListener
 
@@ -37,7 +35,8 @@ __all__ = ["BadLine", "Line", "SendOptions", "emit", "read_lines"]
 EMIT_SOCKET_TYPES = ("push", "pub", "dealer", "pair")
 #: Seconds a PUB waits before its first send unless ``--wait`` says otherwise.
 DEFAULT_PUB_WAIT = 0.5
-# Events a user may not send: the CLI could not tell their failures from others'.
+# Names zevents uses itself (a failed send, a wire acknowledgement): sent as events,
+# they would be taken for zevents' own.
 _RESERVED = frozenset({PUSH_ERROR, CONFIRMED})
 
 
@@ -124,14 +123,14 @@ class SendOptions(SocketOptions):
             overrides.update(sndtimeo=millis, rcvtimeo=millis, linger=millis)
         return overrides
 
-    def listener(self, bus: Bus) -> EventListener:
-        """The listener to send with (its socket is not opened yet); it reports to ``bus``.
+    def listener(self) -> EventListener:
+        """The listener to send with (its socket is not opened yet).
 
         Raises:
             click.UsageError: No endpoint, or ``--config`` without ``--connection``.
             ConfigError: Bad options, or a socket type ``emit`` cannot send on.
         """
-        listener = EventListener(self.settings(), bus=bus)
+        listener = EventListener(self.settings())
         sending = listener.options.sending_type()
         if sending not in EMIT_SOCKET_TYPES:
             raise ConfigError(
@@ -229,20 +228,11 @@ def emit(
     PAYLOAD '-' reads one event per stdin line, so a file of events can be replayed.
     """
     items, from_stdin = _events(event, payload)
-    bus = Bus("zevents-emit")
-    listener = send.listener(bus)
+    listener = send.listener()
     is_pub = listener.options.sending_type() == "pub"
     pause = wait if wait is not None else (DEFAULT_PUB_WAIT if is_pub else 0.0)
-    verbosity = verbosity_of(ctx)
-    summary = (from_stdin or count > 1) and verbosity >= 0
-    _send_all(
-        _Sender(listener, bus),
-        items,
-        count=count,
-        pause=pause,
-        summary=summary,
-        quiet_listener=verbosity <= 0,
-    )
+    summary = (from_stdin or count > 1) and verbosity_of(ctx) >= 0
+    _send_all(listener, items, count=count, pause=pause, summary=summary)
 
 
 def _events(event: str, payload: str | None) -> tuple[Iterable[Line | BadLine], bool]:
@@ -266,32 +256,6 @@ def _events(event: str, payload: str | None) -> tuple[Iterable[Line | BadLine], 
     return [Line(None, event, value)], False
 
 
-class _Sender:
-    """Sends through a listener and keeps the ``zevents.push.error`` of a failure."""
-
-    def __init__(self, listener: EventListener, bus: Bus) -> None:
-        self.listener = listener
-        self.failure: dict[str, Any] | None = None
-        bus.listen(PUSH_ERROR, self._on_error)
-
-    def _on_error(self, _event: str, payload: Any) -> None:
-        self.failure = payload if isinstance(payload, dict) else {"error": str(payload)}
-
-    def send(self, event: str, payload: Any) -> str | None:
-        """Send one event; the reason it failed, or ``None``."""
-        self.failure = None
-        if self.listener(event, payload):
-            return None
-        failure: dict[str, Any] = self.failure or {}
-        error = str(failure.get("error", "not sent"))
-        kind, sep, text = error.partition(": ")
-        reason = f"{text} ({kind})" if sep and kind.isidentifier() else error
-        if self.listener.options.confirmed and "no peer took the event" in error:
-            # A confirmed DEALER cannot pair with a plain PULL service: say so.
-            reason += "; is the service running with --confirmed?"
-        return reason
-
-
 @dataclass
 class _Tally:
     """What a run did so far, for its summary."""
@@ -303,20 +267,19 @@ class _Tally:
 
 @dataclass(frozen=True)
 class _Failure:
-    """The event that was not delivered, and why."""
+    """The event that was not delivered, and the error that says why."""
 
     line: Line
-    reason: str
+    error: DeliveryError | EncodeError
 
 
 def _send_all(
-    sender: _Sender,
+    listener: EventListener,
     items: Iterable[Line | BadLine],
     *,
     count: int,
     pause: float,
     summary: bool,
-    quiet_listener: bool,
 ) -> None:
     """Send every item; report bad lines, the first failure, and a summary.
 
@@ -325,19 +288,13 @@ def _send_all(
         DeliveryError: An event was not delivered (sending stopped there).
         click.ClickException: Some lines were bad (exit status 1).
     """
-    listener = sender.listener
     listener.socket  # noqa: B018 - bind/connect now, so --wait counts from here
     if pause > 0:
         time.sleep(pause)
     progress = Progress(sys.stderr, enabled=None if summary else False)
     tally = _Tally()
-    listener_logger = logging.getLogger("zevents.listener")
-    saved_level = listener_logger.level
-    if quiet_listener:
-        # Failures are reported below, once, naming the endpoint.
-        listener_logger.setLevel(logging.ERROR)
     try:
-        failure = _send_items(sender, items, count, tally, progress)
+        failure = _send_items(listener, items, count, tally, progress)
     except KeyboardInterrupt:
         tally.interrupted = True
         raise
@@ -345,11 +302,10 @@ def _send_all(
         elapsed = progress.elapsed
         progress.clear()
         listener.close(0 if tally.interrupted else None)
-        listener_logger.setLevel(saved_level)
         if summary:
             click.echo(_summary(tally, listener.options.endpoints, elapsed), err=True)
     if failure is not None:
-        raise _undelivered(failure, listener)
+        raise _undelivered(failure, listener) from failure.error
     if tally.bad:
         raise click.ClickException(
             f"{tally.bad} bad line{_s(tally.bad)} skipped (see above); the rest was sent"
@@ -357,7 +313,7 @@ def _send_all(
 
 
 def _send_items(
-    sender: _Sender,
+    listener: EventListener,
     items: Iterable[Line | BadLine],
     count: int,
     tally: _Tally,
@@ -371,9 +327,10 @@ def _send_items(
             click.echo(f"zevents emit: line {item.number}: {item.reason}; skipped", err=True)
             continue
         for _ in range(count):
-            reason = sender.send(item.event, item.payload)
-            if reason is not None:
-                return _Failure(item, reason)
+            try:
+                listener.send(item.event, item.payload)
+            except (DeliveryError, EncodeError) as exc:
+                return _Failure(item, exc)
             tally.sent += 1
             progress.update(tally.sent)
     return None
@@ -381,8 +338,12 @@ def _send_items(
 
 def _undelivered(failure: _Failure, listener: EventListener) -> DeliveryError:
     """The error that ends the run: the event, its line, the endpoint and the reason."""
-    line, reason = failure.line, failure.reason
+    line, error = failure.line, failure.error
     endpoint = listener.options.endpoints
+    reason = f"{error} ({type(error).__name__})"
+    if isinstance(error, DeliveryTimeout) and not error.sent and listener.options.confirmed:
+        # A confirmed DEALER cannot pair with a plain PULL service: say so.
+        reason += "; is the service running with --confirmed?"
     where = f" (line {line.number})" if line.number is not None else ""
     message = f"could not deliver {line.event!r}{where} to {endpoint}: {reason}"
     if line.number is not None:
