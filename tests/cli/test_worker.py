@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.cli.conftest import CliProcess, queue_stats, run_cli, wait_until
+from tests.cli.conftest import CliProcess, cli_env, queue_stats, run_cli, wait_until
 from zevents.redis import RedisQueue
 
 HANDLER = "sample_handlers:record"
@@ -89,15 +89,41 @@ def test_worker_stops_on_sigterm_and_queue_shutdown(
     [
         (("--handler", "no_such_mod:f"), "cannot import"),
         (("--handler", HANDLER, "--serve", "x-y"), "--serve"),
+        (("--handler", HANDLER, "--serve", "7"), "Invalid value for '--serve': priorities '7'"),
+        (("--handler", HANDLER, "--keep-alive", "0.0001"), "Invalid value for '--keep-alive'"),
+        (("--handler", HANDLER, "--max-attempts", "0"), "Invalid value for '--max-attempts'"),
     ],
-    ids=["handler", "serve-malformed"],
+    ids=["handler", "serve-malformed", "serve-selects-nothing", "keep-alive", "max-attempts"],
 )
 def test_bad_arguments_exit_two_with_one_line(
     redis_env: dict[str, str], args: tuple[str, ...], message: str
 ) -> None:
+    """A bad worker option is reported as its flag (``ConfigError.option`` mapped)."""
     result = run_cli("worker", "--queue", "q", *args, env=redis_env)
     assert result.returncode == 2, result.stderr
     stderr = result.stderr.decode()
     assert message in stderr
     assert len(stderr.strip().splitlines()) == 1
     assert "Traceback" not in stderr
+
+
+def test_bad_serve_spec_is_reported_before_redis_is_reached() -> None:
+    """Options are checked first: no wait for (or failure of) an unreachable server."""
+    result = run_cli(
+        "worker",
+        "--queue",
+        "q",
+        "--handler",
+        HANDLER,
+        "--driver",
+        "stream",  # the stream driver talks to Redis as the queue opens
+        "--redis-url",
+        "redis://127.0.0.1:1/0",
+        "--serve",
+        "x-y",
+        env=cli_env(),
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.decode().splitlines() == [
+        "Error: Invalid value for '--serve': bad priority range 'x-y': use 10, 20-40, 25- or -20"
+    ]

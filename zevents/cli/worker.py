@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import click
@@ -11,6 +12,7 @@ import click
 from zevents.cli._handlers import handler_option, load_handler
 from zevents.cli._options import seconds_option
 from zevents.cli._queues import QueueOptions, queue_options
+from zevents.errors import ConfigError
 from zevents.eventbus import Bus
 from zevents.redis.defaults import (
     DEFAULT_BACKOFF,
@@ -19,7 +21,7 @@ from zevents.redis.defaults import (
     DEFAULT_KEEP_ALIVE,
     DEFAULT_MAX_ATTEMPTS,
 )
-from zevents.redis.retry import BACKOFFS, RetryPolicy
+from zevents.redis.retry import BACKOFFS, RetryPolicy, select_priorities
 
 if TYPE_CHECKING:
     from zevents.redis import RedisQueue
@@ -27,6 +29,35 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = ["worker"]
+
+# The parameters of Worker, RetryPolicy and select_priorities (``ConfigError.option``)
+# that this command takes, and the name of the click parameter for each.
+_OPTION_PARAMS = {
+    "serve": "serve",
+    "keep_alive": "keep_alive",
+    "max_messages": "max_messages",
+    "max_attempts": "max_attempts",
+    "backoff": "backoff",
+    "base": "backoff_base",
+    "cap": "backoff_cap",
+}
+
+
+@contextlib.contextmanager
+def _options_as_flags(ctx: click.Context) -> Iterator[None]:
+    """Report a ``ConfigError`` about a worker option as a bad value of its flag.
+
+    An error naming no option of this command goes on as it is (one ``Error:`` line).
+    """
+    try:
+        yield
+    except ConfigError as exc:
+        name = _OPTION_PARAMS.get(exc.option or "")
+        if name is None:
+            raise
+        param = next(p for p in ctx.command.params if p.name == name)
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
 
 _EPILOG = """\b
 Examples:
@@ -86,7 +117,10 @@ Stops after the message in hand, with exit status 0, on SIGTERM or SIGINT, after
 )
 @seconds_option("--backoff-base", default=DEFAULT_BACKOFF_BASE, help="Seconds of the first wait.")
 @seconds_option("--backoff-cap", default=DEFAULT_BACKOFF_CAP, help="The longest wait, in seconds.")
+@click.pass_context
 def worker(
+    ctx: click.Context,
+    /,
     queue_names: tuple[str, ...],
     queue_options: QueueOptions,
     handlers: tuple[str, ...],
@@ -104,12 +138,16 @@ def worker(
     from zevents.redis import Worker
 
     bus = _bus_with_handlers(handlers, pattern)
+    with _options_as_flags(ctx):
+        # Checked before any queue is opened, so a bad option never waits for Redis;
+        # a queue opened without --priorities has the one level 0.
+        retry = RetryPolicy(max_attempts, backoff, backoff_base, backoff_cap)
+        select_priorities(queue_options.priorities or (0,), serve)
     with contextlib.ExitStack() as opened:
         queues: list[RedisQueue] = [
             opened.enter_context(queue_options.open(name)) for name in queue_names
         ]
-        retry = RetryPolicy(max_attempts, backoff, backoff_base, backoff_cap)
-        try:
+        with _options_as_flags(ctx):
             runner = Worker(
                 queues,
                 bus,
@@ -119,8 +157,6 @@ def worker(
                 fork=fork,
                 serve=serve,
             )
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--serve'") from None
         logger.info("worker %s on %s -> %s", runner.id, ", ".join(queue_names), ", ".join(handlers))
         processed = runner.run()
         logger.info("worker stopped after %d message(s)", processed)
