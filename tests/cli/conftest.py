@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -159,3 +160,44 @@ def serve(start_cli: Callable[..., CliProcess]) -> Callable[..., CliProcess]:
         return child
 
     return start
+
+
+# --- Redis (bridge, worker, queue) --------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The URL of a redis-server of the tests' own, on a free port, for the session."""
+    from zevents.redis.server import RedisServer
+
+    with RedisServer() as server:
+        yield server.url
+
+
+@pytest.fixture
+def redis_env(redis_url: str) -> dict[str, str]:
+    """A CLI child's environment with ``ZEVENTS_REDIS_URL`` pointing at that server."""
+    return cli_env(ZEVENTS_REDIS_URL=redis_url)
+
+
+@pytest.fixture
+def queue_name(request: pytest.FixtureRequest) -> str:
+    """A queue name no other test uses."""
+    return f"q-{request.node.name}-{time.monotonic_ns()}"
+
+
+def queue_stats(queue_name: str, env: dict[str, str]) -> dict[str, Any]:
+    """What ``zevents queue stats`` prints for the queue."""
+    result = run_cli("queue", "stats", queue_name, env=env)
+    assert result.returncode == 0, result.stderr
+    stats: dict[str, Any] = orjson.loads(result.stdout)
+    return stats
+
+
+def assert_one_error_line(stderr: str, expected: str) -> None:
+    """``stderr`` is one ``Error:`` line holding ``expected``, and no traceback."""
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("Error: "), stderr
+    assert expected in lines[0]
+    assert "Traceback" not in stderr

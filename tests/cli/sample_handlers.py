@@ -7,6 +7,7 @@ environment variable ``ZEV_TEST_OUT``.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import orjson
@@ -32,3 +33,9 @@ def fail_on_flag(event: str, payload: Any) -> None:
     """Raise when the payload has ``"fail": true``; otherwise do nothing."""
     if isinstance(payload, dict) and payload.get("fail"):
         raise ValueError("flagged to fail")
+
+
+def record_slowly(event: str, payload: Any) -> None:
+    """Take a second (longer than a sender's short --timeout), then record the event."""
+    time.sleep(1.0)
+    record(event, payload)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import signal
 import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from tests.cli.conftest import DEADLINE, CliProcess, cli_env, run_cli, wait_until
-from zevents.cli import _progress
-from zevents.cli._progress import Progress, rate
 from zevents.cli.emit import BadLine, Line, read_lines
 
 Serve = Callable[..., CliProcess]
@@ -35,6 +33,39 @@ def test_confirmed_to_a_dead_endpoint_exits_1_naming_the_endpoint(ipc_endpoint: 
     assert len(lines) == 1
     assert lines[0].startswith(f"Error: could not deliver 'lost' to {ipc_endpoint}: ")
     assert "300 ms" in lines[0]
+
+
+def test_confirmed_send_nobody_took_asks_whether_the_service_is_confirmed(
+    serve: Serve, ipc_endpoint: str
+) -> None:
+    """A confirmed DEALER finds no peer in a plain PULL service: the error says why."""
+    serve(ipc_endpoint)
+    result = run_cli("emit", "-e", ipc_endpoint, "--confirmed", "--timeout", "0.3", "lost")
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines() == [
+        f"Error: could not deliver 'lost' to {ipc_endpoint}: no peer took the event within "
+        "sndtimeo=300 ms (DeliveryTimeout); is the service running with --confirmed?"
+    ]
+
+
+def test_confirmation_that_never_comes_names_the_wait_without_the_hint(
+    serve: Serve, ipc_endpoint: str, short_tmp: Path
+) -> None:
+    """Sent, but the handler outlasts --timeout: not confirmed, and not a pairing problem."""
+    out = short_tmp / "handled.jsonl"
+    serve(
+        "--confirmed",
+        "--handler",
+        "sample_handlers:record_slowly",
+        ipc_endpoint,
+        env=cli_env(ZEV_TEST_OUT=str(out)),
+    )
+    result = run_cli("emit", "-e", ipc_endpoint, "--confirmed", "--timeout", "0.3", "slow")
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines() == [
+        f"Error: could not deliver 'slow' to {ipc_endpoint}: no confirmation of 'slow' "
+        "within 300 ms (DeliveryTimeout)"
+    ]
 
 
 @pytest.mark.parametrize("mode", ["--connect", "--bind"])
@@ -168,26 +199,3 @@ def test_read_lines_numbers_lines_and_skips_blank_ones() -> None:
 def test_object_with_other_keys_is_a_payload_not_an_event() -> None:
     stream = [b'{"event": "a", "extra": 1}\n']
     assert list(read_lines(stream, "dflt")) == [Line(1, "dflt", {"event": "a", "extra": 1})]
-
-
-def test_progress_draws_counts_and_rate_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_progress, "_REDRAW_EVERY", 0.0)
-    stream = io.StringIO()
-    progress = Progress(stream, enabled=True)
-    progress.started -= 2.0
-    progress.update(100)
-    progress.clear()
-    text = stream.getvalue()
-    assert "zevents emit: 100 sent (" in text
-    assert "/s)" in text
-    assert text.endswith("\r\x1b[K")
-
-
-def test_progress_is_off_when_the_stream_is_not_a_terminal() -> None:
-    stream = io.StringIO()
-    progress = Progress(stream)
-    progress.update(5)
-    progress.clear()
-    assert stream.getvalue() == ""
-    assert rate(30, 2.0) == "15/s"
-    assert rate(1, 2.0) == "0.5/s"

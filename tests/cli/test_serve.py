@@ -163,6 +163,31 @@ def test_serve_stops_promptly_with_status_0_on_signal(
     assert "service stopped" in server.stderr_text
 
 
+def test_serve_stopped_while_setting_up_exits_0(
+    start_cli: Callable[..., CliProcess], ipc_endpoint: str, short_tmp: Path
+) -> None:
+    """SIGTERM before the service runs (here: while a handler imports) stops it cleanly."""
+    out = short_tmp / "imported.txt"
+    server = start_cli(
+        "serve",
+        "--handler",
+        "slow_import_handlers:ignore",
+        ipc_endpoint,
+        env=cli_env(ZEV_TEST_OUT=str(out)),
+    )
+    wait_until(out.exists, "the handler module to start importing")
+    assert server.stop(signal.SIGTERM) == 0
+    assert "Traceback" not in server.stderr_text
+    assert "received SIGTERM, stopping" in server.stderr_text
+
+
+def test_serve_logs_where_it_receives_under_its_own_name(serve: Serve, ipc_endpoint: str) -> None:
+    server = serve(ipc_endpoint)
+    expected = f"INFO zevents.cli.serve: receiving on {ipc_endpoint} (pull, bound) -> stdout"
+    assert expected in server.stderr_text
+    assert server.stop() == 0
+
+
 def test_serve_exits_quietly_when_stdout_is_closed(ipc_endpoint: str, short_tmp: Path) -> None:
     errors = short_tmp / "stderr.txt"
     with errors.open("wb") as err:

@@ -66,9 +66,7 @@ def test_a_password_is_folded_into_the_url(tmp_path: Path) -> None:
         ("[redis.x]\nmax_attempts = 0\n", "max_attempts must be at least 1"),
     ],
 )
-def test_a_bad_connection_table_is_a_config_error(
-    tmp_path: Path, table: str, message: str
-) -> None:
+def test_a_bad_connection_table_is_a_config_error(tmp_path: Path, table: str, message: str) -> None:
     path = write_config(tmp_path, table)
     with pytest.raises(ConfigError, match=message):
         redis_connection("x", path)

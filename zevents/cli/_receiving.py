@@ -1,148 +1,169 @@
-"""What ``serve`` and ``bridge`` share: the receiving socket's options and set-up."""
+"""What ``serve`` and ``bridge`` share: the receive options, the service and its socket."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import click
 
-from zevents.cli._options import Seconds, given, listener_settings
-from zevents.config import DEFAULT_POLL_TIMEOUT
+from zevents._signals import installed_signal_handlers, stop_handlers
+from zevents.cli._options import (
+    SocketOptions,
+    connection_options,
+    option_group,
+    seconds_option,
+    socket_type_option,
+)
+from zevents.config import DEFAULT_POLL_TIMEOUT, ListenerOptions
 from zevents.errors import ConfigError
-from zevents.listener import EventListener
+from zevents.eventbus import Bus
+from zevents.receiving import ReceivingSocket
 from zevents.service import EventService
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "SERVE_SOCKET_TYPES",
+    "ReceiveOptions",
+    "receive_options",
+    "start_receiving",
+    "stopping_service",
+]
 
-__all__ = ["SERVE_SOCKET_TYPES", "open_and_log", "receiving_listener", "receiving_options"]
-
-#: Socket types a service can receive on.
+#: Socket types a service can receive on, the default first (the order of the help).
 SERVE_SOCKET_TYPES = ("pull", "sub", "router", "dealer", "pair")
 
-F = TypeVar("F", bound=Callable[..., Any])
+
+@dataclass(frozen=True)
+class ReceiveOptions(SocketOptions):
+    """The receiving socket a command was asked for, as given on its command line.
+
+    Attributes:
+        prefixes: ``--subscribe`` prefixes (SUB).
+        poll_timeout: Seconds without an event before ``zevents.service.idle`` fires.
+    """
+
+    prefixes: tuple[str, ...] = ()
+    poll_timeout: float = DEFAULT_POLL_TIMEOUT
+
+    @classmethod
+    def from_params(cls, ctx: click.Context, params: dict[str, Any]) -> ReceiveOptions:
+        """Take the options ``receive_options`` added out of a command's parameters."""
+        return cls(
+            **cls.take_params(ctx, params),
+            bind=params.pop("bind"),
+            prefixes=tuple(params.pop("prefixes")),
+            poll_timeout=params.pop("poll_timeout"),
+        )
+
+    def overrides(self) -> dict[str, Any]:
+        """The listener options given on the command line, ``--subscribe`` included.
+
+        Raises:
+            click.BadParameter: ``--subscribe`` with a socket type other than sub.
+        """
+        overrides = super().overrides()
+        if self.prefixes:
+            if self.socket_type not in (None, "sub"):
+                raise click.BadParameter(
+                    f"--subscribe needs --socket-type sub, not {self.socket_type!r}",
+                    param_hint="'--subscribe'",
+                )
+            overrides["socket_type"] = "sub"
+            overrides["subscribe"] = list(self.prefixes)
+        return overrides
+
+    def receiving_socket(self) -> ReceivingSocket:
+        """The socket to receive on, from the command line and the config (not opened).
+
+        Raises:
+            click.UsageError: No endpoint, ``--config`` without ``--connection``, or
+                ``--subscribe`` with a socket type other than sub.
+            ConfigError: Bad options, or a socket type that cannot receive.
+        """
+        options = ListenerOptions.build(self.settings())
+        receiving = options.receiving_type()
+        if receiving not in SERVE_SOCKET_TYPES:
+            raise ConfigError(
+                f"socket_type {receiving!r} cannot receive events; "
+                f"use one of {', '.join(SERVE_SOCKET_TYPES)}"
+            )
+        return ReceivingSocket(options)
 
 
-def receiving_options(command: F) -> F:
-    """Add ENDPOINT... and the options of a receiving socket to a click command."""
-    decorators = [
-        click.argument("endpoints", metavar="[ENDPOINT]...", nargs=-1),
-        click.option(
-            "--bind/--connect",
-            "bind",
-            default=True,
-            show_default=True,
-            help="Bind the ENDPOINTs (default), or connect to them.",
-        ),
-        click.option(
-            "--socket-type",
-            type=click.Choice(SERVE_SOCKET_TYPES, case_sensitive=False),
-            help="Socket type. [default: pull; sub with --subscribe; router (bind) or "
-            "dealer (connect) with --confirmed]",
-        ),
-        click.option(
-            "--subscribe",
-            "prefixes",
-            multiple=True,
-            metavar="PREFIX",
-            help="SUB: receive events whose name starts with PREFIX (repeatable; implies "
-            "--socket-type sub). [default: everything]",
-        ),
-        click.option(
-            "--confirmed",
-            is_flag=True,
-            help="Acknowledge each event to its sender once handled (emit --confirmed).",
-        ),
-        click.option(
-            "--poll-timeout",
-            type=Seconds(positive=True),
-            default=DEFAULT_POLL_TIMEOUT,
-            show_default=True,
-            metavar="SECONDS",
-            help="Seconds without an event before zevents.service.idle fires.",
-        ),
-        click.option(
-            "--config",
-            metavar="FILE",
-            help="Config file holding --connection (default: $ZEVENTS_CONFIG, "
-            "./zevents.toml, ./pyproject.toml).",
-        ),
-        click.option(
-            "--connection",
-            metavar="NAME",
-            help="Take the socket options from this connection of the config file; "
-            "command-line options win.",
-        ),
-    ]
-    for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
+_RECEIVE_OPTIONS = [
+    click.argument("endpoints", metavar="[ENDPOINT]...", nargs=-1),
+    click.option(
+        "--bind/--connect",
+        "bind",
+        default=True,
+        show_default=True,
+        help="Bind the ENDPOINTs (default), or connect to them.",
+    ),
+    socket_type_option(
+        SERVE_SOCKET_TYPES,
+        "pull; sub with --subscribe; router (bind) or dealer (connect) with --confirmed",
+    ),
+    click.option(
+        "--subscribe",
+        "prefixes",
+        multiple=True,
+        metavar="PREFIX",
+        help="SUB: receive events whose name starts with PREFIX (repeatable; implies "
+        "--socket-type sub). [default: everything]",
+    ),
+    click.option(
+        "--confirmed",
+        is_flag=True,
+        help="Acknowledge each event to its sender once handled (emit --confirmed).",
+    ),
+    seconds_option(
+        "--poll-timeout",
+        default=DEFAULT_POLL_TIMEOUT,
+        positive=True,
+        help="Seconds without an event before zevents.service.idle fires.",
+    ),
+    connection_options,
+]
 
 
-def receiving_listener(
-    ctx: click.Context,
-    service: EventService,
-    *,
-    endpoints: tuple[str, ...],
-    bind: bool,
-    socket_type: str | None,
-    prefixes: tuple[str, ...],
-    confirmed: bool,
-    config: str | None,
-    connection: str | None,
-) -> EventListener:
-    """Build the listener a service receives on, from the command line and config.
+#: Adds ENDPOINT... and the options of a receiving socket to a click command, which
+#: gets them as one ``receive`` argument, a ``ReceiveOptions``.
+receive_options = option_group("receive", ReceiveOptions.from_params, _RECEIVE_OPTIONS)
+
+
+@contextlib.contextmanager
+def stopping_service(name: str, receive: ReceiveOptions) -> Iterator[EventService]:
+    """A service on a bus of its own that SIGTERM and SIGINT stop from now on.
+
+    ``run()`` installs the same handlers; installing them already here makes a signal
+    during the set-up (loading handlers, binding) stop the service cleanly too.
 
     Raises:
-        click.BadParameter: ``--subscribe`` with a socket type other than sub.
-        ConfigError: Bad options, or a socket type that cannot receive.
+        ConfigError: A bad ``poll_timeout``.
     """
-    overrides: dict[str, Any] = {}
-    if socket_type is not None:
-        overrides["socket_type"] = socket_type.lower()
-    if prefixes:
-        if socket_type is not None and socket_type.lower() != "sub":
-            raise click.BadParameter(
-                f"--subscribe needs --socket-type sub, not {socket_type!r}",
-                ctx=ctx,
-                param_hint="'--subscribe'",
-            )
-        overrides["socket_type"] = "sub"
-        overrides["subscribe"] = list(prefixes)
-    if given(ctx, "confirmed"):
-        overrides["confirmed"] = confirmed
-    settings = listener_settings(
-        ctx,
-        endpoints=endpoints,
-        bind=bind,
-        config=config,
-        connection=connection,
-        overrides=overrides,
-    )
-    listener = EventListener(settings, bus=service.bus)
-    receiving = listener.options.receiving_type()
-    if receiving not in SERVE_SOCKET_TYPES:
-        raise ConfigError(
-            f"socket_type {receiving!r} cannot receive events; "
-            f"use one of {', '.join(SERVE_SOCKET_TYPES)}"
-        )
-    return listener
+    service = EventService(Bus(name), poll_timeout=receive.poll_timeout)
+    with installed_signal_handlers(stop_handlers(service.stop)):
+        yield service
 
 
-def open_and_log(service: EventService, listener: EventListener, target: str) -> None:
-    """Give ``listener`` to ``service`` and open its socket now, logging where it is.
+def start_receiving(service: EventService, socket: ReceivingSocket) -> str:
+    """Give ``socket`` to ``service`` and open it now; say where it receives.
 
-    Opening now reports a bind failure before anything else, and logs a wildcard port
+    Opening now reports a bind failure before anything else, and shows a wildcard port
     (``tcp://127.0.0.1:*``) as the port actually bound.
+
+    Returns:
+        The endpoints, socket type and whether bound or connected, for a log line.
 
     Raises:
         EndpointError: An endpoint cannot be bound or connected.
     """
-    service.listen(listener)
-    receiving = service.listeners[-1]
-    where = ", ".join(receiving.endpoints)
-    how = "bound" if listener.options.bind else "connected"
-    if listener.options.bind and listener.options.connect:
+    service.listen(socket)
+    where = ", ".join(socket.endpoints)
+    options = socket.options
+    how = "bound" if options.bind else "connected"
+    if options.bind and options.connect:
         how = "bound/connected"
-    logger.info("receiving on %s (%s, %s) -> %s", where, receiving.socket_type, how, target)
+    return f"{where} ({socket.socket_type}, {how})"

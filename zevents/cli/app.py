@@ -1,4 +1,4 @@
-"""The ``zevents`` click group, logging set-up, and the one place errors become exit codes.
+"""The ``zevents`` click group, its commands, and the one place errors become exit codes.
 
 Exit codes:
 
@@ -15,16 +15,20 @@ Exit codes:
 from __future__ import annotations
 
 import errno
-import logging
-import os
-import platform
 import sys
 from collections.abc import Sequence
-from typing import Any, Literal, NoReturn, overload
+from typing import Any, NoReturn
 
 import click
-import zmq
 
+from zevents.cli._logging import log_to_stderr
+from zevents.cli._output import silence_stdout
+from zevents.cli.bridge import bridge
+from zevents.cli.emit import emit
+from zevents.cli.queue import queue
+from zevents.cli.serve import serve
+from zevents.cli.version import version
+from zevents.cli.worker import worker
 from zevents.errors import (
     ConfigError,
     DeliveryError,
@@ -40,12 +44,10 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "ZeventsGroup",
     "cli",
-    "configure_logging",
     "exit_code_for",
     "main",
-    "silence_stdout",
-    "verbosity_of",
 ]
 
 #: Everything worked.
@@ -57,7 +59,6 @@ EXIT_USAGE = 2
 #: Interrupted from the keyboard (128 + SIGINT).
 EXIT_INTERRUPTED = 130
 
-_CLI_HANDLER = "zevents.cli"
 # Raised (click 8.2+) for a bare ``zevents``: its message is the whole help text.
 _NO_ARGS_IS_HELP: tuple[type[click.ClickException], ...] = tuple(
     getattr(click.exceptions, name)
@@ -98,42 +99,12 @@ def _message_for(error: BaseException) -> str:
     return "Error: " + _one_line(text)
 
 
-def silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush cannot fail."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
-
-
 class ZeventsGroup(click.Group):
     """A click group whose ``main`` maps every error to one stderr line and an exit code.
 
     Click's own standalone mode prints the usage text with a usage error; a terminal
     user gets a single ``Error: ...`` line instead, saying what to fix.
     """
-
-    @overload
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: Literal[True] = True,
-        **extra: Any,
-    ) -> NoReturn: ...
-
-    @overload
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = ...,
-        **extra: Any,
-    ) -> Any: ...
 
     def main(
         self,
@@ -185,56 +156,9 @@ class ZeventsGroup(click.Group):
         sys.exit(code)
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is at the time of each record."""
-
-    def __init__(self, verbose: bool) -> None:
-        super().__init__(sys.stderr)
-        self.name = _CLI_HANDLER
-        self.verbose = verbose
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stderr
-        if not self.verbose and record.exc_info:
-            # A receiver's traceback is for -v; the message already names the error.
-            record = logging.makeLogRecord(record.__dict__)
-            record.exc_info = None
-            record.exc_text = None
-        super().emit(record)
-
-
-def configure_logging(verbosity: int) -> None:
-    """Send log records to stderr at a level chosen by ``-v``/``-q``.
-
-    Args:
-        verbosity: 0 is INFO; each ``-v`` adds one (DEBUG, with tracebacks), each
-            ``-q`` takes one away (WARNING, then ERROR).
-    """
-    level = {1: logging.DEBUG, 0: logging.INFO, -1: logging.WARNING}.get(
-        verbosity, logging.DEBUG if verbosity > 0 else logging.ERROR
-    )
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler.name == _CLI_HANDLER:
-            root.removeHandler(handler)
-    handler = _StderrHandler(verbose=verbosity > 0)
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
-    )
-    root.addHandler(handler)
-    root.setLevel(level)
-
-
-def verbosity_of(ctx: click.Context) -> int:
-    """The ``-v``/``-q`` balance given to the group."""
-    root = ctx.find_root()
-    obj = root.obj if isinstance(root.obj, dict) else {}
-    value = obj.get("verbosity", 0)
-    return value if isinstance(value, int) else 0
-
-
 @click.group(
     cls=ZeventsGroup,
+    commands=[serve, emit, bridge, worker, queue, version],
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="""\b
 Example (two terminals):
@@ -252,40 +176,9 @@ def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
 
     Logs go to stderr; stdout carries only event lines.
     """
-    ctx.obj = {"verbosity": verbose - quiet}
-
-
-@cli.command()
-def version() -> None:
-    """Print the versions of zevents, pyzmq, libzmq and Python.
-
-    \b
-    Example:
-      zevents version
-    """
-    from zevents import __version__
-
-    click.echo(
-        f"zevents {__version__} (pyzmq {zmq.pyzmq_version()}, libzmq {zmq.zmq_version()}, "
-        f"Python {platform.python_version()})"
-    )
-
-
-def _register_commands() -> None:
-    from zevents.cli.emit import emit
-    from zevents.cli.queues import bridge, queue, worker
-    from zevents.cli.serve import serve
-
-    cli.add_command(serve)
-    cli.add_command(emit)
-    cli.add_command(bridge)
-    cli.add_command(worker)
-    cli.add_command(queue)
-
-
-_register_commands()
+    log_to_stderr(ctx, verbose - quiet)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console-script entry point: run ``zevents`` and exit with its status."""
-    cli.main(args=argv, prog_name="zevents")
+    sys.exit(cli.main(args=argv, prog_name="zevents", standalone_mode=False))

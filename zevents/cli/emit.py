@@ -2,34 +2,41 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 import click
 import orjson
 
-from zevents.cli._options import Seconds, given, listener_settings, parse_json, seconds_to_ms
+from zevents.cli._logging import verbosity_of
+from zevents.cli._options import (
+    Seconds,
+    SocketOptions,
+    connection_options,
+    given,
+    option_group,
+    parse_json,
+    seconds_option,
+    seconds_to_ms,
+    socket_type_option,
+)
 from zevents.cli._progress import Progress, rate
-from zevents.cli.app import configure_logging, verbosity_of
-from zevents.config import DEFAULT_SNDTIMEO, ListenerOptions
-from zevents.errors import ConfigError, DeliveryError
-from zevents.eventbus import Bus
+from zevents.config import DEFAULT_SNDTIMEO
+from zevents.errors import ConfigError, DeliveryError, DeliveryTimeout, EncodeError
 from zevents.events import CONFIRMED, PUSH_ERROR
 from zevents.listener import EventListener
 
-logger = logging.getLogger(__name__)
-
-__all__ = ["emit", "read_lines"]
+__all__ = ["BadLine", "Line", "SendOptions", "emit", "read_lines"]
 
 #: Socket types ``emit`` can send on (a ROUTER needs a peer address, so it is left out).
 EMIT_SOCKET_TYPES = ("push", "pub", "dealer", "pair")
 #: Seconds a PUB waits before its first send unless ``--wait`` says otherwise.
 DEFAULT_PUB_WAIT = 0.5
-# Events a user may not send: the CLI could not tell their failures from others'.
+# Names zevents uses itself (a failed send, a wire acknowledgement): sent as events,
+# they would be taken for zevents' own.
 _RESERVED = frozenset({PUSH_ERROR, CONFIRMED})
 
 
@@ -87,30 +94,88 @@ def read_lines(stream: Iterable[bytes], default_event: str | None) -> Iterator[L
             yield _parse_line(number, raw, default_event)
 
 
-class _Sender:
-    """Sends through a listener and keeps the ``zevents.push.error`` of a failure."""
+@dataclass(frozen=True)
+class SendOptions(SocketOptions):
+    """The sending socket ``emit`` was asked for, as given on its command line.
 
-    def __init__(self, listener: EventListener, bus: Bus) -> None:
-        self.listener = listener
-        self.failure: dict[str, Any] | None = None
-        bus.listen(PUSH_ERROR, self._on_error)
+    Attributes:
+        timeout: ``--timeout`` seconds; ``None`` when not given.
+    """
 
-    def _on_error(self, _event: str, payload: Any) -> None:
-        self.failure = payload if isinstance(payload, dict) else {"error": str(payload)}
+    bind: bool = False
+    timeout: float | None = None
 
-    def send(self, event: str, payload: Any) -> str | None:
-        """Send one event; the reason it failed, or ``None``."""
-        self.failure = None
-        if self.listener(event, payload):
-            return None
-        failure: dict[str, Any] = self.failure or {}
-        error = str(failure.get("error", "not sent"))
-        kind, sep, text = error.partition(": ")
-        reason = f"{text} ({kind})" if sep and kind.isidentifier() else error
-        if self.listener.options.confirmed and "no peer took the event" in error:
-            # A confirmed DEALER cannot pair with a plain PULL service: say so.
-            reason += "; is the service running with --confirmed?"
-        return reason
+    @classmethod
+    def from_params(cls, ctx: click.Context, params: dict[str, Any]) -> SendOptions:
+        """Take the options ``send_options`` added out of a command's parameters."""
+        timeout = params.pop("timeout")
+        return cls(
+            **cls.take_params(ctx, params),
+            bind=not params.pop("connect"),
+            timeout=timeout if given(ctx, "timeout") else None,
+        )
+
+    def overrides(self) -> dict[str, Any]:
+        """The listener options given on the command line, ``--timeout`` included."""
+        overrides = super().overrides()
+        if self.timeout is not None:
+            millis = seconds_to_ms(self.timeout)
+            overrides.update(sndtimeo=millis, rcvtimeo=millis, linger=millis)
+        return overrides
+
+    def listener(self) -> EventListener:
+        """The listener to send with (its socket is not opened yet).
+
+        Raises:
+            click.UsageError: No endpoint, or ``--config`` without ``--connection``.
+            ConfigError: Bad options, or a socket type ``emit`` cannot send on.
+        """
+        listener = EventListener(self.settings())
+        sending = listener.options.sending_type()
+        if sending not in EMIT_SOCKET_TYPES:
+            raise ConfigError(
+                f"socket_type {sending!r} cannot send events here; "
+                f"use one of {', '.join(EMIT_SOCKET_TYPES)}"
+            )
+        return listener
+
+
+#: Adds the options of the sending socket to ``emit``, which gets them as one ``send``
+#: argument, a ``SendOptions``.
+send_options = option_group(
+    "send",
+    SendOptions.from_params,
+    [
+        click.option(
+            "-e",
+            "--endpoint",
+            "endpoints",
+            multiple=True,
+            metavar="ENDPOINT",
+            help="Endpoint to send to, e.g. tcp://127.0.0.1:5555 (repeatable).",
+        ),
+        click.option(
+            "--connect/--bind",
+            "connect",
+            default=True,
+            show_default=True,
+            help="Connect to the endpoints (default), or bind them.",
+        ),
+        socket_type_option(EMIT_SOCKET_TYPES, "push; dealer with --confirmed"),
+        click.option(
+            "--confirmed",
+            is_flag=True,
+            help="Wait for each event's acknowledgement (serve --confirmed).",
+        ),
+        seconds_option(
+            "--timeout",
+            default=DEFAULT_SNDTIMEO / 1000,
+            positive=True,
+            help="How long a send may wait for a peer, an acknowledgement, and the final flush.",
+        ),
+        connection_options,
+    ],
+)
 
 
 _EPILOG = """\b
@@ -132,39 +197,7 @@ Exit status: 0 all sent (acknowledged with --confirmed), 1 not, 2 usage error.
 @click.command(epilog=_EPILOG)
 @click.argument("event")
 @click.argument("payload", required=False)
-@click.option(
-    "-e",
-    "--endpoint",
-    "endpoints",
-    multiple=True,
-    metavar="ENDPOINT",
-    help="Endpoint to send to, e.g. tcp://127.0.0.1:5555 (repeatable).",
-)
-@click.option(
-    "--connect/--bind",
-    "connect",
-    default=True,
-    show_default=True,
-    help="Connect to the endpoints (default), or bind them.",
-)
-@click.option(
-    "--socket-type",
-    type=click.Choice(EMIT_SOCKET_TYPES, case_sensitive=False),
-    help="Socket type. [default: push; dealer with --confirmed]",
-)
-@click.option(
-    "--confirmed",
-    is_flag=True,
-    help="Wait for each event's acknowledgement (serve --confirmed).",
-)
-@click.option(
-    "--timeout",
-    type=Seconds(positive=True),
-    default=DEFAULT_SNDTIMEO / 1000,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long a send may wait for a peer, an acknowledgement, and the final flush.",
-)
+@send_options
 @click.option(
     "--count",
     type=click.IntRange(min=1),
@@ -180,33 +213,34 @@ Exit status: 0 all sent (acknowledged with --confirmed), 1 not, 2 usage error.
     help=f"Pause after binding/connecting, before the first send, so subscribers can "
     f"join. [default: {DEFAULT_PUB_WAIT} for pub, else 0]",
 )
-@click.option("--config", metavar="FILE", help="Config file holding --connection.")
-@click.option(
-    "--connection",
-    metavar="NAME",
-    help="Take the socket options from this connection of the config file; "
-    "command-line options win.",
-)
 @click.pass_context
 def emit(
     ctx: click.Context,
+    /,
     event: str,
     payload: str | None,
-    endpoints: tuple[str, ...],
-    connect: bool,
-    socket_type: str | None,
-    confirmed: bool,
-    timeout: float,
+    send: SendOptions,
     count: int,
     wait: float | None,
-    config: str | None,
-    connection: str | None,
 ) -> None:
     """Send EVENT with a JSON PAYLOAD (default null) to a running service.
 
     PAYLOAD '-' reads one event per stdin line, so a file of events can be replayed.
     """
-    stdin_mode = payload == "-" or (event == "-" and payload is None)
+    items, from_stdin = _events(event, payload)
+    listener = send.listener()
+    is_pub = listener.options.sending_type() == "pub"
+    pause = wait if wait is not None else (DEFAULT_PUB_WAIT if is_pub else 0.0)
+    summary = (from_stdin or count > 1) and verbosity_of(ctx) >= 0
+    _send_all(listener, items, count=count, pause=pause, summary=summary)
+
+
+def _events(event: str, payload: str | None) -> tuple[Iterable[Line | BadLine], bool]:
+    """What to send: EVENT with PAYLOAD, or the lines of stdin (then True).
+
+    Raises:
+        click.BadParameter: A bad EVENT, PAYLOAD, or the two together.
+    """
     if event == "-" and payload is not None:
         raise click.BadParameter(
             "EVENT '-' reads whole events from stdin and takes no PAYLOAD", param_hint="EVENT"
@@ -216,66 +250,36 @@ def emit(
         problem = _check_event(default_event)
         if problem is not None:
             raise click.BadParameter(problem, param_hint="EVENT")
-    items: Iterable[Line | BadLine]
-    if stdin_mode:
-        items = read_lines(_stdin(), default_event)
-    else:
-        value = None if payload is None else parse_json(payload, "PAYLOAD")
-        items = [Line(None, event, value)]
-
-    overrides: dict[str, Any] = {}
-    if socket_type is not None:
-        overrides["socket_type"] = socket_type.lower()
-    if given(ctx, "confirmed"):
-        overrides["confirmed"] = confirmed
-    if given(ctx, "timeout"):
-        millis = seconds_to_ms(timeout)
-        overrides.update(sndtimeo=millis, rcvtimeo=millis, linger=millis)
-    settings = listener_settings(
-        ctx,
-        endpoints=endpoints,
-        bind=not connect,
-        config=config,
-        connection=connection,
-        overrides=overrides,
-    )
-    options = ListenerOptions.build(settings)
-    sending = options.sending_type()
-    if sending not in EMIT_SOCKET_TYPES:
-        raise ConfigError(
-            f"socket_type {sending!r} cannot send events here; "
-            f"use one of {', '.join(EMIT_SOCKET_TYPES)}"
-        )
-    pause = wait if wait is not None else (DEFAULT_PUB_WAIT if sending == "pub" else 0.0)
-
-    verbosity = verbosity_of(ctx)
-    configure_logging(verbosity)
-    bus = Bus("zevents-emit")
-    listener = EventListener(settings, bus=bus)
-    _send_all(
-        listener,
-        bus,
-        items,
-        count=count,
-        pause=pause,
-        summary=(stdin_mode or count > 1) and verbosity >= 0,
-        quiet_listener=verbosity <= 0,
-    )
+    if payload == "-" or default_event is None:
+        return read_lines(sys.stdin.buffer, default_event), True
+    value = None if payload is None else parse_json(payload, "PAYLOAD")
+    return [Line(None, event, value)], False
 
 
-def _stdin() -> IO[bytes]:
-    return sys.stdin.buffer
+@dataclass
+class _Tally:
+    """What a run did so far, for its summary."""
+
+    sent: int = 0
+    bad: int = 0
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """The event that was not delivered, and the error that says why."""
+
+    line: Line
+    error: DeliveryError | EncodeError
 
 
 def _send_all(
     listener: EventListener,
-    bus: Bus,
     items: Iterable[Line | BadLine],
     *,
     count: int,
     pause: float,
     summary: bool,
-    quiet_listener: bool,
 ) -> None:
     """Send every item; report bad lines, the first failure, and a summary.
 
@@ -284,61 +288,80 @@ def _send_all(
         DeliveryError: An event was not delivered (sending stopped there).
         click.ClickException: Some lines were bad (exit status 1).
     """
-    endpoint = listener.options.endpoints
-    sender = _Sender(listener, bus)
-    progress = Progress(sys.stderr, enabled=None if summary else False)
-    sent = bad = 0
-    failed: tuple[Line, str] | None = None
-    interrupted = False
     listener.socket  # noqa: B018 - bind/connect now, so --wait counts from here
     if pause > 0:
         time.sleep(pause)
-    progress.started = time.monotonic()
-    listener_logger = logging.getLogger("zevents.listener")
-    saved_level = listener_logger.level
-    if quiet_listener:
-        # Failures are reported below, once, naming the endpoint.
-        listener_logger.setLevel(logging.ERROR)
+    progress = Progress(sys.stderr, enabled=None if summary else False)
+    tally = _Tally()
     try:
-        for item in items:
-            if isinstance(item, BadLine):
-                bad += 1
-                progress.clear()
-                click.echo(f"zevents emit: line {item.number}: {item.reason}; skipped", err=True)
-                continue
-            for _ in range(count):
-                reason = sender.send(item.event, item.payload)
-                if reason is not None:
-                    failed = (item, reason)
-                    break
-                sent += 1
-                progress.update(sent)
-            if failed is not None:
-                break
+        failure = _send_items(listener, items, count, tally, progress)
     except KeyboardInterrupt:
-        interrupted = True
+        tally.interrupted = True
         raise
     finally:
         elapsed = progress.elapsed
         progress.clear()
-        listener.close(0 if interrupted else None)
-        listener_logger.setLevel(saved_level)
+        listener.close(0 if tally.interrupted else None)
         if summary:
-            text = f"zevents emit: sent {sent:,} event{'s' if sent != 1 else ''} to {endpoint}"
-            text += f" in {elapsed:.2f} s ({rate(sent, elapsed)})"
-            if bad:
-                text += f"; {bad} bad line{'s' if bad != 1 else ''} skipped"
-            if interrupted:
-                text += "; interrupted"
-            click.echo(text, err=True)
-    if failed is not None:
-        item, reason = failed
-        where = f" (line {item.number})" if item.number is not None else ""
-        message = f"could not deliver {item.event!r}{where} to {endpoint}: {reason}"
-        if item.number is not None:
-            message += f"; stopped there (resume with: tail -n +{item.number})"
-        raise DeliveryError(message, event=item.event, endpoint=endpoint)
-    if bad:
+            click.echo(_summary(tally, listener.options.endpoints, elapsed), err=True)
+    if failure is not None:
+        raise _undelivered(failure, listener) from failure.error
+    if tally.bad:
         raise click.ClickException(
-            f"{bad} bad line{'s' if bad != 1 else ''} skipped (see above); the rest was sent"
+            f"{tally.bad} bad line{_s(tally.bad)} skipped (see above); the rest was sent"
         )
+
+
+def _send_items(
+    listener: EventListener,
+    items: Iterable[Line | BadLine],
+    count: int,
+    tally: _Tally,
+    progress: Progress,
+) -> _Failure | None:
+    """Send each line ``count`` times, skipping bad lines; stop at the first failure."""
+    for item in items:
+        if isinstance(item, BadLine):
+            tally.bad += 1
+            progress.clear()
+            click.echo(f"zevents emit: line {item.number}: {item.reason}; skipped", err=True)
+            continue
+        for _ in range(count):
+            try:
+                listener.send(item.event, item.payload)
+            except (DeliveryError, EncodeError) as exc:
+                return _Failure(item, exc)
+            tally.sent += 1
+            progress.update(tally.sent)
+    return None
+
+
+def _undelivered(failure: _Failure, listener: EventListener) -> DeliveryError:
+    """The error that ends the run: the event, its line, the endpoint and the reason."""
+    line, error = failure.line, failure.error
+    endpoint = listener.options.endpoints
+    reason = f"{error} ({type(error).__name__})"
+    if isinstance(error, DeliveryTimeout) and not error.sent and listener.options.confirmed:
+        # A confirmed DEALER cannot pair with a plain PULL service: say so.
+        reason += "; is the service running with --confirmed?"
+    where = f" (line {line.number})" if line.number is not None else ""
+    message = f"could not deliver {line.event!r}{where} to {endpoint}: {reason}"
+    if line.number is not None:
+        message += f"; stopped there (resume with: tail -n +{line.number})"
+    return DeliveryError(message, event=line.event, endpoint=endpoint)
+
+
+def _summary(tally: _Tally, endpoint: str, elapsed: float) -> str:
+    """The last line of a run: what was sent where, how fast, and what was not."""
+    text = f"zevents emit: sent {tally.sent:,} event{_s(tally.sent)} to {endpoint}"
+    text += f" in {elapsed:.2f} s ({rate(tally.sent, elapsed)})"
+    if tally.bad:
+        text += f"; {tally.bad} bad line{_s(tally.bad)} skipped"
+    if tally.interrupted:
+        text += "; interrupted"
+    return text
+
+
+def _s(count: int) -> str:
+    """The plural ending for ``count`` things."""
+    return "" if count == 1 else "s"

@@ -1,15 +1,30 @@
-"""Every bad argument exits with status 2 and one ``Error:`` line, never a traceback."""
+"""The ``zevents`` group: its help, its logging, and errors as exit codes.
+
+Every bad argument exits with status 2 and one ``Error:`` line, never a traceback.
+"""
 
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from tests.cli.conftest import cli_env, run_cli
+from tests.cli.conftest import assert_one_error_line, cli_env, run_cli
 from zevents.cli import cli
+from zevents.cli.app import EXIT_DELIVERY, EXIT_INTERRUPTED, EXIT_USAGE, exit_code_for
+from zevents.errors import (
+    ConfigError,
+    DeliveryTimeout,
+    EndpointError,
+    MissingExtraError,
+    QueueError,
+    QueueUnavailable,
+    RemoteError,
+)
 
 BAD_ARGUMENTS = {
     "serve-unknown-socket-type": (
@@ -93,24 +108,22 @@ BAD_ARGUMENTS = {
 }
 
 
-def _assert_one_error_line(stderr: str, expected: str) -> None:
-    lines = stderr.splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("Error: "), stderr
-    assert expected in lines[0]
-    assert "Traceback" not in stderr
-
-
+@pytest.mark.parametrize("verbosity", [[], ["-v"]], ids=["default", "verbose"])
 @pytest.mark.parametrize(("args", "expected"), BAD_ARGUMENTS.values(), ids=BAD_ARGUMENTS.keys())
 def test_bad_argument_exits_2_with_one_error_line(
-    args: list[str], expected: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    args: list[str],
+    expected: str,
+    verbosity: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
+    """Logging is on before the command checks its options: still nothing but the error."""
     monkeypatch.chdir(tmp_path)  # no stray zevents.toml in the way
     monkeypatch.delenv("ZEVENTS_CONFIG", raising=False)
-    result = CliRunner().invoke(cli, args)
+    result = CliRunner().invoke(cli, [*verbosity, *args])
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
-    _assert_one_error_line(result.stderr, expected)
+    assert_one_error_line(result.stderr, expected)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +142,7 @@ def test_bad_argument_in_a_real_process_exits_2_without_traceback(
     result = run_cli(*args)
     assert result.returncode == 2
     assert result.stdout == b""
-    _assert_one_error_line(result.stderr.decode(), expected)
+    assert_one_error_line(result.stderr.decode(), expected)
 
 
 def test_unknown_connection_names_the_files_searched(tmp_path: Path) -> None:
@@ -138,7 +151,7 @@ def test_unknown_connection_names_the_files_searched(tmp_path: Path) -> None:
     result = run_cli("serve", "--config", str(config), "--connection", "missing")
     assert result.returncode == 2
     expected = f"unknown connection 'missing'; searched: {config}"
-    _assert_one_error_line(result.stderr.decode(), expected)
+    assert_one_error_line(result.stderr.decode(), expected)
 
 
 def test_endpoint_already_in_use_exits_2_naming_it() -> None:
@@ -148,6 +161,100 @@ def test_endpoint_already_in_use_exits_2_naming_it() -> None:
         port = taken.getsockname()[1]
         result = run_cli("serve", f"tcp://127.0.0.1:{port}", env=cli_env())
     assert result.returncode == 2
-    _assert_one_error_line(
+    assert_one_error_line(
         result.stderr.decode(), f"cannot bind tcp://127.0.0.1:{port}: Address already in use"
     )
+
+
+def test_module_help_lists_every_command_and_the_exit_codes() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    out = result.stdout.decode()
+    assert out.startswith("Usage: zevents ")
+    for command in ("serve", "emit", "version"):
+        assert f"  {command} " in out
+    for command in ("bridge", "worker", "queue"):
+        assert f"  {command} " in out
+    assert "2 usage error" in out
+    assert result.stderr == b""
+
+
+HELP_EXAMPLES = [
+    (["serve"], "zevents serve tcp://127.0.0.1:5555"),
+    (["emit"], "zevents emit -e tcp://127.0.0.1:5555 orders.created"),
+    (["version"], "zevents version"),
+    (["bridge"], "zevents bridge --queue orders"),
+    (["worker"], "zevents worker --queue orders --handler"),
+    (["queue"], "zevents queue stats orders"),
+    (["queue", "stats"], "zevents queue stats orders"),
+    (["queue", "failed"], "zevents queue failed orders"),
+    (["queue", "retry"], "zevents queue retry orders"),
+    (["queue", "flush"], "zevents queue flush orders"),
+    (["queue", "workers"], "zevents queue workers"),
+    (["queue", "shutdown"], "zevents queue shutdown"),
+]
+
+
+@pytest.mark.parametrize(
+    ("command", "example"), HELP_EXAMPLES, ids=[" ".join(c) for c, _ in HELP_EXAMPLES]
+)
+def test_each_command_help_shows_an_example(command: list[str], example: str) -> None:
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0
+    out = result.stdout.decode()
+    assert out.startswith(f"Usage: zevents {' '.join(command)} ")
+    assert "Examples:" in out
+    assert example in out
+
+
+def test_every_option_has_help() -> None:
+    """Each option of each command says what it does in ``--help``."""
+    commands: list[click.Command] = [cli]
+    missing = []
+    while commands:
+        command = commands.pop()
+        if isinstance(command, click.Group):
+            commands.extend(command.commands.values())
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.help:
+                missing.append(f"{command.name} {param.opts[0]}")
+    assert missing == []
+
+
+def test_bare_command_prints_the_help_on_stderr_and_exits_2() -> None:
+    result = run_cli()
+    assert result.returncode == 2
+    assert result.stdout == b""
+    assert result.stderr.decode().startswith("Usage: zevents [OPTIONS] COMMAND")
+    assert "Error:" not in result.stderr.decode()
+
+
+def test_logging_is_put_back_after_a_command_run_in_process(tcp_endpoint: str) -> None:
+    """The group logs to stderr while a command runs; an embedding program keeps its own."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    args = ["-v", "emit", "-e", tcp_endpoint, "--timeout", "0.05", "nobody.listens"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert "DEBUG zevents._sockets: opened send push socket" in result.stderr
+    assert root.level == level
+    assert root.handlers == handlers
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (click.UsageError("bad"), EXIT_USAGE),
+        (ConfigError("bad option", option="serve"), EXIT_USAGE),
+        (EndpointError("cannot bind"), EXIT_USAGE),
+        (QueueError("bad queue"), EXIT_USAGE),
+        (MissingExtraError("pip install 'zevents[redis]'"), EXIT_USAGE),
+        (QueueUnavailable("Redis is down"), EXIT_DELIVERY),
+        (DeliveryTimeout("no peer", sent=False), EXIT_DELIVERY),
+        (RemoteError("ValueError: boom"), EXIT_DELIVERY),
+        (KeyboardInterrupt(), EXIT_INTERRUPTED),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else "",
+)
+def test_exit_code_for_each_kind_of_error(error: BaseException, code: int) -> None:
+    assert exit_code_for(error) == code
