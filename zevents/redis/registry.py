@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from zevents.redis._client import Runner, connect, resolve_url
 from zevents.redis.defaults import DEFAULT_PREFIX
@@ -10,6 +11,8 @@ from zevents.redis.protocol import registry as protocol
 from zevents.redis.protocol.records import QueueRecord, read_records
 
 __all__ = ["WorkerRegistry", "queues", "request_shutdown", "workers"]
+
+T = TypeVar("T")
 
 
 class WorkerRegistry:
@@ -86,6 +89,14 @@ class WorkerRegistry:
             self.client.close()
 
 
+def _once(url: str | None, prefix: str, client: Any, use: Callable[[WorkerRegistry], T]) -> T:
+    registry = WorkerRegistry(url, prefix=prefix, client=client)
+    try:
+        return use(registry)
+    finally:
+        registry.close()
+
+
 def request_shutdown(
     url: str | None = None, *, prefix: str = DEFAULT_PREFIX, client: Any = None
 ) -> int:
@@ -100,30 +111,18 @@ def request_shutdown(
     Returns:
         The Redis time of the request, in milliseconds.
     """
-    registry = WorkerRegistry(url, prefix=prefix, client=client)
-    try:
-        return registry.request_shutdown()
-    finally:
-        registry.close()
+    return _once(url, prefix, client, WorkerRegistry.request_shutdown)
 
 
 def workers(
     url: str | None = None, *, prefix: str = DEFAULT_PREFIX, client: Any = None
 ) -> list[dict[str, Any]]:
     """The live workers, from their heartbeats (see ``WorkerRegistry.workers``)."""
-    registry = WorkerRegistry(url, prefix=prefix, client=client)
-    try:
-        return registry.workers()
-    finally:
-        registry.close()
+    return _once(url, prefix, client, WorkerRegistry.workers)
 
 
 def queues(
     url: str | None = None, *, prefix: str = DEFAULT_PREFIX, client: Any = None
 ) -> list[QueueRecord]:
     """The queues used under ``prefix`` (see ``WorkerRegistry.queues``)."""
-    registry = WorkerRegistry(url, prefix=prefix, client=client)
-    try:
-        return registry.queues()
-    finally:
-        registry.close()
+    return _once(url, prefix, client, WorkerRegistry.queues)

