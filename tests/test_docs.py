@@ -8,8 +8,13 @@ line before a fence steers a block:
 - ``<!-- doc: background -->`` starts the block and leaves it running; at the end of the
   document it gets SIGINT (Ctrl-C) and must exit with status 0 (130 for a pipeline,
   whose reader dies of Ctrl-C as in a terminal).
-- ``<!-- doc: output -->`` (on a ``text`` block): every line must appear in what the
-  blocks before it printed (background ones included).
+- ``<!-- doc: output -->`` (on a ``text`` block): exactly what the runnable block before
+  it printed, stdout and stderr together as a terminal shows them: every line, in order,
+  nothing extra (trailing spaces and blank lines at either end aside).
+- ``<!-- doc: output background -->``: the same for the latest background block, waited
+  for (with a deadline) until it has printed exactly that.
+- ``<!-- doc: interrupt -->`` (on a ``text`` block): Ctrl-C (SIGINT) to every background
+  block now; each must exit with status 0 (130 for a pipeline) before the next block.
 - ``<!-- doc: install -->``: an install command; checks that zevents is installed.
 - ``<!-- doc: ci -->``: set-up commands; each line must be a line of ``.ci/run``.
 
@@ -126,6 +131,7 @@ def test_code_blocks_run_as_written(
         env["ZEVENTS_REDIS_URL"] = request.getfixturevalue("docs_redis_url")
     printed: list[str] = []
     background: list[Background] = []
+    stopped: list[Background] = []
     shell_text = "\n".join(b.code for b in blocks if b.language in {"shell", "bash", "sh"})
     try:
         for block in blocks:
@@ -147,7 +153,12 @@ def test_code_blocks_run_as_written(
                         )
                     )
             elif block.marker == "output":
-                expect_printed(block, printed, background, where)
+                expect_printed(block, printed, background + stopped, where)
+            elif block.marker == "interrupt":
+                assert block.language == "text", where
+                stop_background(background, path)
+                stopped.extend(background)
+                background.clear()
             elif block.marker == "background":
                 assert block.language in RUNNABLE, where
                 log = workdir / f"background-{block.line}.log"
@@ -178,39 +189,56 @@ def test_code_blocks_run_as_written(
 Background = tuple[Block, "subprocess.Popen[str]", Path]
 
 
+def lines_of(text: str) -> list[str]:
+    """The lines of ``text``, trailing spaces and blank lines at either end removed."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    while lines and not lines[0]:
+        lines.pop(0)
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
 def expect_printed(
     block: Block, printed: list[str], background: list[Background], where: str
 ) -> None:
-    """Wait (with a deadline) until every line of ``block`` was printed."""
-    wanted = [line.strip() for line in block.code.splitlines() if line.strip()]
-    deadline = time.monotonic() + 15
-    while True:
-        seen = "\n".join(printed + [log.read_text() for _, _, log in background])
-        missing = [line for line in wanted if line not in seen]
-        if not missing:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"{where}: not printed: {missing}; got:\n{seen}")
-        time.sleep(0.05)
+    """``block`` is exactly what the block it describes printed (a background block:
+    waited for, with a deadline, until it has printed exactly that)."""
+    wanted = lines_of(block.code)
+    if block.argument == "background":
+        assert background, f"{where}: no background block before this output"
+        log = background[-1][2]
+        deadline = time.monotonic() + 15
+        while lines_of(log.read_text()) != wanted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        got = lines_of(log.read_text())
+    else:
+        assert not block.argument, f"{where}: unknown output argument {block.argument!r}"
+        assert printed, f"{where}: no block ran before this output"
+        got = lines_of(printed[-1])
+    assert got == wanted, f"{where}: printed\n" + "\n".join(got) + "\n--- the doc says\n" + (
+        "\n".join(wanted)
+    )
 
 
 def run_block(block: Block, workdir: Path, env: dict[str, str], where: str) -> str:
+    """Run a block to its end; what it printed, stdout and stderr interleaved as a
+    terminal shows them."""
     result = subprocess.run(
         command(block),
         cwd=workdir,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
         timeout=BLOCK_TIMEOUT,
     )
-    assert result.returncode == 0, (
-        f"{where} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n"
-        f"{result.stderr}"
-    )
-    return result.stdout + result.stderr
+    assert result.returncode == 0, f"{where} exited {result.returncode}\n{result.stdout}"
+    return result.stdout
 
 
 def stop_background(background: list[Background], path: Path) -> None:
+    """Ctrl-C to every background block; each must exit cleanly."""
     failures = []
     for block, proc, log in background:
         if proc.poll() is None:

@@ -170,7 +170,8 @@ def _bus_with_handlers(handlers: tuple[str, ...], pattern: str) -> Bus:
     """
     bus = Bus("zevents-worker")
     for spec in handlers:
-        # A worker fires only queued events, so the user's function is registered as it
-        # is: the failed store then names it as the receiver that raised.
-        bus.listen(pattern, load_handler(spec, pattern).function)
+        # The worker's own zevents.worker.* hooks go to its bus too: the wrapper keeps
+        # them from a handler unless --pattern names them. The failed store still names
+        # the user's function (frames of zevents' own code are passed over).
+        bus.listen(pattern, load_handler(spec, pattern))
     return bus
