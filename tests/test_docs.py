@@ -216,8 +216,8 @@ def expect_printed(
         assert not block.argument, f"{where}: unknown output argument {block.argument!r}"
         assert printed, f"{where}: no block ran before this output"
         got = lines_of(printed[-1])
-    assert got == wanted, f"{where}: printed\n" + "\n".join(got) + "\n--- the doc says\n" + (
-        "\n".join(wanted)
+    assert got == wanted, (
+        f"{where}: printed\n" + "\n".join(got) + "\n--- the doc says\n" + ("\n".join(wanted))
     )
 
 
