@@ -7,11 +7,8 @@ default, and whether ``immediate`` and confirmation waits apply.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import socket as socket_module
-import stat
 import threading
 import time
 import weakref
@@ -21,6 +18,7 @@ from typing import Any, Literal, cast
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from zevents._ipc import ipc_files, ipc_in_use, remove_ipc_files
 from zevents.config import DEFAULT_LINGER, ListenerOptions
 from zevents.errors import EndpointError
 from zevents.eventsocket import EventSocket
@@ -73,24 +71,6 @@ def socket_type_of(options: ListenerOptions, role: Role) -> str:
     return options.sending_type() if role == "send" else options.receiving_type()
 
 
-def _ipc_in_use(endpoint: str) -> bool:
-    """Whether a live process is listening on the ipc socket file of ``endpoint``.
-
-    libzmq removes an existing socket file before it binds, which would silently take
-    the path over from a running service; a stale file (nobody listening) is fine.
-    """
-    path = endpoint[len("ipc://") :]
-    if not endpoint.startswith("ipc://") or path.startswith("@") or not os.path.exists(path):
-        return False
-    with socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        try:
-            probe.connect(path)
-        except OSError:
-            return False
-        return True
-
-
 def _apply_options(
     sock: EventSocket, options: ListenerOptions, socket_type: str, role: Role
 ) -> None:
@@ -112,7 +92,7 @@ def _bind_all(sock: EventSocket, endpoints: tuple[str, ...]) -> list[str]:
     """Bind every endpoint; return them as resolved (a ``*`` port shows its number)."""
     bound = []
     for endpoint in endpoints:
-        if _ipc_in_use(endpoint):
+        if ipc_in_use(endpoint):
             raise EndpointError(
                 f"cannot bind {endpoint}: another process is listening on it "
                 "(give each service its own ipc path)"
@@ -174,26 +154,6 @@ def open_socket(
     return sock, bound
 
 
-def _ipc_files(bound: list[str]) -> list[tuple[str, int]]:
-    """The socket files of the bound ipc endpoints, with their inode numbers."""
-    files = []
-    for endpoint in bound:
-        path = endpoint[len("ipc://") :]
-        if endpoint.startswith("ipc://") and not path.startswith("@"):
-            with contextlib.suppress(OSError):
-                files.append((path, os.stat(path).st_ino))
-    return files
-
-
-def _remove_ipc_files(files: list[tuple[str, int]]) -> None:
-    """Remove the socket files this socket bound, unless another socket took the path
-    over meanwhile (a different inode)."""
-    for path, inode in files:
-        with contextlib.suppress(OSError):
-            if os.stat(path).st_ino == inode and stat.S_ISSOCK(os.stat(path).st_mode):
-                os.unlink(path)
-
-
 class _Resources:
     """One context and socket; closed by ``close`` or by the finalizer."""
 
@@ -219,7 +179,7 @@ class _Resources:
             # Sockets made from this context by hand are closed with it.
             context.destroy(linger=linger)
         files, self.ipc_files = self.ipc_files, []
-        _remove_ipc_files(files)
+        remove_ipc_files(files)
 
 
 class LazySocket:
@@ -342,7 +302,7 @@ class LazySocket:
         resources.socket, resources.bound = open_socket(
             resources.context, self.options, self.serializer, self.role, on_created
         )
-        resources.ipc_files = _ipc_files(resources.bound)
+        resources.ipc_files = ipc_files(resources.bound)
         logger.debug("opened %s %s socket on %s", self.role, self.socket_type, self.endpoints)
         return resources.socket
 

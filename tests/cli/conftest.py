@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.helpers import wait_for
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 # Generous: a loaded 2-core machine starts Python slowly; tests poll, so this only
@@ -54,12 +56,8 @@ def run_cli(
 
 
 def wait_until(predicate: Callable[[], object], what: str, timeout: float = DEADLINE) -> None:
-    """Poll ``predicate`` until it is true; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
+    """``tests.helpers.wait_for`` with the CLI tests' longer deadline."""
+    wait_for(predicate, timeout, what=what)
 
 
 class CliProcess:

@@ -181,11 +181,9 @@ def test_touch_extends_the_lease_and_fails_once_the_lease_is_lost(
         assert deadline is not None
         assert deadline - raw.time()[0] * 1000 > 3000
         raw.zadd(queue.keys.key("processing"), {taken.id: 0})  # expire it
-        queue.consumer(lease=0, serve=[0]).reclaim(5, max_reclaims=3)
+        queue.consumer(lease=0, serve=[0]).reclaim(5)
     else:
-        make_queue(driver=driver, consumer="b").consumer(lease=0, serve=[0]).reclaim(
-            5, max_reclaims=3
-        )
+        make_queue(driver=driver, consumer="b").consumer(lease=0, serve=[0]).reclaim(5)
     with pytest.raises(QueueError, match="no longer leased"):
         message.touch()
     assert queue.consumer().ack([taken]) == [taken.id]
@@ -293,12 +291,10 @@ def test_a_worker_finishing_after_its_lease_was_taken_over_changes_nothing(
     wait_for(entered.is_set)
     rescuer = make_queue(driver=driver, consumer="rescuer")
     if driver == "stream":
-        taken = rescuer.consumer(lease=0, serve=[0]).reclaim(
-            5, max_reclaims=3
-        )  # as if idle past the lease
+        taken = rescuer.consumer(lease=0, serve=[0]).reclaim(5)  # as if idle past the lease
     else:
         raw.zadd(queue.keys.key("processing"), {msg_id: 0})  # the lease expired
-        rescuer.consumer(lease=30.0, serve=[0]).reclaim(5, max_reclaims=3)
+        rescuer.consumer(lease=30.0, serve=[0]).reclaim(5)
         taken = rescuer.consumer(lease=30.0, serve=[0]).take(1)
     assert [(t.id, t.attempt) for t in taken] == [(msg_id, 2)]
     release.set()

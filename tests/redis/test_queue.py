@@ -263,5 +263,5 @@ def test_messages_reclaimed_from_a_dead_worker_keep_their_enqueue_order(
     queue.send_many([("x", i) for i in range(12)])
     taken = queue.consumer(lease=30.0, serve=[0]).take(11)  # a worker takes 11 and dies
     raw.zadd(queue.keys.key("processing"), {t.id: 0 for t in taken})
-    queue.consumer(lease=30.0, serve=[0]).reclaim(5, max_reclaims=3)
+    queue.consumer(lease=30.0, serve=[0]).reclaim(5)
     assert take_all(queue) == list(range(12))

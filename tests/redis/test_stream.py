@@ -83,12 +83,10 @@ def test_entries_idle_past_keep_alive_are_reclaimed_then_failed_past_max_reclaim
     assert [t.attempt for t in taken] == [1]
     attempts: list[int] = []
     for _ in range(2):
-        reclaimed = rescuer.consumer(lease=0, serve=[0]).reclaim(10, max_reclaims=2)
+        reclaimed = rescuer.consumer(lease=0, serve=[0]).reclaim(10)
         attempts.extend(t.attempt for t in reclaimed)
     assert attempts == [2, 3]
-    assert (
-        rescuer.consumer(lease=0, serve=[0]).reclaim(10, max_reclaims=2) == []
-    )  # third reclaim: over the limit
+    assert rescuer.consumer(lease=0, serve=[0]).reclaim(10) == []  # third reclaim: over the limit
     failed = rescuer.failed()
     assert len(failed) == 1
     assert failed[0].payload == "stuck"
@@ -103,7 +101,7 @@ def test_a_consumer_whose_entry_was_reclaimed_cannot_acknowledge_it(make_queue: 
     fast = make_queue(driver="stream", consumer="fast")
     slow.send("x", 1)
     taken = slow.consumer(lease=1.0, serve=[0]).take(1)
-    reclaimed = fast.consumer(lease=0, serve=[0]).reclaim(10, max_reclaims=3)
+    reclaimed = fast.consumer(lease=0, serve=[0]).reclaim(10)
     assert [t.id for t in reclaimed] == [t.id for t in taken]
     assert slow.consumer().ack(taken) == [taken[0].id]  # fenced
     assert slow.consumer(lease=1.0).touch(taken) == [taken[0].id]

@@ -426,7 +426,7 @@ def test_a_message_whose_lease_expires_on_its_last_attempt_goes_to_the_failed_st
         taken = queue.consumer(lease=30.0, serve=[0]).take(1)
         assert [t.attempt for t in taken] == [attempt]
         raw.zadd(queue.keys.key("processing"), {taken[0].id: 0})  # its worker died
-        queue.consumer(lease=30.0, serve=[0]).reclaim(2, max_reclaims=3)
+        queue.consumer(lease=30.0, serve=[0]).reclaim(2)
     failed = queue.failed()
     assert len(failed) == 1
     assert failed[0].error.startswith("LeaseExpired: ")

@@ -46,7 +46,6 @@ class Consumer:
         runner: Runs the driver's plans (the queue's ``Runner``).
         codec: Decodes stored bodies.
         priorities: The queue's priority levels.
-        max_reclaims: Stream driver: claims of a silent consumer's entry before it fails.
         lease: Seconds a taken message stays leased without a renewal (0 leases
             nothing: ``reclaim`` then takes over every expired or pending message at
             once, for rescue tools).
@@ -66,7 +65,6 @@ class Consumer:
         codec: BodyCodec,
         *,
         priorities: Sequence[int],
-        max_reclaims: int,
         lease: float,
         serve: str | Iterable[int] | None = None,
         name: str | None = None,
@@ -76,7 +74,6 @@ class Consumer:
         self.lease_ms = int(self.lease * 1000)
         spec = serve if serve is None or isinstance(serve, str) else list(serve)
         self.levels = select_priorities(priorities, spec)
-        self.max_reclaims = max_reclaims
         self.name = name or unique_name()
         self.reader = Reader(self.name, self.lease_ms, tuple(self.levels))
         self._driver = driver
@@ -94,16 +91,15 @@ class Consumer:
         """Lease up to ``count`` due messages, highest priority first."""
         return self._run(self._driver.take(self.reader, count), self._take)
 
-    def reclaim(self, max_attempts: int, *, max_reclaims: int | None = None) -> list[Taken]:
+    def reclaim(self, max_attempts: int) -> list[Taken]:
         """Recover messages whose lease expired (their worker died or hung).
 
-        Past ``max_attempts`` (or ``max_reclaims`` claims on streams, default the
-        queue's) they go to the failed store. On the stream driver the reclaimed entries
-        are leased to this consumer and returned; the other drivers put them back in
-        line for the next ``take`` and return none.
+        Past ``max_attempts`` (or the queue's ``max_reclaims`` claims on streams) they go
+        to the failed store. On the stream driver the reclaimed entries are leased to
+        this consumer and returned; the other drivers put them back in line for the next
+        ``take`` and return none.
         """
-        reclaims = self.max_reclaims if max_reclaims is None else max_reclaims
-        plan = self._driver.reclaim(self.reader, max_attempts, reclaims)
+        plan = self._driver.reclaim(self.reader, max_attempts)
         return self._run(plan, f"reclaim in {self.queue!r}")
 
     def decode(self, taken: Taken) -> Message:

@@ -6,13 +6,14 @@ Importable without redis-py.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
 
 from zevents.errors import DecodeError, EncodeError
+from zevents.eventbus import matcher
 from zevents.serializers import JSON_OPTIONS, JsonSerializer, Serializer, codec_of
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "content_id",
     "failed_entry",
     "failure_record",
+    "select_failed",
 ]
 
 
@@ -281,3 +283,24 @@ def failed_entry(key: str, record: bytes, body: bytes | None, codec: BodyCodec) 
         status=info.get("status"),
         percent=float(percent) if percent is not None else None,
     )
+
+
+def select_failed(
+    entries: Iterable[FailedMessage],
+    *,
+    ids: Iterable[str] | None = None,
+    event: str | None = None,
+    receiver: str | None = None,
+) -> list[FailedMessage]:
+    """The entries that every given selector picks: ``ids`` (failed-store ids),
+    ``event`` (a name or ``*`` pattern), ``receiver`` (a name or pattern)."""
+    wanted = set(ids) if ids is not None else None
+    by_event = matcher(event) if event else None
+    by_receiver = matcher(receiver) if receiver else None
+    return [
+        entry
+        for entry in entries
+        if (wanted is None or entry.id in wanted)
+        and (by_event is None or (entry.event is not None and by_event(entry.event)))
+        and (by_receiver is None or (entry.receiver is not None and by_receiver(entry.receiver)))
+    ]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TypeVar
 
 from zevents.errors import ConfigError, QueueNotFound
-from zevents.eventbus import matcher
 from zevents.redis._client import Runner, connect, resolve_url
 from zevents.redis.consumer import Consumer
 from zevents.redis.defaults import (
@@ -20,15 +19,19 @@ from zevents.redis.defaults import (
     DRIVERS,
 )
 from zevents.redis.keys import QueueKeys, unique_name
-from zevents.redis.message import BodyCodec, FailedMessage, content_id
-from zevents.redis.protocol import Driver, Plan, SendItem, make_driver
+from zevents.redis.message import BodyCodec, FailedMessage, select_failed
+from zevents.redis.protocol import Driver, Plan, make_driver
 from zevents.redis.protocol.records import (
     QueueRecord,
+    QueueShape,
+    check_record,
     has_data,
     read_record,
     read_records,
     record,
+    settle_shape,
 )
+from zevents.redis.protocol.sending import send_item, send_items
 from zevents.redis.registry import WorkerRegistry
 from zevents.serializers import Serializer, resolve_serializer
 
@@ -37,53 +40,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["RedisQueue"]
 
 T = TypeVar("T")
-
-_SEND_OPTIONS = frozenset(
-    {"delay", "execute_at", "priority", "identifier", "serial_group", "unique"}
-)
-
-
-def _csv(levels: Iterable[int]) -> str:
-    return ",".join(str(p) for p in levels)
-
-
-def _settle(
-    name: str,
-    recorded: QueueRecord | None,
-    driver: str | None,
-    priorities: Iterable[int] | None,
-    default: int | None,
-) -> tuple[str, tuple[int, ...], int]:
-    """The driver, levels and default priority to open queue ``name`` with: what was
-    asked, checked against what the queue was created as; what is recorded otherwise."""
-    if driver is not None and driver not in DRIVERS:
-        raise ConfigError(
-            f"unknown driver {driver!r}; choose one of {', '.join(DRIVERS)}", option="driver"
-        )
-    levels = tuple(sorted({int(p) for p in priorities}, reverse=True)) if priorities else None
-    if recorded is not None:
-        if driver is not None and driver != recorded.driver:
-            raise ConfigError(
-                f"queue {name!r} is a {recorded.driver} queue (priorities "
-                f"{_csv(recorded.priorities)}), not {driver}: give driver={recorded.driver!r}"
-                " or none",
-                option="driver",
-            )
-        if levels is not None and levels != recorded.priorities:
-            raise ConfigError(
-                f"queue {name!r} has the priorities {_csv(recorded.priorities)}, not "
-                f"{_csv(levels)}: give those or none",
-                option="priorities",
-            )
-        driver, levels = recorded.driver, recorded.priorities
-        default = recorded.default_priority if default is None else default
-    levels = levels or (0,)
-    default = levels[-1] if default is None else default
-    if default not in levels:
-        raise ConfigError(
-            f"default_priority {default} is not one of {levels}", option="default_priority"
-        )
-    return driver or "list", levels, default
 
 
 class RedisQueue:
@@ -161,7 +117,7 @@ class RedisQueue:
         self.codec = BodyCodec(resolve_serializer(serializer))
         self._asked = (driver, tuple(priorities) if priorities else None, default_priority)
         if priorities is not None or default_priority is not None:
-            _settle(name, None, *self._asked)  # bad levels fail here, before any I/O
+            settle_shape(name, None, *self._asked)  # bad levels fail here, before any I/O
         self._owns_client = client is None
         self.url = resolve_url(url, connection) if client is None else (url or "redis://(client)")
         self.client = connect(self.url, socket_timeout=socket_timeout) if client is None else client
@@ -181,13 +137,19 @@ class RedisQueue:
         """Read the queue's record and settle its driver and levels (the first
         operation does this; construction does no I/O)."""
         found = self.runner.run(read_record(self.name, self.prefix), f"open {self.name!r}")
-        driver, levels, default = _settle(self.name, found, *self._asked)
+        shape = settle_shape(self.name, found, *self._asked)
         self.record = found
-        self._keys = QueueKeys(self.name, levels, stream=driver == "stream", prefix=self.prefix)
-        self._levels = levels
-        self._default = default
-        self._driver_name = driver
-        self._driver = make_driver(driver, self._keys, default, self.codec, self.group)
+        self._shape = shape
+        stream = shape.driver == "stream"
+        self._keys = QueueKeys(self.name, shape.priorities, stream=stream, prefix=self.prefix)
+        self._driver = make_driver(
+            shape.driver,
+            self._keys,
+            shape.default_priority,
+            self.codec,
+            group=self.group,
+            max_reclaims=self.max_reclaims,
+        )
         self._opened = True
 
     def _prepare(self) -> None:
@@ -195,15 +157,10 @@ class RedisQueue:
         prepare (the stream driver creates its consumer group)."""
         if not self._opened:
             self._open()
-        found = self.runner.run(
-            record(self._keys, self._driver_name, self._default), f"record {self.name!r}"
-        )
-        if (found.driver, found.priorities) != (self._driver_name, self._levels):
-            raise ConfigError(
-                f"queue {self.name!r} was just created elsewhere as a {found.driver} queue "
-                f"(priorities {_csv(found.priorities)}); open it again",
-                option="driver",
-            )
+        shape = self._shape
+        plan = record(self._keys, shape.driver, shape.default_priority)
+        found = self.runner.run(plan, f"record {self.name!r}")
+        check_record(found, shape)
         self.record = found
         self.runner.run(self._driver.prepare(), f"create group {self.group!r}")
         self._prepared = True
@@ -215,32 +172,18 @@ class RedisQueue:
         return self.runner.run(plan, action)
 
     @property
+    def shape(self) -> QueueShape:
+        """Its driver, priority levels and default priority (opened on first use)."""
+        if not self._opened:
+            self._open()
+        return self._shape
+
+    @property
     def keys(self) -> QueueKeys:
         """The queue's keys."""
         if not self._opened:
             self._open()
         return self._keys
-
-    @property
-    def priorities(self) -> tuple[int, ...]:
-        """The priority levels, highest first."""
-        if not self._opened:
-            self._open()
-        return self._levels
-
-    @property
-    def default_priority(self) -> int:
-        """The level of messages sent without one."""
-        if not self._opened:
-            self._open()
-        return self._default
-
-    @property
-    def driver_name(self) -> str:
-        """``"list"``, ``"sorted-set"``, ``"stream"`` or ``"set"``."""
-        if not self._opened:
-            self._open()
-        return self._driver_name
 
     @property
     def driver(self) -> Driver:
@@ -249,8 +192,23 @@ class RedisQueue:
             self._open()
         return self._driver
 
+    @property
+    def priorities(self) -> tuple[int, ...]:
+        """The priority levels, highest first."""
+        return self.shape.priorities
+
+    @property
+    def default_priority(self) -> int:
+        """The level of messages sent without one."""
+        return self.shape.default_priority
+
+    @property
+    def driver_name(self) -> str:
+        """``"list"``, ``"sorted-set"``, ``"stream"`` or ``"set"``."""
+        return self.shape.driver
+
     def __repr__(self) -> str:
-        driver = self._driver_name if self._opened else (self._asked[0] or "as recorded")
+        driver = self._shape.driver if self._opened else (self._asked[0] or "as recorded")
         return f"<RedisQueue {self.name!r} driver={driver}>"
 
     # --- sending ------------------------------------------------------------------
@@ -295,8 +253,17 @@ class RedisQueue:
         """
         if not self._prepared:
             self._prepare()
-        item = self._item(
-            event, payload, delay, execute_at, priority, identifier, serial_group, unique
+        item = send_item(
+            self._shape,
+            self.codec,
+            event,
+            payload,
+            delay=delay,
+            execute_at=execute_at,
+            priority=priority,
+            identifier=identifier,
+            serial_group=serial_group,
+            unique=unique,
         )
         return self.runner.run(self._driver.send([item]), self._send_action)[0]
 
@@ -312,75 +279,10 @@ class RedisQueue:
         """
         if not self._prepared:
             self._prepare()
-        items: list[SendItem] = []
-        for entry in events:
-            if isinstance(entry, Mapping):
-                options = dict(entry)
-                event = options.pop("event")
-                payload = options.pop("payload", None)
-                items.append(self._item_from(event, payload, options))
-            else:
-                items.append(self._item(entry[0], entry[1], 0, None, None, None, None, False))
+        items = send_items(self._shape, self.codec, events)
         if not items:
             return []
         return self.runner.run(self._driver.send_many(items), self._send_action)
-
-    def _item_from(self, event: str, payload: Any, options: dict[str, Any]) -> SendItem:
-        unknown = set(options) - _SEND_OPTIONS
-        if unknown:
-            raise ConfigError(f"unknown send options {sorted(unknown)}", option="send_many")
-        return self._item(
-            event,
-            payload,
-            options.get("delay", 0),
-            options.get("execute_at"),
-            options.get("priority"),
-            options.get("identifier"),
-            options.get("serial_group"),
-            bool(options.get("unique", False)),
-        )
-
-    def _item(
-        self,
-        event: str,
-        payload: Any,
-        delay: float,
-        execute_at: datetime | None,
-        priority: int | None,
-        identifier: str | None,
-        serial_group: str | None,
-        unique: bool,
-    ) -> SendItem:
-        if not isinstance(event, str) or not event:
-            raise ConfigError("event must be a non-empty string", option="event")
-        prio = self._default if priority is None else priority
-        if prio not in self._levels:
-            raise ConfigError(
-                f"priority {prio} is not one of the queue's levels {self._levels}",
-                option="priority",
-            )
-        if unique and identifier is None:
-            raise ConfigError("unique=True needs an identifier", option="unique")
-        if serial_group is not None and (not serial_group or "\0" in serial_group):
-            raise ConfigError(
-                "serial_group must be a non-empty string without NUL", option="serial_group"
-            )
-        at_ms: int | None = None
-        if execute_at is not None:
-            if execute_at.tzinfo is None:
-                execute_at = execute_at.replace(tzinfo=timezone.utc)
-            at_ms = int(execute_at.timestamp() * 1000)
-        if self._driver_name == "set" and (delay or at_ms is not None):
-            raise ConfigError(
-                "the set driver has no delays; use list, sorted-set or stream", option="delay"
-            )
-        if delay < 0:
-            raise ConfigError("delay must not be negative", option="delay")
-        body = self.codec.encode(event, payload, prio, identifier, serial_group)
-        msg_id = content_id(event, payload, identifier) if self._driver_name == "set" else ""
-        return SendItem(
-            body, prio, msg_id, int(delay * 1000), at_ms, identifier, unique, serial_group
-        )
 
     # --- consuming ------------------------------------------------------------------
 
@@ -409,8 +311,7 @@ class RedisQueue:
             self._driver,
             self.runner,
             self.codec,
-            priorities=self._levels,
-            max_reclaims=self.max_reclaims,
+            priorities=self._shape.priorities,
             lease=lease,
             serve=serve,
             name=name or self.consumer_name,
@@ -464,23 +365,23 @@ class RedisQueue:
         """The failed store, oldest failure first."""
         return self.runner.run(self.driver.failed(), f"failed of {self.name!r}")
 
-    def retry_failed(self, ids: Iterable[str] | None = None, event: str | None = None) -> int:
+    def retry_failed(
+        self,
+        ids: Iterable[str] | None = None,
+        event: str | None = None,
+        receiver: str | None = None,
+    ) -> int:
         """Put failed messages back to be tried afresh; returns how many.
 
         Each goes back at the priority its body names (the default when it names none).
+        The selectors combine; with none, every failed message goes back.
 
         Args:
-            ids: Only these failed-store ids (default: all).
+            ids: Only these failed-store ids.
             event: Only messages of this event name (or ``*`` pattern).
+            receiver: Only messages whose failing receiver is this one (or pattern).
         """
-        wanted = set(ids) if ids is not None else None
-        matches = matcher(event) if event else None
-        chosen = [
-            entry
-            for entry in self.failed()
-            if (wanted is None or entry.id in wanted)
-            and (matches is None or (entry.event is not None and matches(entry.event)))
-        ]
+        chosen = select_failed(self.failed(), ids=ids, event=event, receiver=receiver)
         return self._write(self.driver.retry_failed(chosen), f"retry failed of {self.name!r}")
 
     def flush_failed(self) -> int:

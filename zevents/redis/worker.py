@@ -13,16 +13,17 @@ from zevents.config import check_seconds
 from zevents.errors import ConfigError, DecodeError, QueueError
 from zevents.events import WORKER_AFTER, WORKER_BEFORE, WORKER_FAILED
 from zevents.redis._current import _current
-from zevents.redis._outcome import Outcome, OutcomeKind, run_forked, run_inline
+from zevents.redis._outcome import Outcome, run_forked, run_inline
 from zevents.redis._state import WorkerState, resident_memory
 from zevents.redis.consumer import Consumer
 from zevents.redis.defaults import DEFAULT_KEEP_ALIVE, DEFAULT_PREFETCH
 from zevents.redis.heartbeat import Heartbeat
 from zevents.redis.keys import unique_name
-from zevents.redis.message import Message, Taken, failure_record
+from zevents.redis.message import Message, Taken
 from zevents.redis.queue import RedisQueue
 from zevents.redis.registry import WorkerRegistry
 from zevents.redis.retry import RetryPolicy
+from zevents.redis.settling import Settle, before_info, settlement, undecodable
 
 if TYPE_CHECKING:
     from zevents.eventbus import Bus
@@ -321,40 +322,29 @@ class Worker:
         try:
             message = consumer.decode(taken)
         except DecodeError as exc:
-            self._fail_undecodable(index, consumer, taken, exc)
+            record, hook = undecodable(consumer.queue, taken, f"DecodeError: {exc}")
+            self._fail(index, consumer, taken, record)
+            self._hook(WORKER_FAILED, hook)
             return
-        info: dict[str, Any] = {
-            "queue": message.queue,
-            "id": message.id,
-            "event": message.event,
-            "attempt": message.attempt,
-            "priority": message.priority,
-        }
+        info = before_info(message)
         self._hook(WORKER_BEFORE, info)
         started = time.perf_counter()
         outcome = self._run_receivers(message)
         duration = time.perf_counter() - started
-        self._settle(index, consumer, message, outcome, info, duration)
-
-    def _fail_undecodable(
-        self, index: int, consumer: Consumer, taken: Taken, exc: DecodeError
-    ) -> None:
-        error = f"DecodeError: {exc}"
-        self._fail(
-            index, consumer, taken, failure_record(error, None, taken.attempt, "undecodable")
-        )
-        self._hook(
-            WORKER_FAILED,
-            {
-                "queue": consumer.queue,
-                "id": taken.id,
-                "event": None,
-                "attempt": taken.attempt,
-                "error": error,
-                "receiver": None,
-                "final": True,
-            },
-        )
+        decided = settlement(outcome, message, self.retry)
+        if decided.kind is Settle.ACK:
+            self.state.finish(index, message)
+            if self.bus.has_receivers(WORKER_AFTER):
+                after = {"duration": duration, "memory": resident_memory()}
+                self._hook(WORKER_AFTER, {**info, **after})
+        elif decided.kind is Settle.FAIL:
+            self._fail(index, consumer, message, decided.record or b"{}")
+        else:
+            delay = decided.delay or 0.0
+            self._retry(index, consumer, message, delay, count_attempt=decided.kind is Settle.RETRY)
+        failed = decided.failed_info(outcome, duration)
+        if failed is not None:
+            self._hook(WORKER_FAILED, {**info, **failed})
 
     def _run_receivers(self, message: Message) -> Outcome:
         bus, event, payload = self.bus, message.event, message.payload
@@ -366,44 +356,6 @@ class Worker:
         finally:
             _current.reset(context)
             self.state.current = None
-
-    def _settle(
-        self,
-        index: int,
-        consumer: Consumer,
-        message: Message,
-        outcome: Outcome,
-        info: dict[str, Any],
-        duration: float,
-    ) -> None:
-        kind = outcome.kind
-        if kind is OutcomeKind.OK:
-            self.state.finish(index, message)
-            if self.bus.has_receivers(WORKER_AFTER):
-                self._hook(
-                    WORKER_AFTER, {**info, "duration": duration, "memory": resident_memory()}
-                )
-            return
-        retry_in: float | None = None
-        if kind is OutcomeKind.WAITING:
-            retry_in = (
-                outcome.delay if outcome.delay is not None else self.retry.delay(message.attempt)
-            )
-            self._retry(index, consumer, message, retry_in, count_attempt=False)
-            return
-        if kind is OutcomeKind.PERMANENT or self.retry.is_exhausted(message.attempt):
-            reason = "permanent" if kind is OutcomeKind.PERMANENT else "attempts"
-            record = failure_record(
-                outcome.error or "", outcome.receiver, message.attempt, reason, message
-            )
-            self._fail(index, consumer, message, record)
-        else:
-            retry_in = self.retry.delay(message.attempt)
-            self._retry(index, consumer, message, retry_in, count_attempt=True)
-        failed = {"error": outcome.error, "receiver": outcome.receiver, "duration": duration}
-        self._hook(
-            WORKER_FAILED, {**info, **failed, "retry_in": retry_in, "final": retry_in is None}
-        )
 
     def _retry(
         self, index: int, consumer: Consumer, message: Message, delay: float, *, count_attempt: bool

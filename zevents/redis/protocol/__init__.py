@@ -35,9 +35,16 @@ __all__ = [
 
 
 def make_driver(
-    kind: str, keys: QueueKeys, default_priority: int, codec: BodyCodec, group: str
+    kind: str,
+    keys: QueueKeys,
+    default_priority: int,
+    codec: BodyCodec,
+    *,
+    group: str,
+    max_reclaims: int,
 ) -> Driver:
-    """The driver named ``kind`` (one of ``zevents.redis.defaults.DRIVERS``)."""
+    """The driver named ``kind`` (one of ``zevents.redis.defaults.DRIVERS``); ``group``
+    and ``max_reclaims`` are for the stream driver."""
     if kind == "stream":
-        return StreamDriver(keys, default_priority, codec, group)
+        return StreamDriver(keys, default_priority, codec, group, max_reclaims)
     return CoreDriver(keys, kind, default_priority, codec)

@@ -119,8 +119,9 @@ class Driver(Protocol):
         """Lease up to ``count`` due messages, highest priority first."""
         ...
 
-    def reclaim(self, reader: Reader, max_attempts: int, max_reclaims: int) -> Plan[list[Taken]]:
-        """Recover messages of dead workers; returns any now leased to ``reader``."""
+    def reclaim(self, reader: Reader, max_attempts: int) -> Plan[list[Taken]]:
+        """Recover messages of dead workers (failing those past ``max_attempts``);
+        returns any now leased to ``reader``."""
         ...
 
     def ack(self, reader: Reader, done: Sequence[tuple[Taken, Fields]]) -> Plan[list[str]]:

@@ -48,7 +48,7 @@ class CoreDriver(BaseDriver):
         args = [count, reader.lease_ms, len(reader.levels), *reader.levels]
         return (yield from single(self.call("take.lua", args), _taken))
 
-    def reclaim(self, reader: Reader, max_attempts: int, max_reclaims: int) -> Plan[list[Taken]]:
+    def reclaim(self, reader: Reader, max_attempts: int) -> Plan[list[Taken]]:
         """Put expired leases back in line (or fail them past ``max_attempts``); what
         comes back is taken by the next ``take``, so nothing is returned here."""
         yield self.call("reclaim.lua", [max_attempts])

@@ -7,16 +7,26 @@ a second set of keys. Sans-I/O: every function returns a plan.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from zevents.errors import QueueError
+from zevents.errors import ConfigError, QueueError
+from zevents.redis.defaults import DRIVERS
 from zevents.redis.keys import QueueKeys, meta_key, queues_key
 from zevents.redis.protocol.base import as_str
 from zevents.redis.protocol.steps import Batch, Call, Command, Plan
 
-__all__ = ["QueueRecord", "has_data", "read_record", "read_records", "record"]
+__all__ = [
+    "QueueRecord",
+    "QueueShape",
+    "check_record",
+    "has_data",
+    "read_record",
+    "read_records",
+    "record",
+    "settle_shape",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +96,74 @@ def read_records(prefix: str) -> Plan[list[QueueRecord]]:
     replies = yield Batch([Command("hmget", (meta_key(n, prefix), list(_FIELDS))) for n in names])
     found = (_parse(n, fields) for n, fields in zip(names, replies, strict=True))
     return [r for r in found if r is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueShape:
+    """What a queue object works with: its driver, levels and default priority."""
+
+    driver: str
+    priorities: tuple[int, ...]
+    default_priority: int
+
+
+def _csv(levels: Iterable[int]) -> str:
+    return ",".join(str(p) for p in levels)
+
+
+def settle_shape(
+    name: str,
+    recorded: QueueRecord | None,
+    driver: str | None,
+    priorities: Iterable[int] | None,
+    default: int | None,
+) -> QueueShape:
+    """The shape to open queue ``name`` with: what was asked, checked against what the
+    queue was created as, and what is recorded where nothing was asked.
+
+    Raises:
+        ConfigError: An unknown driver, a driver or levels other than the recorded
+            ones (``option`` names which), or a default priority not among the levels.
+    """
+    if driver is not None and driver not in DRIVERS:
+        raise ConfigError(
+            f"unknown driver {driver!r}; choose one of {', '.join(DRIVERS)}", option="driver"
+        )
+    levels = tuple(sorted({int(p) for p in priorities}, reverse=True)) if priorities else None
+    if recorded is not None:
+        if driver is not None and driver != recorded.driver:
+            raise ConfigError(
+                f"queue {name!r} is a {recorded.driver} queue (priorities "
+                f"{_csv(recorded.priorities)}), not {driver}: give driver={recorded.driver!r}"
+                " or none",
+                option="driver",
+            )
+        if levels is not None and levels != recorded.priorities:
+            raise ConfigError(
+                f"queue {name!r} has the priorities {_csv(recorded.priorities)}, not "
+                f"{_csv(levels)}: give those or none",
+                option="priorities",
+            )
+        driver, levels = recorded.driver, recorded.priorities
+        default = recorded.default_priority if default is None else default
+    levels = levels or (0,)
+    default = levels[-1] if default is None else default
+    if default not in levels:
+        raise ConfigError(
+            f"default_priority {default} is not one of {levels}", option="default_priority"
+        )
+    return QueueShape(driver or "list", levels, default)
+
+
+def check_record(found: QueueRecord, shape: QueueShape) -> None:
+    """``found`` (just recorded) matches ``shape``.
+
+    Raises:
+        ConfigError: Another process created the queue otherwise in the meantime.
+    """
+    if (found.driver, found.priorities) != (shape.driver, shape.priorities):
+        raise ConfigError(
+            f"queue {found.name!r} was just created elsewhere as a {found.driver} queue "
+            f"(priorities {_csv(found.priorities)}); open it again",
+            option="driver",
+        )

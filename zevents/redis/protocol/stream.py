@@ -52,13 +52,20 @@ class StreamDriver(BaseDriver):
         default_priority: The level of messages that name none.
         codec: Decodes stored bodies for the failed store.
         group: The consumer group this queue object reads as.
+        max_reclaims: Claims of a silent consumer's entry before it fails.
     """
 
     def __init__(
-        self, keys: QueueKeys, default_priority: int, codec: BodyCodec, group: str
+        self,
+        keys: QueueKeys,
+        default_priority: int,
+        codec: BodyCodec,
+        group: str,
+        max_reclaims: int,
     ) -> None:
         super().__init__(keys, "stream", default_priority, codec)
         self.group = group
+        self.max_reclaims = max_reclaims
 
     def prepare(self) -> Plan[None]:
         """Create the group on every priority stream (from the start), if missing."""
@@ -68,9 +75,9 @@ class StreamDriver(BaseDriver):
         args = [self.group, reader.name, count, len(reader.levels), *reader.levels]
         return (yield from single(self.call("stream_take.lua", args), _entries))
 
-    def reclaim(self, reader: Reader, max_attempts: int, max_reclaims: int) -> Plan[list[Taken]]:
+    def reclaim(self, reader: Reader, max_attempts: int) -> Plan[list[Taken]]:
         levels = reader.levels
-        args = [self.group, reader.name, reader.lease_ms, max_reclaims, max_attempts]
+        args = [self.group, reader.name, reader.lease_ms, self.max_reclaims, max_attempts]
         args += [_RECLAIM_COUNT, len(levels), *levels]
         return (yield from single(self.call("stream_reclaim.lua", args), _entries))
 

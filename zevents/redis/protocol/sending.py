@@ -1,0 +1,95 @@
+"""Turning ``send`` arguments into checked, encoded messages (sans-I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from zevents.errors import ConfigError
+from zevents.redis.message import BodyCodec, content_id
+from zevents.redis.protocol.base import SendItem
+from zevents.redis.protocol.records import QueueShape
+
+__all__ = ["SEND_OPTIONS", "send_item", "send_items"]
+
+#: The keywords of ``send`` a ``send_many`` mapping may hold besides event and payload.
+SEND_OPTIONS = frozenset(
+    {"delay", "execute_at", "priority", "identifier", "serial_group", "unique"}
+)
+
+
+def _due_ms(execute_at: datetime | None) -> int | None:
+    if execute_at is None:
+        return None
+    if execute_at.tzinfo is None:
+        execute_at = execute_at.replace(tzinfo=timezone.utc)
+    return int(execute_at.timestamp() * 1000)
+
+
+def send_item(
+    shape: QueueShape,
+    codec: BodyCodec,
+    event: str,
+    payload: Any = None,
+    *,
+    delay: float = 0,
+    execute_at: datetime | None = None,
+    priority: int | None = None,
+    identifier: str | None = None,
+    serial_group: str | None = None,
+    unique: bool = False,
+) -> SendItem:
+    """One message, checked and encoded (see ``RedisQueue.send`` for the arguments).
+
+    Raises:
+        ConfigError: An option the queue cannot take (``option`` names it).
+        EncodeError: The payload cannot be serialized.
+    """
+    if not isinstance(event, str) or not event:
+        raise ConfigError("event must be a non-empty string", option="event")
+    prio = shape.default_priority if priority is None else priority
+    if prio not in shape.priorities:
+        raise ConfigError(
+            f"priority {prio} is not one of the queue's levels {shape.priorities}",
+            option="priority",
+        )
+    if unique and identifier is None:
+        raise ConfigError("unique=True needs an identifier", option="unique")
+    if serial_group is not None and (not serial_group or "\0" in serial_group):
+        raise ConfigError(
+            "serial_group must be a non-empty string without NUL", option="serial_group"
+        )
+    at_ms = _due_ms(execute_at)
+    if shape.driver == "set" and (delay or at_ms is not None):
+        raise ConfigError(
+            "the set driver has no delays; use list, sorted-set or stream", option="delay"
+        )
+    if delay < 0:
+        raise ConfigError("delay must not be negative", option="delay")
+    body = codec.encode(event, payload, prio, identifier, serial_group)
+    msg_id = content_id(event, payload, identifier) if shape.driver == "set" else ""
+    return SendItem(body, prio, msg_id, int(delay * 1000), at_ms, identifier, unique, serial_group)
+
+
+def send_items(
+    shape: QueueShape, codec: BodyCodec, events: Iterable[tuple[str, Any] | Mapping[str, Any]]
+) -> list[SendItem]:
+    """The messages of ``send_many``: ``(event, payload)`` pairs, or mappings with
+    ``event``, ``payload`` and any keyword of ``send``.
+
+    Raises:
+        ConfigError: An unknown keyword, or an option the queue cannot take.
+    """
+    items = []
+    for entry in events:
+        if not isinstance(entry, Mapping):
+            items.append(send_item(shape, codec, entry[0], entry[1]))
+            continue
+        options = dict(entry)
+        event, payload = options.pop("event"), options.pop("payload", None)
+        unknown = set(options) - SEND_OPTIONS
+        if unknown:
+            raise ConfigError(f"unknown send options {sorted(unknown)}", option="send_many")
+        items.append(send_item(shape, codec, event, payload, **options))
+    return items
