@@ -142,13 +142,9 @@ class RedisQueue:
         self._shape = shape
         stream = shape.driver == "stream"
         self._keys = QueueKeys(self.name, shape.priorities, stream=stream, prefix=self.prefix)
+        default, reclaims = shape.default_priority, self.max_reclaims
         self._driver = make_driver(
-            shape.driver,
-            self._keys,
-            shape.default_priority,
-            self.codec,
-            group=self.group,
-            max_reclaims=self.max_reclaims,
+            shape.driver, self._keys, default, self.codec, group=self.group, max_reclaims=reclaims
         )
         self._opened = True
 
@@ -253,18 +249,15 @@ class RedisQueue:
         """
         if not self._prepared:
             self._prepare()
-        item = send_item(
-            self._shape,
-            self.codec,
-            event,
-            payload,
-            delay=delay,
-            execute_at=execute_at,
-            priority=priority,
-            identifier=identifier,
-            serial_group=serial_group,
-            unique=unique,
-        )
+        options = {
+            "delay": delay,
+            "execute_at": execute_at,
+            "priority": priority,
+            "identifier": identifier,
+            "serial_group": serial_group,
+            "unique": unique,
+        }
+        item = send_item(self._shape, self.codec, event, payload, options)
         return self.runner.run(self._driver.send([item]), self._send_action)[0]
 
     def send_many(self, events: Iterable[tuple[str, Any] | Mapping[str, Any]]) -> list[str]:

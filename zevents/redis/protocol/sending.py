@@ -28,26 +28,24 @@ def _due_ms(execute_at: datetime | None) -> int | None:
 
 
 def send_item(
-    shape: QueueShape,
-    codec: BodyCodec,
-    event: str,
-    payload: Any = None,
-    *,
-    delay: float = 0,
-    execute_at: datetime | None = None,
-    priority: int | None = None,
-    identifier: str | None = None,
-    serial_group: str | None = None,
-    unique: bool = False,
+    shape: QueueShape, codec: BodyCodec, event: str, payload: Any, options: Mapping[str, Any]
 ) -> SendItem:
-    """One message, checked and encoded (see ``RedisQueue.send`` for the arguments).
+    """One message, checked and encoded; ``options`` are keywords of ``RedisQueue.send``
+    (``delay``, ``execute_at``, ``priority``, ``identifier``, ``serial_group``,
+    ``unique``).
 
     Raises:
-        ConfigError: An option the queue cannot take (``option`` names it).
+        ConfigError: An unknown keyword, or an option the queue cannot take (``option``
+            names it).
         EncodeError: The payload cannot be serialized.
     """
+    unknown = set(options) - SEND_OPTIONS
+    if unknown:
+        raise ConfigError(f"unknown send options {sorted(unknown)}", option="send_many")
     if not isinstance(event, str) or not event:
         raise ConfigError("event must be a non-empty string", option="event")
+    priority, identifier = options.get("priority"), options.get("identifier")
+    serial_group, unique = options.get("serial_group"), bool(options.get("unique"))
     prio = shape.default_priority if priority is None else priority
     if prio not in shape.priorities:
         raise ConfigError(
@@ -60,7 +58,7 @@ def send_item(
         raise ConfigError(
             "serial_group must be a non-empty string without NUL", option="serial_group"
         )
-    at_ms = _due_ms(execute_at)
+    delay, at_ms = options.get("delay", 0), _due_ms(options.get("execute_at"))
     if shape.driver == "set" and (delay or at_ms is not None):
         raise ConfigError(
             "the set driver has no delays; use list, sorted-set or stream", option="delay"
@@ -83,13 +81,10 @@ def send_items(
     """
     items = []
     for entry in events:
-        if not isinstance(entry, Mapping):
-            items.append(send_item(shape, codec, entry[0], entry[1]))
-            continue
-        options = dict(entry)
-        event, payload = options.pop("event"), options.pop("payload", None)
-        unknown = set(options) - SEND_OPTIONS
-        if unknown:
-            raise ConfigError(f"unknown send options {sorted(unknown)}", option="send_many")
-        items.append(send_item(shape, codec, event, payload, **options))
+        if isinstance(entry, Mapping):
+            options = dict(entry)
+            event, payload = options.pop("event"), options.pop("payload", None)
+            items.append(send_item(shape, codec, event, payload, options))
+        else:
+            items.append(send_item(shape, codec, entry[0], entry[1], {}))
     return items
