@@ -246,3 +246,39 @@ def test_inspecting_an_unknown_queue_says_so_and_writes_nothing(
     assert (info.value.name, info.value.known) == ("ghost", ["real"])
     assert make_queue("ghost").failed() == []
     assert sorted(raw.keys("*")) == before
+
+
+@pytest.mark.parametrize("driver", ["list", "sorted-set", "stream"])
+def test_stats_say_when_the_message_first_in_line_was_sent(
+    make_queue: MakeQueue, driver: str
+) -> None:
+    queue = make_queue("aged", driver=driver, priorities=[1, 5])
+    queue.consumer()  # the queue exists, empty
+    assert queue.stats()["oldest_ready_at"] is None
+    before = queue.registry().time_ms() / 1000.0
+    queue.send("first", 1, priority=1)
+    queue.send("second", 2, priority=5)
+    oldest = queue.stats()["oldest_ready_at"]
+    assert oldest is not None
+    assert before - 0.01 <= oldest <= queue.registry().time_ms() / 1000.0
+
+
+def test_check_send_refuses_options_the_queue_cannot_take(make_queue: MakeQueue) -> None:
+    queue = make_queue("levels", priorities=[10, 5, 1])
+    queue.check_send(priority=5, delay=2)
+    with pytest.raises(ConfigError, match="priority 7 is not one of") as info:
+        queue.check_send(priority=7)
+    assert info.value.option == "priority"
+    assert not queue.exists()  # checking wrote nothing, sent nothing
+
+
+def test_listing_workers_without_pruning_writes_nothing(url: str, raw: redis.Redis) -> None:
+    from zevents.redis import workers
+
+    registry = WorkerRegistry(url)
+    registry.beat("gone", {"queues": []}, 1)
+    wait_for(lambda: workers(url, prune=False) == [])  # stale after 1 ms
+    assert raw.hlen("zevents:workers") == 1
+    assert workers(url) == []
+    assert raw.hlen("zevents:workers") == 0
+    registry.close()

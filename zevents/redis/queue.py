@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from zevents.errors import ConfigError, QueueNotFound
+from zevents.errors import ConfigError
 from zevents.redis._client import Runner, connect, resolve_url
 from zevents.redis.consumer import Consumer
 from zevents.redis.defaults import (
@@ -26,8 +26,8 @@ from zevents.redis.protocol.records import (
     QueueShape,
     check_record,
     has_data,
+    not_found,
     read_record,
-    read_records,
     record,
     settle_shape,
 )
@@ -210,7 +210,7 @@ class RedisQueue:
     # --- sending ------------------------------------------------------------------
 
     def __call__(self, event: str, payload: Any = None) -> str:
-        """Enqueue ``event`` (so a queue can be a bus receiver)."""
+        """Enqueue ``event`` (a queue is a bus receiver)."""
         return self.send(event, payload)
 
     def send(
@@ -279,6 +279,11 @@ class RedisQueue:
 
     # --- consuming ------------------------------------------------------------------
 
+    def check_send(self, **options: Any) -> None:
+        """Check keywords of ``send`` now, before any message is at stake (a bridge does
+        when it starts); raises ``ConfigError`` (``option`` names the keyword)."""
+        send_item(self.shape, self.codec, "check", None, options)
+
     def consumer(
         self,
         *,
@@ -319,33 +324,21 @@ class RedisQueue:
     def exists(self) -> bool:
         """Whether the queue was ever used: it has a record, or keys holding messages (a
         queue another program wrote to)."""
-        if not self._opened:
-            self._open()
-        if self.record is not None:
-            return True
-        return self.runner.run(has_data(self._keys), f"look for {self.name!r}")
+        keys = self.keys
+        return self.record is not None or self.runner.run(has_data(keys), "look for it")
 
     def stats(self) -> dict[str, Any]:
         """Counts: ``ready`` (priority → count), ``delayed``, ``processing``, ``serial``,
-        ``failed``, and ``statuses``: message id → ``{"status", "percent"}`` set by
-        receivers.
+        ``failed``; ``statuses``: message id → ``{"status", "percent"}`` set by
+        receivers; ``oldest_ready_at``: when the message first in line was sent (Unix
+        seconds, Redis clock; None when none is ready, or on the ``set`` driver).
 
         Raises:
             QueueNotFound: No queue of this name was ever used.
         """
-        self._must_exist()
+        if not self.exists():
+            raise self.runner.run(not_found(self.name, self.prefix), "list queues")
         return self.runner.run(self.driver.stats(), f"stats of {self.name!r}")
-
-    def _must_exist(self) -> None:
-        if self.exists():
-            return
-        known = [r.name for r in self.runner.run(read_records(self.prefix), "list queues")]
-        raise QueueNotFound(
-            f"no queue {self.name!r} under prefix {self.prefix!r}; "
-            + (f"the queues are: {', '.join(known)}" if known else "there is none yet"),
-            name=self.name,
-            known=known,
-        )
 
     def unfinished(self, identifiers: Iterable[str]) -> set[str]:
         """The identifiers that still have a message queued, delayed or processing."""

@@ -70,14 +70,16 @@ class WorkerRegistry:
         """The Redis time (ms) of the last shutdown request, 0 if none."""
         return self._runner.run(protocol.shutdown_requested_at(self.prefix), "read shutdown")
 
-    def workers(self) -> list[dict[str, Any]]:
-        """The live workers, from their heartbeats; stale entries are pruned.
+    def workers(self, *, prune: bool = True) -> list[dict[str, Any]]:
+        """The live workers, from their heartbeats; the entries of workers that stopped
+        beating are removed, unless ``prune`` is False (the command line's inspection
+        never writes).
 
         Each entry holds ``id``, ``host``, ``pid``, ``queues``, ``status`` (idle or
         processing), ``message``, ``event``, ``message_status``, ``percent``,
         ``processed``, ``started_at`` and ``beat`` (Redis times in ms).
         """
-        return self._runner.run(protocol.workers(self.prefix), "list workers")
+        return self._runner.run(protocol.workers(self.prefix, prune=prune), "list workers")
 
     def queues(self) -> list[QueueRecord]:
         """The queues used under this prefix (their records), by name."""
@@ -115,10 +117,10 @@ def request_shutdown(
 
 
 def workers(
-    url: str | None = None, *, prefix: str = DEFAULT_PREFIX, client: Any = None
+    url: str | None = None, *, prefix: str = DEFAULT_PREFIX, client: Any = None, prune: bool = True
 ) -> list[dict[str, Any]]:
     """The live workers, from their heartbeats (see ``WorkerRegistry.workers``)."""
-    return _once(url, prefix, client, WorkerRegistry.workers)
+    return _once(url, prefix, client, lambda registry: registry.workers(prune=prune))
 
 
 def queues(

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from zevents.errors import DecodeError
 from zevents.redis.keys import QueueKeys
 from zevents.redis.message import BodyCodec, FailedMessage, Taken, failed_entry
 from zevents.redis.protocol.steps import Batch, Call, Command, Plan, single
@@ -309,7 +310,12 @@ class BaseDriver:
         ]
 
     @staticmethod
-    def _stats(ready: Mapping[int, int], processing: int, common: Sequence[Any]) -> dict[str, Any]:
+    def _stats(
+        ready: Mapping[int, int],
+        processing: int,
+        common: Sequence[Any],
+        oldest_ready_at: float | None,
+    ) -> dict[str, Any]:
         """The stats dict, in its documented order, from ``_common_counts`` replies."""
         delayed, serial, failed, statuses = common
         return {
@@ -319,4 +325,19 @@ class BaseDriver:
             "serial": int(serial),
             "failed": int(failed),
             "statuses": {as_str(k): orjson.loads(v) for k, v in statuses.items()},
+            "oldest_ready_at": oldest_ready_at,
         }
+
+    def _enqueued_at(self, bodies: Sequence[Any]) -> float | None:
+        """The earliest ``enqueued_at`` (Unix seconds) among stored bodies, if any."""
+        times: list[float] = []
+        for body in bodies:
+            if body is None:
+                continue
+            try:
+                stamp = self.codec.decode(_as_bytes(body)).get("enqueued_at")
+            except DecodeError:
+                continue
+            if isinstance(stamp, (int, float)):
+                times.append(stamp / 1000.0)
+        return min(times, default=None)

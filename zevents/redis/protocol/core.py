@@ -25,6 +25,11 @@ from zevents.redis.protocol.steps import Batch, Command, Plan, single
 __all__ = ["CoreDriver"]
 
 _SIZE = {"list": "llen", "sorted-set": "zcard", "set": "scard"}
+# The id first in line of a ready structure (a set has no order: none).
+_HEAD: dict[str, tuple[str, tuple[int, ...]]] = {
+    "list": ("lindex", (0,)),
+    "sorted-set": ("zrange", (0, 0)),
+}
 
 
 def _taken(reply: Sequence[Any]) -> list[Taken]:
@@ -95,4 +100,20 @@ class CoreDriver(BaseDriver):
         replies = yield Batch([*steps, *self._common_counts()])
         n = len(keys.priorities)
         ready = {p: int(replies[i]) for i, p in enumerate(keys.priorities)}
-        return self._stats(ready, int(replies[n]), replies[n + 1 :])
+        oldest = yield from self._oldest_ready(ready)
+        return self._stats(ready, int(replies[n]), replies[n + 1 :], oldest)
+
+    def _oldest_ready(self, ready: dict[int, int]) -> Plan[float | None]:
+        """When the first message in line at each level was sent; the earliest of them."""
+        head = _HEAD.get(self.name)
+        levels = [p for p, count in ready.items() if count]
+        if head is None or not levels:
+            return None
+        method, args = head
+        firsts = yield Batch([Command(method, (self.keys.ready(p), *args)) for p in levels])
+        ids = [f[0] if isinstance(f, list) else f for f in firsts]
+        ids = [i for i in ids if i is not None]
+        if not ids:
+            return None
+        bodies = yield Command("hmget", (self.keys.key("msgs"), ids))
+        return self._enqueued_at(bodies)

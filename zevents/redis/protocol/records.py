@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from zevents.errors import ConfigError, QueueError
+from zevents.errors import ConfigError, QueueError, QueueNotFound
 from zevents.redis.defaults import DRIVERS
 from zevents.redis.keys import QueueKeys, meta_key, queues_key
 from zevents.redis.protocol.base import as_str
@@ -22,6 +22,7 @@ __all__ = [
     "QueueShape",
     "check_record",
     "has_data",
+    "not_found",
     "read_record",
     "read_records",
     "record",
@@ -88,6 +89,17 @@ def has_data(keys: QueueKeys) -> Plan[bool]:
     has data but no record)."""
     found = yield Command("exists", tuple(keys.data_keys()))
     return int(found) > 0
+
+
+def not_found(name: str, prefix: str) -> Plan[QueueNotFound]:
+    """The error for queue ``name`` that was never used, naming the ones that were."""
+    known = [r.name for r in (yield from read_records(prefix))]
+    return QueueNotFound(
+        f"no queue {name!r} under prefix {prefix!r}; "
+        + (f"the queues are: {', '.join(known)}" if known else "there is none yet"),
+        name=name,
+        known=known,
+    )
 
 
 def read_records(prefix: str) -> Plan[list[QueueRecord]]:

@@ -52,8 +52,9 @@ def shutdown_requested_at(prefix: str) -> Plan[int]:
     return single(Command("get", (shutdown_key(prefix),)), lambda value: int(value or 0))
 
 
-def workers(prefix: str) -> Plan[list[dict[str, Any]]]:
-    """The live workers, from their heartbeats, sorted by id; stale entries are pruned."""
+def workers(prefix: str, *, prune: bool = True) -> Plan[list[dict[str, Any]]]:
+    """The live workers, from their heartbeats, sorted by id; stale entries are removed
+    unless ``prune`` is False (an inspection that must not write)."""
     raw = yield Command("hgetall", (workers_key(prefix),))
     now = yield from time_ms()
     live: list[dict[str, Any]] = []
@@ -69,7 +70,7 @@ def workers(prefix: str) -> Plan[list[dict[str, Any]]]:
         else:
             info.setdefault("id", as_str(field))
             live.append(info)
-    if stale:
+    if stale and prune:
         yield Command("hdel", (workers_key(prefix), *stale))
     live.sort(key=lambda w: str(w.get("id")))
     return live

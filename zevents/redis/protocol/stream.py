@@ -132,26 +132,31 @@ class StreamDriver(BaseDriver):
         groups_of = dict(zip(streams, infos, strict=True))
         ready: dict[int, int] = {}
         processing = 0
+        firsts: list[Any] = []
         for p in keys.priorities:
             groups = groups_of.get(p, [])
             mine = next((g for g in groups if as_str(g["name"]) == self.group), None)
             ready[p] = 0
             if mine is not None:
                 processing += int(mine["pending"])
-                ready[p] = yield from self._unread(keys.ready(p), mine["last-delivered-id"])
-        return self._stats(ready, processing, replies[n:])
+                ready[p], first = yield from self._unread(keys.ready(p), mine["last-delivered-id"])
+                if first is not None:
+                    firsts.append(first)
+        return self._stats(ready, processing, replies[n:], self._enqueued_at(firsts))
 
-    def _unread(self, key: str, last_delivered: Any) -> Plan[int]:
-        """Entries after ``last_delivered`` that are for this group, read in pages so a
-        long backlog never makes one huge reply."""
+    def _unread(self, key: str, last_delivered: Any) -> Plan[tuple[int, Any]]:
+        """How many entries after ``last_delivered`` are for this group, and the body of
+        the first of them; read in pages so a long backlog never makes one huge reply."""
         cursor = "(" + as_str(last_delivered)
         mine = (None, self.group.encode())
-        count = 0
+        count, first = 0, None
         while True:
             page = (yield Command("xrange", (key, cursor, "+", PAGE))) or []
             for _, fields in page:
                 if fields is None or fields.get(b"g") in mine:
+                    if first is None and fields is not None:
+                        first = fields.get(b"m")
                     count += 1
             if len(page) < PAGE:
-                return count
+                return count, first
             cursor = "(" + as_str(page[-1][0])
