@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from zevents.cli._options import option_group
+from zevents.errors import ConfigError, EmbeddedRedisMissing
 from zevents.redis.defaults import DEFAULT_GROUP, DRIVERS, URL_ENV
 
 if TYPE_CHECKING:
     from zevents.redis import RedisQueue
+    from zevents.redis.connections import RedisConnection
 
-__all__ = ["QueueOptions", "queue_options", "redis_url_option"]
+__all__ = ["NO_REDIS", "QueueOptions", "RedisTarget", "queue_options", "redis_option"]
 
 
 class PriorityLevels(click.ParamType[tuple[int, ...]]):
@@ -36,80 +38,143 @@ class PriorityLevels(click.ParamType[tuple[int, ...]]):
             self.fail(f"{value!r} is not a comma-separated list of whole numbers", param, ctx)
 
 
-#: ``--redis-url``, falling back to ``$ZEVENTS_REDIS_URL``.
-redis_url_option = click.option(
+class RedisSpec(click.ParamType[str]):
+    """A Redis URL, or the name of a ``[redis.NAME]`` connection of the config file;
+    checked when the command starts (a URL redis-py would misread is refused)."""
+
+    name = "redis"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from zevents.redis.connections import resolve_redis
+
+        try:
+            resolve_redis(str(value))
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+        return str(value)
+
+
+#: ``--redis URL|NAME`` (``--redis-url`` is the same option).
+redis_option = click.option(
+    "--redis",
     "--redis-url",
-    envvar=URL_ENV,
-    metavar="URL",
-    help=f"redis:// URL of the server. [default: ${URL_ENV}]",
+    "redis",
+    type=RedisSpec(),
+    metavar="URL|NAME",
+    help=f"The Redis server: a redis:// URL, or a [redis.NAME] connection of the config "
+    f"file. [default: ${URL_ENV}, else [redis.default], else the embedded Redis in "
+    f"./.zevents]",
+)
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """The Redis server a command talks to, as given on its command line.
+
+    Attributes:
+        spec: ``--redis`` (a URL or a connection name); ``None``: the default.
+    """
+
+    spec: str | None = None
+
+    def resolve(self) -> tuple[str | None, RedisConnection | None]:
+        """The URL (None: the embedded Redis) and the connection it came from.
+
+        Raises:
+            ConfigError: The default from the environment or the config file is bad.
+        """
+        from zevents.redis.connections import resolve_redis
+
+        return resolve_redis(self.spec)
+
+    def url(self) -> str:
+        """The URL, the embedded Redis started if it is the one (imports redis-py).
+
+        Raises:
+            click.UsageError: No URL, and the embedded Redis is not installed.
+            QueueUnavailable: The embedded Redis did not start.
+        """
+        from zevents.redis._client import resolve_url
+
+        url, _ = self.resolve()
+        try:
+            return resolve_url(url)
+        except EmbeddedRedisMissing:
+            raise click.UsageError(NO_REDIS) from None
+
+
+#: What the command line says when there is no Redis at all.
+NO_REDIS = (
+    f"no Redis: give --redis URL (or set {URL_ENV}), or install the embedded one with "
+    "pip install 'zevents[embedded]'"
 )
 
 
 @dataclass(frozen=True)
 class QueueOptions:
-    """How to open a queue by name: its Redis server and how it was created.
+    """How to open a queue by name: its Redis server and, optionally, how it was
+    created (by default, as the queue recorded itself).
 
     Attributes:
-        redis_url: The server; ``None`` reads the environment variable.
-        driver: The queue driver.
-        priorities: The queue's priority levels; ``None`` (or none) is the single level 0.
-        group: The stream consumer group.
+        redis: The server.
+        driver: The queue driver, or None: as recorded.
+        priorities: The queue's priority levels, or None: as recorded.
+        group: The stream consumer group, or None: the default group.
     """
 
-    redis_url: str | None = None
-    driver: str = "list"
+    redis: RedisTarget = RedisTarget()
+    driver: str | None = None
     priorities: tuple[int, ...] | None = None
-    group: str = DEFAULT_GROUP
+    group: str | None = None
 
     @classmethod
     def from_params(cls, _ctx: click.Context, params: dict[str, Any]) -> QueueOptions:
         """Take the options ``queue_options`` added out of a command's parameters."""
         return cls(
-            redis_url=params.pop("redis_url"),
+            redis=RedisTarget(params.pop("redis")),
             driver=params.pop("driver"),
-            priorities=params.pop("priorities"),
+            priorities=params.pop("priorities") or None,
             group=params.pop("group"),
         )
 
     def open(self, name: str) -> RedisQueue:
-        """Open queue ``name`` (imports zevents.redis now).
+        """Open queue ``name`` (imports zevents.redis now; no I/O yet).
 
         Raises:
             MissingExtraError: redis-py is not installed.
-            QueueError: Bad options or no URL; QueueUnavailable: Redis cannot be reached.
+            click.UsageError: No Redis at all (see ``NO_REDIS``).
+            QueueError: Bad options; QueueUnavailable: Redis cannot be reached.
         """
         from zevents.redis import RedisQueue
 
         return RedisQueue(
             name,
-            self.redis_url,
+            self.redis.url(),
             driver=self.driver,
-            priorities=self.priorities or None,
+            priorities=self.priorities,
             group=self.group,
         )
 
 
 _QUEUE_OPTIONS = [
-    redis_url_option,
+    redis_option,
     click.option(
         "--driver",
         type=click.Choice(DRIVERS),
-        default=QueueOptions.driver,
-        show_default=True,
-        help="Queue driver; use the one the queue was created with.",
+        help="Queue driver; give it only to check it: by default the one the queue was "
+        "created with (a new queue: list).",
     ),
     click.option(
         "--priorities",
         type=PriorityLevels(),
         metavar="LEVELS",
-        help="Comma-separated priority levels of the queue, e.g. 10,5,1. [default: 0]",
+        help="Comma-separated priority levels, e.g. 10,5,1; give them only to check them: "
+        "by default the queue's own (a new queue: 0).",
     ),
     click.option(
         "--group",
-        default=DEFAULT_GROUP,
-        show_default=True,
         metavar="NAME",
-        help="Stream driver: the consumer group.",
+        help=f"Stream driver: the consumer group. [default: {DEFAULT_GROUP}]",
     ),
 ]
 

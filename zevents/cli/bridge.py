@@ -91,6 +91,6 @@ def bridge(
             enqueuer = Enqueuer(target, priority, delay)
             service.bus.listen(pattern, enqueuer)
             where = start_receiving(service, socket)
-            logger.info("receiving on %s -> queue %r (%s)", where, queue_name, queue_options.driver)
+            logger.info("receiving on %s -> queue %r (%s)", where, queue_name, target.driver_name)
             service.run()
             logger.info("bridge stopped after enqueueing %d event(s)", enqueuer.count)

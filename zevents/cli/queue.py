@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from zevents.cli._output import print_json
-from zevents.cli._queues import QueueOptions, queue_options, redis_url_option
+from zevents.cli._queues import QueueOptions, RedisTarget, queue_options, redis_option
 
 if TYPE_CHECKING:
     from zevents.redis import RedisQueue
@@ -120,12 +120,12 @@ Examples:
   zevents queue workers | jq -c '{host, pid, status}'
 """
 )
-@redis_url_option
-def workers(redis_url: str | None) -> None:
+@redis_option
+def workers(redis: str | None) -> None:
     """Print the live workers, one JSON line each (from their heartbeats)."""
     from zevents.redis import workers as live_workers
 
-    for entry in live_workers(redis_url):
+    for entry in live_workers(RedisTarget(redis).url(), prune=False):
         print_json(entry)
 
 
@@ -136,10 +136,10 @@ Examples:
   zevents queue shutdown --redis-url redis://127.0.0.1:6379/0
 """
 )
-@redis_url_option
-def shutdown(redis_url: str | None) -> None:
+@redis_option
+def shutdown(redis: str | None) -> None:
     """Ask every running worker to stop after the message in hand."""
     from zevents.redis import request_shutdown
 
-    request_shutdown(redis_url)
+    request_shutdown(RedisTarget(redis).url())
     click.echo("shutdown requested")
