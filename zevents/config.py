@@ -178,9 +178,11 @@ def _prefixes(value: object) -> tuple[str, ...]:
     raise ConfigError("option 'subscribe' takes a prefix or a list of prefixes")
 
 
-def _threads(value: object) -> int:
+def _count(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"option 'threads' takes a whole number of 1 or more, not {value!r}")
+        raise ConfigError(
+            f"option {name!r} takes a whole number of 1 or more, not {value!r}", option=name
+        )
     return value
 
 
@@ -201,6 +203,8 @@ def _check_combination(kwargs: Mapping[str, Any]) -> None:
             f"confirmed delivery needs a socket that can answer (dealer, router or pair), "
             f"not {socket_type!r}"
         )
+    if kwargs["window"] > 1 and not kwargs["confirmed"]:
+        raise ConfigError("option 'window' is for confirmed delivery (confirmed=true)")
     if kwargs["subscribe"] and socket_type not in (None, "sub"):
         raise ConfigError(f"option 'subscribe' is for SUB sockets, not {socket_type!r}")
 
@@ -229,6 +233,8 @@ class ListenerOptions:
             (``ZMQ_IMMEDIATE``): with no peer, a send fails after ``sndtimeo`` and
             ``zevents.push.error`` fires. False queues them (up to the high-water mark)
             until a peer appears, and loses them if the process exits first.
+        window: Confirmed sender: how many events may be in flight, unconfirmed, at
+            once (1: each send waits for its confirmation).
     """
 
     connect: tuple[str, ...] = ()
@@ -244,6 +250,7 @@ class ListenerOptions:
     threads: int = DEFAULT_THREADS
     persistent: bool = False
     immediate: bool = True
+    window: int = 1
 
     @classmethod
     def build(cls, options: Mapping[str, Any] | None = None, **overrides: Any) -> ListenerOptions:
@@ -267,7 +274,8 @@ class ListenerOptions:
             "socket_type": _socket_type(merged.get("socket_type")),
             "socket_options": _socket_options(merged.get("socket_options")),
             "subscribe": _prefixes(merged.get("subscribe")),
-            "threads": _threads(merged.get("threads", DEFAULT_THREADS)),
+            "threads": _count(merged.get("threads", DEFAULT_THREADS), "threads"),
+            "window": _count(merged.get("window", 1), "window"),
             "serializer": merged.get("serializer"),
         }
         for name in ("linger", "sndtimeo", "rcvtimeo"):

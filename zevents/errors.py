@@ -119,12 +119,22 @@ class DeliveryError(ZeventsError):
         message: What went wrong.
         event: The event that was being sent.
         endpoint: The endpoint(s) of the sending socket.
+        unconfirmed: ``flush()`` of a windowed listener: ``(event, token)`` of every
+            event sent since the last flush that was not confirmed.
     """
 
-    def __init__(self, message: str, *, event: str | None = None, endpoint: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        event: str | None = None,
+        endpoint: str | None = None,
+        unconfirmed: list[tuple[str, bytes]] | None = None,
+    ):
         super().__init__(message)
         self.event = event
         self.endpoint = endpoint
+        self.unconfirmed = unconfirmed or []
 
 
 class DeliveryTimeout(DeliveryError, TimeoutError):

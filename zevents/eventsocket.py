@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import orjson
 import zmq
 
+from zevents.confirmations import status_error
 from zevents.errors import DecodeError, DeliveryTimeout, EncodeError, RemoteError
 from zevents.events import CONFIRMED
 from zevents.serializers import Decoder, Encoder, JsonSerializer, Serializer, codec_of
@@ -214,6 +215,42 @@ class EventSocket(zmq.Socket[bytes]):
         _raw_send(self, token)
         self.await_confirmation(token, event)
 
+    def push_token(self, event: str, payload: Any = None) -> bytes:
+        """Send one event with a fresh confirmation token and return the token, without
+        waiting for the confirmation (``read_confirmations`` collects it).
+
+        Raises:
+            EncodeError: The payload cannot be encoded (nothing was sent).
+            zmq.Again: ``sndtimeo`` expired before the message could be queued.
+        """
+        name = _NAMES.get(event) or _encode_name(event)
+        try:
+            data = self._encode(payload)
+        except Exception:
+            data = _dumps(self._serializer, payload, event)
+        token = TOKEN_MARKER + next(_TOKEN_IDS).to_bytes(8, "big")
+        _raw_send(self, name, _SNDMORE)
+        _raw_send(self, data, _SNDMORE)
+        _raw_send(self, token)
+        return token
+
+    def read_confirmations(self, wait_ms: int) -> list[tuple[bytes, bytes]]:
+        """Wait up to ``wait_ms`` (-1: forever) for a message, then take every message
+        already here; return the ``(token, status)`` of the confirmations among them
+        (anything else is skipped)."""
+        found: list[tuple[bytes, bytes]] = []
+        if not _zmq_poll([(self, _POLLIN)], wait_ms):
+            return found
+        while True:
+            try:
+                frames = _recv_frames(self, _NOBLOCK)
+            except zmq.Again:
+                return found
+            if self._is_router and frames:
+                frames = frames[1:]
+            if len(frames) >= 2 and frames[0] == _CONFIRMED_FRAME:
+                found.append((frames[1], frames[2] if len(frames) > 2 else _CONFIRM_OK))
+
     def await_confirmation(self, token: bytes, event: str = "") -> None:
         """Wait for the confirmation of the message that carried ``token``.
 
@@ -243,11 +280,7 @@ class EventSocket(zmq.Socket[bytes]):
                 status = frames[2] if len(frames) > 2 else _CONFIRM_OK
                 if status == _CONFIRM_OK:
                     return
-                try:
-                    error = str(orjson.loads(status).get("error", "remote error"))
-                except (orjson.JSONDecodeError, AttributeError):
-                    error = "remote error (unreadable status)"
-                raise RemoteError(error, event=event)
+                raise RemoteError(status_error(status) or "remote error", event=event)
             # Anything else is a stale confirmation or a stray message: skip it.
 
     # --- receiving ------------------------------------------------------------------

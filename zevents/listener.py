@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,9 +12,11 @@ import zmq
 
 from zevents._sockets import LazySocket, SocketOwner
 from zevents.config import ListenerOptions, load_connection
+from zevents.confirmations import ConfirmWindow, InFlight, unconfirmed_error
 from zevents.errors import DeliveryError, DeliveryTimeout
 from zevents.eventbus import Bus, current_bus, default_bus
 from zevents.events import PUSH_ERROR
+from zevents.eventsocket import EventSocket
 from zevents.serializers import resolve_serializer
 
 logger = logging.getLogger(__name__)
@@ -72,6 +76,14 @@ class EventListener(SocketOwner):
         # detected (and raised) instead of deadlocking; zmq sockets are not thread-safe.
         self._lock = self._socket.lock
         self._sending = False
+        opts = self.options
+        #: Confirmed with a window of several events: those in flight, and those that
+        #: failed since the last flush.
+        self._window: ConfirmWindow | None = None
+        if opts.confirmed and opts.window > 1:
+            timeout = None if opts.rcvtimeo < 0 else opts.rcvtimeo / 1000
+            self._window = ConfirmWindow(opts.window, timeout, opts.endpoints)
+        self._unconfirmed: list[InFlight] = []
 
     def __repr__(self) -> str:
         return f"<EventListener sending {self.socket_type} {self.options.endpoints}>"
@@ -95,10 +107,28 @@ class EventListener(SocketOwner):
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
+    def close(self, linger: int | None = None) -> None:
+        """Flush (a windowed listener waits for the confirmations of what it sent; a
+        failure was reported with ``zevents.push.error`` and is logged here), then close
+        the socket and the listener's own context. Queued events may still go out for
+        ``linger`` milliseconds (the option, unless given); the next event opens a new
+        socket."""
+        if self._window is not None and len(self._window) and self._socket.is_open:
+            try:
+                self.flush()
+            except DeliveryError as exc:
+                logger.warning("closing %r: %s", self, exc)
+        super().close(linger)
+
     # --- sending --------------------------------------------------------------------
 
     def send(self, event: str, payload: Any = None) -> None:
         """Send one event now; with ``confirmed``, return once the remote receivers ran.
+
+        With ``confirmed`` and a ``window`` of N, return once the event is on the wire,
+        waiting only while N events are unconfirmed; an event whose confirmation does not
+        come within ``rcvtimeo``, or that failed remotely, fires ``zevents.push.error``
+        once, when that is found out (here or in ``flush``), and ``flush`` reports it.
 
         Raises:
             DeliveryTimeout: No peer took the event within ``sndtimeo`` (``sent`` is
@@ -124,8 +154,12 @@ class EventListener(SocketOwner):
                 endpoint=self.options.endpoints,
             )
         self._sending = True
+        failed: list[InFlight] = []
         try:
-            self._socket.get().push(event, payload)
+            if self._window is None:
+                self._socket.get().push(event, payload)
+            else:
+                failed = self._push_windowed(self._window, event, payload)
         except zmq.Again:
             raise DeliveryTimeout(
                 f"no peer took the event within sndtimeo={self.options.sndtimeo} ms",
@@ -150,6 +184,72 @@ class EventListener(SocketOwner):
         finally:
             self._sending = False
             lock.release()
+            self._report_flights(failed)
+
+    # --- windowed confirmations -----------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """How many events were sent and are not confirmed yet (windowed listeners)."""
+        return len(self._window) if self._window is not None else 0
+
+    def _push_windowed(self, window: ConfirmWindow, event: str, payload: Any) -> list[InFlight]:
+        """Send with a token once the window has room; the events found failed meanwhile."""
+        sock = self._socket.get()
+        failed = self._settle(sock, window, 0)
+        while window.is_full:
+            failed += self._settle(sock, window, _wait_ms(window.next_deadline(), None))
+        window.add(sock.push_token(event, payload), event, payload, time.monotonic())
+        return failed
+
+    def _settle(self, sock: EventSocket, window: ConfirmWindow, wait_ms: int) -> list[InFlight]:
+        """Take the confirmations that came (waiting up to ``wait_ms`` for the first),
+        expire what is past its time; the events found failed, kept for ``flush``."""
+        failed = []
+        for token, status in sock.read_confirmations(wait_ms):
+            flight = window.confirm(token, status)
+            if flight is not None and flight.error is not None:
+                failed.append(flight)
+        failed += window.expire(time.monotonic())
+        self._unconfirmed += failed
+        return failed
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every event sent so far is confirmed (windowed listeners; others
+        return at once).
+
+        Args:
+            timeout: Seconds to wait at most; None: until each event's own ``rcvtimeo``.
+
+        Raises:
+            DeliveryError: Some events sent since the last flush were not confirmed (they
+                timed out, failed remotely, or were still unconfirmed at ``timeout``):
+                the message says how many and which; ``error.unconfirmed`` lists them as
+                ``(event, token)``. Each also fired ``zevents.push.error``, once.
+        """
+        window = self._window
+        if window is None:
+            return
+        stop = None if timeout is None else time.monotonic() + timeout
+        failed: list[InFlight] = []
+        with self._lock:
+            sock = self._socket.get() if len(window) else None
+            while sock is not None and len(window):
+                if stop is not None and time.monotonic() >= stop:
+                    gone = window.abandon(f"still in flight at flush(timeout={timeout})")
+                    self._unconfirmed += gone
+                    failed += gone
+                    break
+                failed += self._settle(sock, window, _wait_ms(window.next_deadline(), stop))
+            unconfirmed, self._unconfirmed = self._unconfirmed, []
+        self._report_flights(failed)
+        if unconfirmed:
+            raise unconfirmed_error(unconfirmed, self.options.endpoints)
+
+    def _report_flights(self, flights: list[InFlight]) -> None:
+        for flight in flights:
+            if flight.error is not None:
+                self._report(flight.event, flight.payload, flight.error)
 
     def __call__(self, event: str, payload: Any = None) -> bool:
         """Forward one event (the bus calls this); a failure fires ``zevents.push.error``.
@@ -191,3 +291,12 @@ class EventListener(SocketOwner):
         except Exception:
             # The firing code must never see a listener's failure, not even this one.
             logger.exception("a receiver of %s raised", PUSH_ERROR)
+
+
+def _wait_ms(deadline: float | None, stop: float | None) -> int:
+    """Milliseconds to wait for a confirmation: until the oldest event's deadline or the
+    caller's ``stop``, whichever is first (-1: neither is set)."""
+    ends = [t for t in (deadline, stop) if t is not None]
+    if not ends:
+        return -1
+    return max(0, math.ceil((min(ends) - time.monotonic()) * 1000))

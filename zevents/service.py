@@ -38,6 +38,8 @@ _CONFIRM_SETTLE = 0.1
 # Messages taken from one readable socket before the stop flag and the other sockets
 # get a look: large enough to amortise the poll, small enough to stay fair.
 _BATCH = 256
+# Longest a confirmation waits for the rest of its batch (seconds).
+_CONFIRM_BATCH = 0.002
 _NOBLOCK = zmq.NOBLOCK
 
 
@@ -222,10 +224,19 @@ class EventService:
             self._report(SERVICE_IDLE, exc)
 
     def _drain(self, sock: EventSocket) -> int:
-        """Handle up to ``_BATCH`` waiting messages; return how many."""
+        """Handle up to ``_BATCH`` waiting messages; return how many.
+
+        Confirmations are sent together, after the batch or once the first of them has
+        waited ``_CONFIRM_BATCH`` seconds: consecutive sends let libzmq write many in one
+        go, where a confirmation sent after each event costs a wake-up of its I/O thread.
+        """
         handled = 0
         receive = sock.receive
         fire = self.bus.fire
+        confirms: list[tuple[Received | DecodeError, Exception | None]] = []
+        since = 0.0
+        received: Received | DecodeError
+        error: Exception | None
         while handled < _BATCH and not self._stopping:
             try:
                 received = receive(_NOBLOCK)
@@ -234,24 +245,35 @@ class EventService:
             except DecodeError as exc:
                 handled += 1
                 self._report(exc.event, exc, frames=exc.frames)
-                self._confirm(sock, exc, exc)
-                continue
-            handled += 1
-            try:
-                fire(received[0], received[1])
-            except Exception as exc:
-                self._report(received.event, exc)
-                self._confirm(sock, received, exc)
+                received, error = exc, exc
             else:
-                if received[3] is not None:
-                    self._confirm(sock, received, None)
+                handled += 1
+                try:
+                    fire(received[0], received[1])
+                    error = None
+                except Exception as exc:
+                    self._report(received.event, exc)
+                    error = exc
+            if received.token is not None:
+                if not confirms:
+                    since = time.monotonic()
+                confirms.append((received, error))
+                if time.monotonic() - since >= _CONFIRM_BATCH:
+                    self._confirm(sock, confirms)
+                    confirms = []
+        if confirms:
+            self._confirm(sock, confirms)
         return handled
 
     def _confirm(
+        self, sock: EventSocket, confirms: list[tuple[Received | DecodeError, Exception | None]]
+    ) -> None:
+        for received, error in confirms:
+            self._confirm_one(sock, received, error)
+
+    def _confirm_one(
         self, sock: EventSocket, received: Received | DecodeError, error: Exception | None
     ) -> None:
-        if received.token is None:
-            return
         try:
             sock.confirm(received, error)
             self._last_confirm = time.monotonic()
