@@ -156,6 +156,7 @@ def test_without_the_extra_the_error_names_both_ways_out(home: Path) -> None:
         ("redis://127.0.0.1:99999/0", "Port out of range"),
         ("redis://127.0.0.1:0/0", "bad port"),
         ("unix://", "no socket path"),
+        ("unix://.zevents/redis.sock", "absolute path"),
     ],
 )
 def test_a_url_redis_py_would_misread_is_refused_before_connecting(url: str, why: str) -> None:

@@ -64,6 +64,12 @@ def check_url(url: str) -> str:
     if parts.scheme == "unix":
         if not parts.path:
             raise ConfigError(f"Redis URL {mask_url(url)!r} has no socket path", option="url")
+        if parts.netloc and "@" not in parts.netloc:
+            raise ConfigError(
+                f"Redis URL {mask_url(url)!r}: a unix URL takes an absolute path, "
+                "unix:///path/to/redis.sock",
+                option="url",
+            )
     else:
         if not parts.hostname:
             raise ConfigError(f"Redis URL {mask_url(url)!r} has no host", option="url")
