@@ -19,7 +19,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from zevents._ipc import ipc_files, ipc_in_use, remove_ipc_files
-from zevents.config import DEFAULT_LINGER, ListenerOptions
+from zevents.config import DEFAULT_LINGER, ZEROEVENTS, ListenerOptions
 from zevents.errors import EndpointError
 from zevents.eventsocket import EventSocket
 from zevents.serializers import Serializer
@@ -84,7 +84,8 @@ def _apply_options(
     if socket_type == "router":
         # Unroutable replies raise instead of vanishing.
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-    sock.confirmed = options.confirmed and role == "send"
+    sock.confirmed = bool(options.confirmed) and role == "send"
+    sock.zeroevents = options.confirmed == ZEROEVENTS
     sock.confirm_timeout = options.rcvtimeo
 
 

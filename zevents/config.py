@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_THREADS",
     "RECEIVING_SOCKET_TYPES",
     "SENDING_SOCKET_TYPES",
+    "ZEROEVENTS",
     "ListenerOptions",
     "load_connection",
     "validate_endpoint",
@@ -59,6 +60,8 @@ SENDING_SOCKET_TYPES = frozenset({"push", "pub", "dealer", "router", "pair"})
 #: Socket types a service may receive events on.
 RECEIVING_SOCKET_TYPES = frozenset({"pull", "sub", "router", "dealer", "pair"})
 _SOCKET_TYPES = SENDING_SOCKET_TYPES | RECEIVING_SOCKET_TYPES
+#: The value of ``confirmed`` that speaks the PHP package zeroevents' confirmations.
+ZEROEVENTS = "zeroevents"
 #: Socket types that can carry confirmations back to the sender.
 CONFIRMABLE_SOCKET_TYPES = frozenset({"dealer", "router", "pair"})
 
@@ -186,6 +189,17 @@ def _count(value: object, name: str) -> int:
     return value
 
 
+def _confirmed(value: object) -> bool | str:
+    if isinstance(value, bool):
+        return value
+    if value == ZEROEVENTS:
+        return ZEROEVENTS
+    raise ConfigError(
+        f"option 'confirmed' takes true or false (or {ZEROEVENTS!r}), not {value!r}",
+        option="confirmed",
+    )
+
+
 def _flag(value: object, name: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"option {name!r} takes true or false, not {value!r}")
@@ -203,8 +217,11 @@ def _check_combination(kwargs: Mapping[str, Any]) -> None:
             f"confirmed delivery needs a socket that can answer (dealer, router or pair), "
             f"not {socket_type!r}"
         )
-    if kwargs["window"] > 1 and not kwargs["confirmed"]:
-        raise ConfigError("option 'window' is for confirmed delivery (confirmed=true)")
+    if kwargs["window"] > 1 and kwargs["confirmed"] is not True:
+        raise ConfigError(
+            "option 'window' is for zevents' confirmed delivery (confirmed=true): "
+            "zeroevents' confirmations carry no token, so one event is in flight at a time"
+        )
     if kwargs["subscribe"] and socket_type not in (None, "sub"):
         raise ConfigError(f"option 'subscribe' is for SUB sockets, not {socket_type!r}")
 
@@ -225,7 +242,10 @@ class ListenerOptions:
         sndtimeo: Milliseconds a send may wait.
         rcvtimeo: Milliseconds a receive, or a confirmation, may wait.
         subscribe: Prefixes a SUB socket subscribes to (``""`` is everything).
-        confirmed: Wait for (sender) or send (service) confirmations.
+        confirmed: Wait for (sender) or send (service) confirmations: ``True`` is
+            zevents' own (a token matches each confirmation to its event);
+            ``"zeroevents"`` the PHP package zeroevents' form (no token: one event in
+            flight at a time; a service in that mode answers both forms).
         serializer: Serializer instance, class or dotted path; ``None`` is JSON.
         threads: I/O threads of the listener's own context.
         persistent: Share one process-wide context instead of owning one.
@@ -245,7 +265,7 @@ class ListenerOptions:
     sndtimeo: int = DEFAULT_SNDTIMEO
     rcvtimeo: int = DEFAULT_RCVTIMEO
     subscribe: tuple[str, ...] = ()
-    confirmed: bool = False
+    confirmed: bool | str = False
     serializer: object = None
     threads: int = DEFAULT_THREADS
     persistent: bool = False
@@ -280,8 +300,9 @@ class ListenerOptions:
         }
         for name in ("linger", "sndtimeo", "rcvtimeo"):
             kwargs[name] = _millis(merged.get(name, getattr(cls, name)), name)
-        for name in ("confirmed", "persistent", "immediate"):
+        for name in ("persistent", "immediate"):
             kwargs[name] = _flag(merged.get(name, getattr(cls, name)), name)
+        kwargs["confirmed"] = _confirmed(merged.get("confirmed", False))
         _check_combination(kwargs)
         return cls(**kwargs)
 

@@ -12,6 +12,7 @@ __all__ = [
     "WORKER_AFTER",
     "WORKER_BEFORE",
     "WORKER_FAILED",
+    "ZEROEVENTS_CONFIRMED",
 ]
 
 #: Every internal event starts with this prefix.
@@ -21,6 +22,9 @@ INTERNAL_PREFIX = "zevents."
 PUSH_ERROR = "zevents.push.error"
 #: Wire-level acknowledgement of a confirmed message (never fired on a bus).
 CONFIRMED = "zevents.confirmed"
+#: The PHP package zeroevents' confirmation (payload: the event name); spoken with
+#: ``confirmed="zeroevents"``.
+ZEROEVENTS_CONFIRMED = "zeroevents.confirmed"
 #: A service waited ``poll_timeout`` seconds without an event.
 SERVICE_IDLE = "zevents.service.idle"
 #: Fire it (locally or remotely) to stop a running service.

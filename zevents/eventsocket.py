@@ -25,7 +25,7 @@ import zmq
 
 from zevents.confirmations import status_error
 from zevents.errors import DecodeError, DeliveryTimeout, EncodeError, RemoteError
-from zevents.events import CONFIRMED
+from zevents.events import CONFIRMED, ZEROEVENTS_CONFIRMED
 from zevents.serializers import Decoder, Encoder, JsonSerializer, Serializer, codec_of
 
 __all__ = ["TOKEN_MARKER", "EventSocket", "Received"]
@@ -34,6 +34,7 @@ __all__ = ["TOKEN_MARKER", "EventSocket", "Received"]
 TOKEN_MARKER = b"\xffzv1"
 _TOKEN_LENGTH = len(TOKEN_MARKER) + 8
 _CONFIRMED_FRAME = CONFIRMED.encode()
+_ZEROEVENTS_CONFIRMED = ZEROEVENTS_CONFIRMED.encode()
 _CONFIRM_OK = b'{"ok":true}'
 _SNDMORE = zmq.SNDMORE
 _NOBLOCK = zmq.NOBLOCK
@@ -80,6 +81,18 @@ def _recv_frames(sock: zmq.Socket[bytes], flags: int) -> list[bytes]:
     return frames
 
 
+def _names(frames: list[bytes], event: str) -> bool:
+    """Whether a zeroevents confirmation's payload frames name ``event`` (its one
+    argument; a list holding it is taken too)."""
+    for frame in frames[:1]:
+        try:
+            named = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            return False
+        return bool(named == event or named == [event])
+    return False
+
+
 def _dumps(serializer: Serializer, payload: Any, event: str) -> bytes:
     """``serializer.dumps(payload)``, any failure of it raised as ``EncodeError``."""
     try:
@@ -120,9 +133,13 @@ class EventSocket(zmq.Socket[bytes]):
         confirmed: ``push`` waits for the receiver's confirmation.
         confirm_timeout: Milliseconds ``push`` waits for a confirmation; ``None`` reads
             the socket's ``rcvtimeo`` (-1 waits forever).
+        zeroevents: Confirmations in the PHP package zeroevents' form: ``push`` sends no
+            token and takes the next ``zeroevents.confirmed`` naming its event;
+            ``confirm`` answers a message that carried no token with one.
     """
 
     confirmed: bool = False
+    zeroevents: bool = False
     confirm_timeout: int | None = None
     _is_router: bool = False
     _serializer: Serializer = _DEFAULT_SERIALIZER
@@ -205,15 +222,43 @@ class EventSocket(zmq.Socket[bytes]):
             data = _dumps(self._serializer, payload, event)
         if address is not None:
             _raw_send(self, address, _SNDMORE)
-        if not self.confirmed:
+        if not self.confirmed or self.zeroevents:
             _raw_send(self, name, _SNDMORE)
             _raw_send(self, data)
+            if self.confirmed:
+                self.await_zeroevents_confirmation(event)
             return
         token = TOKEN_MARKER + next(_TOKEN_IDS).to_bytes(8, "big")
         _raw_send(self, name, _SNDMORE)
         _raw_send(self, data, _SNDMORE)
         _raw_send(self, token)
         self.await_confirmation(token, event)
+
+    def await_zeroevents_confirmation(self, event: str) -> None:
+        """Wait for a ``zeroevents.confirmed`` naming ``event`` (zeroevents' form has no
+        token: a confirmation for another event is skipped, one for the same event cannot
+        be told from a late one).
+
+        Raises:
+            DeliveryTimeout: None came within ``confirm_timeout``.
+        """
+        timeout = self.confirm_timeout
+        if timeout is None:
+            timeout = int(self.getsockopt(zmq.RCVTIMEO))
+        deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
+        while True:
+            wait = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            if not _zmq_poll([(self, _POLLIN)], wait):
+                raise DeliveryTimeout(
+                    f"no zeroevents confirmation of {event!r} within {timeout} ms",
+                    event=event,
+                    sent=True,
+                )
+            frames = _recv_frames(self, _NOBLOCK)
+            if self._is_router and frames:
+                frames = frames[1:]
+            if frames and frames[0] == _ZEROEVENTS_CONFIRMED and _names(frames[1:], event):
+                return
 
     def push_token(self, event: str, payload: Any = None) -> bytes:
         """Send one event with a fresh confirmation token and return the token, without
@@ -353,6 +398,12 @@ class EventSocket(zmq.Socket[bytes]):
             zmq.ZMQError: The confirmation could not be sent (peer gone, timeout).
         """
         if received.token is None:
+            if self.zeroevents and received.event not in (None, ZEROEVENTS_CONFIRMED):
+                # zeroevents' form: the event name, JSON, one frame (its one argument).
+                if received.address is not None:
+                    _raw_send(self, received.address, _SNDMORE)
+                _raw_send(self, _ZEROEVENTS_CONFIRMED, _SNDMORE)
+                _raw_send(self, orjson.dumps(received.event))
             return
         if error is None:
             status = _CONFIRM_OK

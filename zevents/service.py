@@ -235,6 +235,8 @@ class EventService:
         fire = self.bus.fire
         confirms: list[tuple[Received | DecodeError, Exception | None]] = []
         since = 0.0
+        # zeroevents' form confirms messages that carry no token too.
+        untokened = sock.zeroevents
         received: Received | DecodeError
         error: Exception | None
         while handled < _BATCH and not self._stopping:
@@ -254,7 +256,7 @@ class EventService:
                 except Exception as exc:
                     self._report(received.event, exc)
                     error = exc
-            if received.token is not None:
+            if received.token is not None or untokened:
                 if not confirms:
                     since = time.monotonic()
                 confirms.append((received, error))
