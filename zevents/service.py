@@ -185,7 +185,7 @@ class EventService:
                     if waker.fileno() in ready:
                         waker.drain()
                     for sock in sockets:
-                        if sock in ready and self._drain(sock):
+                        if sock in ready and self.handle_ready(sock):
                             idle_since = time.monotonic()
                 self._drain_received(sockets)
         finally:
@@ -214,7 +214,7 @@ class EventService:
         while pending and time.monotonic() < deadline and not self._stopping:
             pending = False
             for sock in sockets:
-                if self._drain(sock):
+                if self.handle_ready(sock):
                     pending = True
 
     def _fire_idle(self, idle_for: float) -> None:
@@ -223,8 +223,10 @@ class EventService:
         except Exception as exc:
             self._report(SERVICE_IDLE, exc)
 
-    def _drain(self, sock: EventSocket) -> int:
-        """Handle up to ``_BATCH`` waiting messages; return how many.
+    def handle_ready(self, sock: EventSocket) -> int:
+        """Handle up to ``_BATCH`` messages ready on ``sock`` (without waiting); return
+        how many. A subclass that handles messages otherwise overrides this (the Redis
+        bridge stores them in batches); it must confirm what carries a token.
 
         Confirmations are sent together, after the batch or once the first of them has
         waited ``_CONFIRM_BATCH`` seconds: consecutive sends let libzmq write many in one
@@ -270,6 +272,8 @@ class EventService:
     def _confirm(
         self, sock: EventSocket, confirms: list[tuple[Received | DecodeError, Exception | None]]
     ) -> None:
+        """Send the confirmations of ``confirms`` (each message with the error its
+        handling met, or None), together."""
         for received, error in confirms:
             self._confirm_one(sock, received, error)
 
@@ -287,6 +291,8 @@ class EventService:
     def _report(
         self, event: str | None, error: Exception, frames: list[bytes] | None = None
     ) -> None:
+        """Log a failed message (malformed, or its receivers raised) and fire
+        ``zevents.service.error`` for it."""
         text = f"{type(error).__name__}: {error}"
         if frames is not None:
             logger.error("dropped a malformed message (%d frames): %s", len(frames), text)

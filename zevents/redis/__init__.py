@@ -17,6 +17,7 @@ from zevents.redis.message import FailedMessage, Message
 from zevents.redis.retry import RetryPolicy
 
 if TYPE_CHECKING:
+    from zevents.redis.bridge import Bridge
     from zevents.redis.consumer import Consumer
     from zevents.redis.protocol.records import QueueRecord
     from zevents.redis.queue import RedisQueue
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 # Queues and their messages; workers; a throwaway server for tests and demos.
 __all__ = [
+    "Bridge",
     "Consumer",
     "FailedMessage",
     "Message",
@@ -43,6 +45,7 @@ __all__ = [
 
 # name -> the module that defines it (each imports redis-py).
 _LAZY = {
+    "Bridge": "zevents.redis.bridge",
     "Consumer": "zevents.redis.consumer",
     "QueueRecord": "zevents.redis.protocol.records",
     "RedisQueue": "zevents.redis.queue",

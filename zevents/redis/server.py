@@ -188,6 +188,15 @@ class RedisServer:
                 process.kill()
                 process.wait(timeout=5)
 
+    def kill(self, *, hard: bool = False) -> None:
+        """Stop the server (``kill -9`` if ``hard``) but keep its directory and port:
+        ``start()`` brings it back there (with its data when ``persistent``)."""
+        if hard and self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=5)
+        self._kill()
+        self._fixed_port = self.port
+
     def restart(self, *, hard: bool = False) -> RedisServer:
         """Stop the server (``kill -9`` if ``hard``) and start it again on the same port
         and directory; with ``persistent=True`` it comes back with its data."""

@@ -1,0 +1,200 @@
+"""``Bridge``: a service that stores the events it receives in a Redis queue, in batches.
+
+Everything a poll returns (up to ``batch`` messages) goes to Redis in one ``send_many``
+round trip, and each confirmed message is confirmed only once that batch was accepted:
+a confirmation from a bridge means "stored". A batch Redis refused confirms none of its
+events: their senders get the error (a ``RemoteError``), and the events that carried no
+confirmation are logged at ERROR, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import zmq
+
+from zevents.errors import ConfigError, DecodeError, QueueError, ZeventsError
+from zevents.eventbus import Bus, matcher
+from zevents.events import INTERNAL_PREFIX, SERVICE_STOP
+from zevents.eventsocket import EventSocket, Received
+from zevents.redis.queue import RedisQueue
+from zevents.service import EventService
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_BATCH", "Bridge"]
+
+#: Most events stored in one round trip.
+DEFAULT_BATCH = 1000
+# During a Redis outage a warning is logged at least this often (seconds).
+_WARN_EVERY = 10.0
+_NOBLOCK = zmq.NOBLOCK
+
+Answer = tuple[Received | DecodeError, Exception | None]
+
+
+class Bridge(EventService):
+    """Receives events on ZeroMQ sockets (``listen`` them as for a service) and puts the
+    ones matching ``pattern`` into ``queue``.
+
+    zevents' own events (``zevents.*``) are never stored; a ``zevents.service.stop``
+    received stops the bridge, as it stops a service. Events do not go through a bus:
+    receivers of the bridge's bus see only its own events (idle, errors).
+
+    Args:
+        queue: Where events go.
+        bus: The bridge's bus (for ``zevents.service.*``); a new one by default.
+        pattern: Only events matching it are stored (``*``: all).
+        priority: The priority of the stored messages (default: the queue's).
+        delay: Seconds before the stored messages are due.
+        batch: Most events stored in one round trip.
+        poll_timeout: As for ``EventService``.
+        drain_timeout: As for ``EventService``.
+
+    Raises:
+        ConfigError: A priority or delay the queue cannot take (checked now, before
+            anything is received), or a bad batch size.
+        QueueUnavailable: Redis cannot be reached (the queue is opened now).
+    """
+
+    def __init__(
+        self,
+        queue: RedisQueue,
+        bus: Bus | None = None,
+        *,
+        pattern: str = "*",
+        priority: int | None = None,
+        delay: float = 0.0,
+        batch: int = DEFAULT_BATCH,
+        **service: Any,
+    ) -> None:
+        super().__init__(bus if bus is not None else Bus("bridge"), **service)
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ConfigError(f"batch must be a whole number >= 1, not {batch!r}", option="batch")
+        queue.check_send(priority=priority, delay=delay)
+        self.queue = queue
+        self.pattern = pattern
+        self.batch = batch
+        self._matches = matcher(pattern)
+        self.priority = priority
+        self.delay = delay
+        #: Events stored so far.
+        self.stored = 0
+        #: Events that could not be stored (their senders were told, or they were logged).
+        self.refused = 0
+        self._warned_at = 0.0
+        self._down = False
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running else "stopped"
+        return f"<Bridge {state} into {self.queue.name!r} listeners={len(self.listeners)}>"
+
+    def run(self) -> None:
+        """Receive and store until stopped (as ``EventService.run``).
+
+        Raises:
+            QueueUnavailable: Redis cannot be reached when the bridge starts.
+            EndpointError, ServiceError: As for ``EventService.run``.
+        """
+        self.queue.exists()  # a Redis that cannot be reached fails here, before receiving
+        super().run()
+        logger.info("bridge stopped after storing %d event(s) in %r", self.stored, self.queue.name)
+
+    def handle_ready(self, sock: EventSocket) -> int:
+        """Store what ``sock`` holds (up to ``batch`` messages) in one round trip, then
+        confirm each message accordingly."""
+        messages = self._take(sock)
+        if not messages:
+            return 0
+        answers: list[Answer] = []
+        keep: list[Received] = []
+        for message in messages:
+            if isinstance(message, DecodeError):
+                self._report(message.event, message, frames=message.frames)
+                answers.append((message, message))
+            elif message.event.startswith(INTERNAL_PREFIX):
+                if message.event == SERVICE_STOP:
+                    self.stop()
+                answers.append((message, None))
+            elif self._matches(message.event):
+                keep.append(message)
+            else:
+                answers.append((message, None))
+        if keep:
+            answers += self._store(keep)
+        self._confirm(sock, [a for a in answers if _answers(a, sock)])
+        return len(messages)
+
+    def _take(self, sock: EventSocket) -> list[Received | DecodeError]:
+        taken: list[Received | DecodeError] = []
+        receive = sock.receive
+        while len(taken) < self.batch:
+            try:
+                taken.append(receive(_NOBLOCK))
+            except zmq.Again:
+                break
+            except DecodeError as exc:
+                taken.append(exc)
+        return taken
+
+    def _store(self, messages: list[Received]) -> list[Answer]:
+        """``send_many`` the batch; every message's answer (None: stored)."""
+        options = {"priority": self.priority, "delay": self.delay}
+        entries = [{"event": m.event, "payload": m.payload, **options} for m in messages]
+        try:
+            self.queue.send_many(entries)
+        except QueueError as exc:
+            self._refused(messages, exc)
+            return [(m, exc) for m in messages]
+        except ZeventsError:
+            # One message the queue cannot take (its payload, say): store the rest alone.
+            return [answer for m in messages for answer in self._store_one(m)]
+        self.stored += len(messages)
+        if self._down:
+            logger.info("Redis accepts events again; bridge into %r resumes", self.queue.name)
+            self._down = False
+        return [(m, None) for m in messages]
+
+    def _store_one(self, message: Received) -> list[Answer]:
+        try:
+            self.queue.send(
+                message.event, message.payload, priority=self.priority, delay=self.delay
+            )
+        except ZeventsError as exc:
+            self._refused([message], exc)
+            return [(message, exc)]
+        self.stored += 1
+        return [(message, None)]
+
+    def _refused(self, messages: list[Received], error: ZeventsError) -> None:
+        """Log what could not be stored: a warning for the outage (at least every 10 s),
+        an ERROR naming the events that had no confirmation to carry the news."""
+        self.refused += len(messages)
+        now = time.monotonic()
+        outage = isinstance(error, QueueError)
+        if outage and (not self._down or now - self._warned_at >= _WARN_EVERY):
+            logger.warning("bridge into %r: %s", self.queue.name, error)
+            self._warned_at = now
+        self._down = self._down or outage
+        silent = [m for m in messages if m.token is None]
+        if silent:
+            names = ", ".join(repr(m.event) for m in silent[:5])
+            more = f" and {len(silent) - 5} more" if len(silent) > 5 else ""
+            logger.error(
+                "dropped %d unconfirmed event(s) (%s%s): %s: %s",
+                len(silent),
+                names,
+                more,
+                type(error).__name__,
+                error,
+            )
+
+
+def _answers(answer: Answer, sock: EventSocket) -> bool:
+    """Whether ``answer`` is sent: to every message that carries a token (with the error,
+    if any); to a tokenless one only in zeroevents' form and only when it was stored,
+    since zeroevents' confirmation cannot carry an error."""
+    message, error = answer
+    return message.token is not None or (sock.zeroevents and error is None)
