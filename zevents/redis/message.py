@@ -255,11 +255,23 @@ def failure_record(
     return orjson.dumps(record)
 
 
+def _number(value: Any) -> float:
+    """A record's number field, 0 for anything that is not a number."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def failed_entry(key: str, record: bytes, body: bytes | None, codec: BodyCodec) -> FailedMessage:
-    """A failed-store entry from its stored record and message body."""
+    """A failed-store entry from its stored record and message body (a record that is
+    not one zevents wrote, by hand or by another program, still reads: its text)."""
     try:
         info = orjson.loads(record)
     except orjson.JSONDecodeError:
+        info = None
+    if not isinstance(info, dict):
         info = {"error": f"unreadable failed record: {record!r}"}
     event = payload = None
     if body:
@@ -274,14 +286,14 @@ def failed_entry(key: str, record: bytes, body: bytes | None, codec: BodyCodec) 
         event=event,
         payload=payload,
         error=str(info.get("error", "")),
-        receiver=info.get("receiver"),
-        attempts=int(info.get("attempts") or 0),
-        failed_at=float(info.get("failed_at") or 0) / 1000.0,
+        receiver=_text_or_none(info.get("receiver")),
+        attempts=int(_number(info.get("attempts"))),
+        failed_at=_number(info.get("failed_at")) / 1000.0,
         reason=str(info.get("reason", "error")),
         body=body,
-        group=info.get("group"),
-        status=info.get("status"),
-        percent=float(percent) if percent is not None else None,
+        group=_text_or_none(info.get("group")),
+        status=_text_or_none(info.get("status")),
+        percent=_number(percent) if percent is not None else None,
     )
 
 
