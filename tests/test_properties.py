@@ -46,8 +46,8 @@ frames = st.lists(st.binary(max_size=64), max_size=8)
 def sockets() -> Iterator[tuple[EventSocket, EventSocket]]:
     """A connected PAIR of event sockets, shared by the examples of a module."""
     context: zmq.Context[Any] = zmq.Context()
-    a: EventSocket = context.socket(zmq.PAIR, socket_class=EventSocket)  # type: ignore[assignment]
-    b: EventSocket = context.socket(zmq.PAIR, socket_class=EventSocket)  # type: ignore[assignment]
+    a: EventSocket = context.socket(zmq.PAIR, socket_class=EventSocket)
+    b: EventSocket = context.socket(zmq.PAIR, socket_class=EventSocket)
     for sock in (a, b):
         sock.linger = 0
         sock.rcvtimeo = 2000
