@@ -18,9 +18,9 @@ from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT
 from zevents.redis.embedded import embedded_url
 from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step
 from zevents.redis.scripts import script_sha, script_source
-from zevents.redis.urls import check_url, mask_url
+from zevents.redis.urls import check_url, is_cluster, mask_url
 
-__all__ = ["Runner", "connect", "mask_url", "resolve_url", "translation"]
+__all__ = ["Runner", "close", "connect", "mask_url", "resolve_url", "translation"]
 
 T = TypeVar("T")
 
@@ -42,17 +42,37 @@ def resolve_url(url: str | None, connection: str | None = None) -> str:
     return found if found is not None else embedded_url()
 
 
-def connect(url: str, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT) -> redis.Redis:
-    """A client for ``url`` whose every call is bounded by ``socket_timeout`` seconds."""
+def connect(url: str, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT) -> Any:
+    """A client for ``url`` whose every call is bounded by ``socket_timeout`` seconds: a
+    ``redis.Redis``, or a ``redis.cluster.RedisCluster`` for ``redis+cluster://``.
+
+    Raises:
+        QueueError: redis-py refused the URL.
+        QueueUnavailable: No node of a cluster answered (a cluster client asks one
+            for the slot map at once).
+    """
+    timeouts = {"socket_timeout": socket_timeout, "socket_connect_timeout": socket_timeout}
     try:
-        return redis.Redis.from_url(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            health_check_interval=30,
-        )
+        if is_cluster(url):
+            from redis.cluster import RedisCluster
+
+            plain = url.replace("+cluster://", "://", 1)
+            try:
+                return RedisCluster.from_url(plain, **timeouts)
+            except redis.RedisError as exc:
+                raise translation(url, "connect to the cluster", exc) from exc
+        return redis.Redis.from_url(url, health_check_interval=30, **timeouts)
     except ValueError as exc:
         raise QueueError(f"bad Redis URL {mask_url(url)!r}: {exc}") from exc
+
+
+def close(client: Any) -> None:
+    """Close a client ``connect`` made, and the connections of its pool (a cluster
+    client closes those of every node)."""
+    client.close()
+    pool = getattr(client, "connection_pool", None)
+    if pool is not None:
+        pool.disconnect()
 
 
 def translation(url: str, action: str, exc: redis.RedisError) -> QueueError:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from zevents.errors import ConfigError
-from zevents.redis._client import Runner, connect, resolve_url
+from zevents.redis._client import Runner, close, connect, resolve_url
 from zevents.redis.consumer import Consumer
 from zevents.redis.defaults import (
     DEFAULT_GROUP,
@@ -379,8 +379,7 @@ class RedisQueue:
     def close(self) -> None:
         """Close the connections this queue opened."""
         if self._owns_client:
-            self.client.close()
-            self.client.connection_pool.disconnect()
+            close(self.client)
 
     def __enter__(self) -> RedisQueue:
         return self

@@ -12,10 +12,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from zevents.errors import ConfigError
 from zevents.redis.defaults import URL_ENV
 
-__all__ = ["SCHEMES", "check_url", "configured_url", "mask_url"]
+__all__ = ["SCHEMES", "check_url", "configured_url", "is_cluster", "mask_url"]
 
-#: The URL schemes zevents accepts.
-SCHEMES = ("redis", "rediss", "unix")
+#: The URL schemes zevents accepts; ``redis+cluster://host:port`` (``rediss+cluster``)
+#: names a Redis Cluster by one of its nodes.
+SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 
 _PASSWORD = re.compile(r"(?P<head>://[^:/@]*:)[^@]*(?P<tail>@)")
 
@@ -23,6 +24,11 @@ _PASSWORD = re.compile(r"(?P<head>://[^:/@]*:)[^@]*(?P<tail>@)")
 def mask_url(url: str) -> str:
     """``url`` with its password replaced by ``***``."""
     return _PASSWORD.sub(r"\g<head>***\g<tail>", url)
+
+
+def is_cluster(url: str) -> bool:
+    """Whether ``url`` names a Redis Cluster (``redis+cluster://``)."""
+    return urlsplit(url).scheme.endswith("+cluster")
 
 
 def configured_url(url: str | None) -> str | None:
@@ -57,8 +63,8 @@ def check_url(url: str) -> str:
         raise ConfigError(f"bad Redis URL {mask_url(url)!r}: {exc}", option="url") from None
     if parts.scheme not in SCHEMES:
         raise ConfigError(
-            f"bad Redis URL {mask_url(url)!r}: use redis://HOST:PORT/DB, rediss://... or "
-            "unix:///path/to/redis.sock",
+            f"bad Redis URL {mask_url(url)!r}: use redis://HOST:PORT/DB, rediss://..., "
+            "unix:///path/to/redis.sock or redis+cluster://HOST:PORT",
             option="url",
         )
     if parts.scheme == "unix":
@@ -78,6 +84,10 @@ def check_url(url: str) -> str:
         path = unquote(parts.path).strip("/")
         if path:
             _db(path, url)
+        if parts.scheme.endswith("+cluster") and path not in ("", "0"):
+            raise ConfigError(
+                f"Redis URL {mask_url(url)!r}: a cluster has only database 0", option="url"
+            )
     for value in parse_qs(parts.query).get("db", []):
         _db(value, url)
     return url
