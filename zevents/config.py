@@ -6,28 +6,24 @@ Only this module (and the CLI) reads environment variables and files.
 from __future__ import annotations
 
 import math
-import os
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 import zmq
 
+from zevents.configfile import CONFIG_ENV, find_table, load_connection
+from zevents.curve import curve_options
 from zevents.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
     "CONFIG_ENV",
     "CONFIRMABLE_SOCKET_TYPES",
     "DEFAULT_DRAIN_TIMEOUT",
+    "DEFAULT_IPC_MODE",
     "DEFAULT_LINGER",
+    "DEFAULT_MAX_MESSAGE_SIZE",
     "DEFAULT_POLL_TIMEOUT",
     "DEFAULT_RCVTIMEO",
     "DEFAULT_SNDTIMEO",
@@ -36,12 +32,11 @@ __all__ = [
     "SENDING_SOCKET_TYPES",
     "ZEROEVENTS",
     "ListenerOptions",
+    "find_table",
     "load_connection",
     "validate_endpoint",
 ]
 
-#: Environment variable naming the config file.
-CONFIG_ENV = "ZEVENTS_CONFIG"
 #: Milliseconds a closing socket may keep trying to send queued events.
 DEFAULT_LINGER = 2000
 #: Milliseconds a send may wait for a peer (or for room under the high-water mark).
@@ -54,6 +49,11 @@ DEFAULT_THREADS = 1
 DEFAULT_POLL_TIMEOUT = 1.0
 #: Seconds a stopping service keeps handling events its sockets already received.
 DEFAULT_DRAIN_TIMEOUT = 1.0
+#: Permissions of the ipc socket files a socket binds (owner only).
+DEFAULT_IPC_MODE = 0o600
+#: Largest message a socket takes, in bytes: a peer sending a larger one is cut off by
+#: libzmq before it is buffered whole (``ZMQ_MAXMSGSIZE``; -1: no limit).
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
 #: Socket types a listener may send events on.
 SENDING_SOCKET_TYPES = frozenset({"push", "pub", "dealer", "router", "pair"})
@@ -181,6 +181,26 @@ def _prefixes(value: object) -> tuple[str, ...]:
     raise ConfigError("option 'subscribe' takes a prefix or a list of prefixes")
 
 
+def _mode(value: object) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value, 8)  # "660": octal, as chmod reads it
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0o777:
+        raise ConfigError(
+            f"option 'ipc_mode' takes file permissions such as 0o600 or '660', not {value!r}",
+            option="ipc_mode",
+        )
+    return value
+
+
+def _size(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < -1 or value == 0:
+        raise ConfigError(
+            f"option 'max_message_size' takes bytes (at least 1) or -1, not {value!r}",
+            option="max_message_size",
+        )
+    return value
+
+
 def _count(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(
@@ -255,6 +275,18 @@ class ListenerOptions:
             until a peer appears, and loses them if the process exits first.
         window: Confirmed sender: how many events may be in flight, unconfirmed, at
             once (1: each send waits for its confirmation).
+        ipc_mode: Permissions of the ipc socket files it binds (default owner only,
+            ``0o600``; e.g. ``0o660`` for a group).
+        max_message_size: Largest message taken, in bytes (-1: no limit); a peer that
+            sends a larger one is disconnected by libzmq.
+        curve_secret_key: CURVE: this side's secret key (Z85 bytes; given as Z85 text
+            or a key file path).
+        curve_public_key: CURVE: this side's public key (read from the secret key's file,
+            or computed from the secret key).
+        curve_server_key: CURVE client: the server's public key.
+        curve_allow: CURVE server: a directory of the public keys (``zmq.auth``
+            certificates) of the clients let in; checked by a ZAP authenticator in this
+            process, which logs every refusal with the peer's address.
     """
 
     connect: tuple[str, ...] = ()
@@ -271,6 +303,12 @@ class ListenerOptions:
     persistent: bool = False
     immediate: bool = True
     window: int = 1
+    ipc_mode: int = DEFAULT_IPC_MODE
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    curve_secret_key: bytes | None = None
+    curve_public_key: bytes | None = None
+    curve_server_key: bytes | None = None
+    curve_allow: str | None = None
 
     @classmethod
     def build(cls, options: Mapping[str, Any] | None = None, **overrides: Any) -> ListenerOptions:
@@ -296,6 +334,9 @@ class ListenerOptions:
             "subscribe": _prefixes(merged.get("subscribe")),
             "threads": _count(merged.get("threads", DEFAULT_THREADS), "threads"),
             "window": _count(merged.get("window", 1), "window"),
+            "ipc_mode": _mode(merged.get("ipc_mode", DEFAULT_IPC_MODE)),
+            "max_message_size": _size(merged.get("max_message_size", DEFAULT_MAX_MESSAGE_SIZE)),
+            **curve_options(merged),
             "serializer": merged.get("serializer"),
         }
         for name in ("linger", "sndtimeo", "rcvtimeo"):
@@ -324,78 +365,3 @@ class ListenerOptions:
         if self.confirmed:
             return "router" if self.bind else "dealer"
         return "pull"
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            data: dict[str, Any] = tomllib.load(fh)
-            return data
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
-
-
-def _config_files(path: str | os.PathLike[str] | None) -> list[tuple[Path, tuple[str, ...]]]:
-    """The config files to search, each with the table zevents' settings are under."""
-    explicit = path if path is not None else os.environ.get(CONFIG_ENV) or None
-    if explicit is None:
-        return [(Path("zevents.toml"), ()), (Path("pyproject.toml"), ("tool", "zevents"))]
-    file = Path(explicit)
-    if not file.is_file():
-        source = "" if path is not None else f" (from {CONFIG_ENV})"
-        raise ConfigError(f"config file {file}{source} does not exist")
-    return [(file, ("tool", "zevents") if file.name == "pyproject.toml" else ())]
-
-
-def find_table(
-    section: str, name: str, path: str | os.PathLike[str] | None = None
-) -> tuple[dict[str, Any] | None, list[str]]:
-    """Table ``[section.name]`` of the first config file that has it.
-
-    Returns:
-        The table (a new dict) or None, and the files searched (for messages).
-
-    Raises:
-        ConfigError: An explicit file is missing, a file is malformed, or the entry is
-            not a table.
-    """
-    candidates = _config_files(path)
-    searched = []
-    for file, table in candidates:
-        if not file.is_file():
-            continue
-        searched.append(str(file))
-        data: Any = _read_toml(file)
-        for key in (*table, section):
-            data = data.get(key, {}) if isinstance(data, dict) else {}
-        if isinstance(data, dict) and name in data:
-            found = data[name]
-            if not isinstance(found, dict):
-                raise ConfigError(f"{section}.{name} in {file} is not a table")
-            return dict(found), searched
-    if not searched:
-        looked = ", ".join(str(f) for f, _ in candidates)
-        searched = [f"no config file found (looked for {looked})"]
-    return None, searched
-
-
-def load_connection(name: str, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Look up the options of connection ``name``.
-
-    The file is ``path`` if given, else the one named by ``ZEVENTS_CONFIG``, else
-    ``./zevents.toml`` (table ``[connections.NAME]``), else ``./pyproject.toml``
-    (table ``[tool.zevents.connections.NAME]``).
-
-    Returns:
-        The connection's options as a new dict.
-
-    Raises:
-        ConfigError: The file is missing or malformed, or has no such connection;
-            the message names every file searched.
-    """
-    found, searched = find_table("connections", name, path)
-    if found is None:
-        raise ConfigError(f"unknown connection {name!r}; searched: {', '.join(searched)}")
-    return found

@@ -9,13 +9,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import zmq
 import zmq.auth
 
 from zevents.errors import ConfigError
 
-__all__ = ["Z85_LENGTH", "generate_keys", "load_key", "require_curve"]
+__all__ = [
+    "CURVE_OPTIONS",
+    "Z85_LENGTH",
+    "curve_options",
+    "generate_keys",
+    "load_key",
+    "require_curve",
+]
+
+#: The listener options of CURVE security.
+CURVE_OPTIONS = ("curve_secret_key", "curve_public_key", "curve_server_key", "curve_allow")
 
 #: Characters of a Z85-encoded CURVE key.
 Z85_LENGTH = 40
@@ -88,3 +99,53 @@ def generate_keys(name: str, directory: str | os.PathLike[str]) -> tuple[Path, P
     public_file, secret_file = zmq.auth.create_certificates(str(folder), name)
     os.chmod(secret_file, 0o600)
     return Path(public_file), Path(secret_file)
+
+
+def curve_options(given: dict[str, Any]) -> dict[str, Any]:
+    """The CURVE listener options, resolved: keys as Z85 bytes, the allow directory.
+
+    ``curve_allow`` (a directory of allowed clients' public keys) makes a CURVE server
+    that authenticates its clients; ``curve_server_key`` (the server's public key) a
+    CURVE client; ``curve_secret_key`` is this side's own secret key (a server needs it;
+    a client without one gets a fresh key pair, which a server with ``curve_allow``
+    refuses). ``curve_public_key`` is read from the secret key's file, or computed.
+
+    Raises:
+        ConfigError: A bad key, a server without a secret key, both roles at once.
+    """
+    secret_spec = given.get("curve_secret_key")
+    public_spec = given.get("curve_public_key")
+    server_spec = given.get("curve_server_key")
+    allow = given.get("curve_allow")
+    if secret_spec is None and public_spec is None and server_spec is None and allow is None:
+        return dict.fromkeys(CURVE_OPTIONS)
+    require_curve()
+    if server_spec is not None and allow is not None:
+        raise ConfigError(
+            "curve_server_key (a CURVE client) and curve_allow (a CURVE server) exclude each other",
+            option="curve_allow",
+        )
+    secret = None if secret_spec is None else load_key(secret_spec, "curve_secret_key", secret=True)
+    if allow is not None and not Path(str(allow)).expanduser().is_dir():
+        raise ConfigError(
+            f"option 'curve_allow': {allow} is not a directory of client keys", option="curve_allow"
+        )
+    if server_spec is None and secret is None:
+        raise ConfigError(
+            "a CURVE server (curve_allow) needs its curve_secret_key", option="curve_secret_key"
+        )
+    if secret is None:  # a client with no key of its own: a fresh pair
+        public, secret = zmq.curve_keypair()
+    elif public_spec is not None:
+        public = load_key(public_spec, "curve_public_key", secret=False)
+    else:
+        public = zmq.curve_public(secret)
+    server = (
+        None if server_spec is None else load_key(server_spec, "curve_server_key", secret=False)
+    )
+    return {
+        "curve_secret_key": secret,
+        "curve_public_key": public,
+        "curve_server_key": server,
+        "curve_allow": None if allow is None else str(Path(str(allow)).expanduser()),
+    }
