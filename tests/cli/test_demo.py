@@ -78,7 +78,7 @@ def running() -> Iterator[list[subprocess.Popen[bytes]]]:
     for proc in started:
         if proc.poll() is None:
             proc.kill()
-            proc.wait(DEADLINE)
+        proc.communicate(timeout=DEADLINE)  # closes its pipes too
 
 
 def test_every_event_is_handled_once_and_nothing_is_left_running(short_tmp: Path) -> None:

@@ -44,7 +44,8 @@ __all__ = ["HANDLED_ENV", "demo", "record_handled"]
 HANDLED_ENV = "ZEVENTS_DEMO_HANDLED"
 _QUEUE = "demo"
 _EVENT = "demo.event"
-# Seconds a child gets after SIGTERM before SIGKILL.
+# Seconds the bridge may take to come up; a child gets after SIGTERM before SIGKILL.
+_START_TIMEOUT = 30.0
 _STOP_TIMEOUT = 5.0
 _POLL = 0.02
 # Seconds between progress lines: redrawn on a terminal, logged otherwise.
@@ -248,16 +249,16 @@ class Run:
             raise click.ClickException("; ".join(reasons))
 
 
-def _wait_for_bridge(listener: EventListener, bridge: Child, timeout: float) -> None:
+def _wait_for_bridge(listener: EventListener, bridge: Child) -> None:
     """Wait until the bridge took our connection (ClickException: it exited, or did not
     come up in time)."""
-    deadline = time.monotonic() + timeout
-    while not listener.wait_for_peers(0.1):
+    deadline = time.monotonic() + _START_TIMEOUT
+    while not listener.wait_for_peers(1.0):  # each call opens the socket anew
         problem = bridge.exited()
         if problem is not None:
             raise click.ClickException(problem)
         if time.monotonic() > deadline:
-            raise click.ClickException(f"the bridge did not start within {timeout:g} s")
+            raise click.ClickException(f"the bridge did not start in {_START_TIMEOUT:g} s")
 
 
 def _send_all(listener: EventListener, run: Run) -> None:
@@ -313,7 +314,7 @@ def _run(server: EmbeddedRedis, run: Run, timeout: float) -> str | None:
         children.append(_start_child("bridge", bridge, home, url))
         children.append(_start_child("worker", worker, home, url))
         with EventListener(connect=endpoint, confirmed=True) as listener:
-            _wait_for_bridge(listener, children[0], timeout)
+            _wait_for_bridge(listener, children[0])
             _send_all(listener, run)
         problem = _drain(run, children[1], timeout)
     except KeyboardInterrupt:
@@ -363,8 +364,7 @@ SIGTERM), 1 an event lost or not confirmed, or the pipeline stuck, 2 usage error
     "--timeout",
     default=30.0,
     positive=True,
-    help="Give up when the bridge has not come up, or the worker has handled nothing, "
-    "for this long.",
+    help="Give up when the worker has handled nothing for this long while events are missing.",
 )
 def demo(events: int, keep: bool, timeout: float) -> None:
     """Run the durable pipeline on an embedded Redis: events -> bridge -> Redis -> worker.
