@@ -348,10 +348,10 @@ SIGTERM), 1 an event lost or not confirmed, or the pipeline stuck, 2 usage error
 @click.command(epilog=_EPILOG)
 @click.option(
     "--events",
-    type=click.IntRange(min=1),
+    metavar="N",
+    type=click.IntRange(1),
     default=10_000,
     show_default=True,
-    metavar="N",
     help="How many events to send through the pipeline.",
 )
 @click.option(
