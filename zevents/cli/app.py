@@ -24,6 +24,7 @@ import click
 from zevents.cli._logging import log_to_stderr
 from zevents.cli._output import silence_stdout
 from zevents.cli.bridge import bridge
+from zevents.cli.demo import demo
 from zevents.cli.emit import emit
 from zevents.cli.queue import queue
 from zevents.cli.serve import serve
@@ -177,6 +178,9 @@ def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
     Logs go to stderr; stdout carries only event lines.
     """
     log_to_stderr(ctx, verbose - quiet)
+
+
+cli.add_command(demo)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
