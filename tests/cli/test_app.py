@@ -105,6 +105,18 @@ BAD_ARGUMENTS = {
     "unknown-option": (["serve", "--bogus", "tcp://127.0.0.1:5555"], "No such option"),
     "unknown-command": (["launch"], "No such command"),
     "missing-event": (["emit", "-e", "tcp://127.0.0.1:5555"], "Missing argument 'EVENT'"),
+    "emit-connect-without-endpoint": (
+        ["emit", "x", "--connect"],
+        "--connect takes an endpoint: --connect tcp://127.0.0.1:5555",
+    ),
+    "serve-bind-without-endpoint": (
+        ["serve", "--bind", "--poll-timeout", "1"],
+        "--bind takes an endpoint: --bind tcp://127.0.0.1:5555",
+    ),
+    "emit-unresolvable-host": (
+        ["emit", "--connect", "tcp://nonexistent.invalid:5555", "x"],
+        "cannot resolve host 'nonexistent.invalid'",
+    ),
 }
 
 
@@ -205,6 +217,14 @@ def test_each_command_help_shows_an_example(command: list[str], example: str) ->
     assert out.startswith(f"Usage: zevents {' '.join(command)} ")
     assert "Examples:" in out
     assert example in out
+
+
+@pytest.mark.parametrize("command", ["serve", "emit", "bridge"])
+def test_socket_commands_show_the_endpoint_options_and_verbosity_in_help(command: str) -> None:
+    out = run_cli(command, "--help").stdout.decode()
+    for option in ("--connect ENDPOINT", "--bind ENDPOINT", "-v, --verbose", "-q, --quiet"):
+        assert option in out
+    assert "--connect tcp://" in out.split("Examples:")[1]
 
 
 def test_every_option_has_help() -> None:

@@ -68,9 +68,9 @@ def test_confirmation_that_never_comes_names_the_wait_without_the_hint(
     ]
 
 
-@pytest.mark.parametrize("mode", ["--connect", "--bind"])
+@pytest.mark.parametrize("mode", ["-e", "--connect", "--bind"])
 def test_push_with_no_peer_exits_1_naming_the_endpoint(tcp_endpoint: str, mode: str) -> None:
-    result = run_cli("emit", "-e", tcp_endpoint, mode, "--timeout", "0.3", "lost")
+    result = run_cli("emit", mode, tcp_endpoint, "--timeout", "0.3", "lost")
     assert result.returncode == 1
     assert result.stderr.decode().splitlines() == [
         f"Error: could not deliver 'lost' to {tcp_endpoint}: "
@@ -108,6 +108,38 @@ def test_stdin_lines_mix_payloads_and_events_and_bad_lines_are_skipped(
     ]
 
 
+def test_only_bad_lines_say_no_event_was_sent(serve: Serve, ipc_endpoint: str) -> None:
+    serve("--confirmed", ipc_endpoint)
+    lines = b'{not json}\n{"event": ""}\n'
+    result = run_cli("emit", "-e", ipc_endpoint, "--confirmed", "-", input=lines)
+    assert result.returncode == 1
+    stderr = result.stderr.decode().splitlines()
+    assert stderr[2].startswith(f"zevents emit: sent 0 events to {ipc_endpoint} in ")
+    assert stderr[3] == "Error: 2 bad lines skipped (see above); no event was sent"
+    assert len(stderr) == 4
+
+
+def test_remote_handler_failure_on_a_line_says_delivered_and_resumes_after_it(
+    serve: Serve, ipc_endpoint: str, short_tmp: Path
+) -> None:
+    """Delivered, so a resend would run the handler again: resume at the next line."""
+    out = short_tmp / "handled.jsonl"
+    serve(
+        "--confirmed",
+        "--handler",
+        "sample_handlers:record_unless_boom",
+        ipc_endpoint,
+        env=cli_env(ZEV_TEST_OUT=str(out)),
+    )
+    lines = b'{"event": "a"}\n{"event": "boom"}\n{"event": "c"}\n'
+    result = run_cli("-q", "emit", "-e", ipc_endpoint, "--confirmed", "-", input=lines)
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines() == [
+        f"Error: 'boom' (line 2) was sent to {ipc_endpoint} and delivered; the remote "
+        "handler failed: ValueError: boom was fired; stopped there (resume with: tail -n +3)"
+    ]
+
+
 def test_event_dash_replays_serve_output_and_rejects_bare_payloads(
     serve: Serve, ipc_endpoint: str
 ) -> None:
@@ -142,11 +174,24 @@ def test_count_sends_that_many_copies_and_prints_a_summary(serve: Serve, tcp_end
     assert events == [{"event": "smoke", "payload": {"n": 1}}] * 50
 
 
-def test_quiet_count_prints_nothing(serve: Serve, tcp_endpoint: str) -> None:
-    serve(tcp_endpoint)
-    result = run_cli("-q", "emit", "-e", tcp_endpoint, "--count", "3", "smoke")
+@pytest.mark.parametrize(
+    "args",
+    [["-q", "emit"], ["emit", "-q"], ["emit", "--quiet"]],
+    ids=["group-q", "emit-q", "emit-quiet"],
+)
+def test_quiet_count_prints_nothing(serve: Serve, tcp_endpoint: str, args: list[str]) -> None:
+    """-q works before and after the command name alike (docs/cli.md shows emit -q)."""
+    server = serve(tcp_endpoint)
+    result = run_cli(*args, "-e", tcp_endpoint, "--count", "3", "smoke")
     assert result.returncode == 0
     assert result.stderr == b""
+    assert len(server.wait_for_events(3)) == 3
+
+
+def test_emit_verbose_logs_debug_lines(tcp_endpoint: str) -> None:
+    result = run_cli("emit", "-v", "-e", tcp_endpoint, "--timeout", "0.05", "nobody.listens")
+    assert result.returncode == 1
+    assert "DEBUG zevents._sockets: opened send push socket" in result.stderr.decode()
 
 
 def test_emit_interrupted_by_sigint_exits_130(tcp_endpoint: str) -> None:
@@ -157,9 +202,8 @@ def test_emit_interrupted_by_sigint_exits_130(tcp_endpoint: str) -> None:
             "-m",
             "zevents",
             "emit",
-            "-e",
-            tcp_endpoint,
             "--bind",
+            tcp_endpoint,
             "--timeout",
             "60",
             "x",

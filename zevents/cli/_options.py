@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -12,18 +15,23 @@ import click
 import orjson
 from click.core import ParameterSource
 
+from zevents.cli._logging import log_to_stderr, verbosity_of
 from zevents.config import CONFIG_ENV, load_connection
+from zevents.errors import EndpointError
 
 __all__ = [
     "Seconds",
     "SocketOptions",
+    "check_hosts",
     "connection_options",
+    "endpoint_option",
     "given",
     "option_group",
     "parse_json",
     "seconds_option",
     "seconds_to_ms",
     "socket_type_option",
+    "verbosity_options",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -91,16 +99,16 @@ class SocketOptions:
     """A socket as given on a command line: its endpoints, its type, a config connection.
 
     Attributes:
-        endpoints: ENDPOINTs from the command line; they replace the connection's.
-        bind: Bind the endpoints (else connect to them).
+        bind: Endpoints to bind (ENDPOINTs of serve/bridge, ``--bind``).
+        connect: Endpoints to connect to (``-e`` of emit, ``--connect``).
         socket_type: ``--socket-type``, or ``None`` to pick by the other options.
         confirmed: ``--confirmed``; ``None`` when not given, so a connection decides.
         config: The ``--config`` file.
         connection: The ``--connection`` name.
     """
 
-    endpoints: tuple[str, ...] = ()
-    bind: bool = True
+    bind: tuple[str, ...] = ()
+    connect: tuple[str, ...] = ()
     socket_type: str | None = None
     confirmed: bool | None = None
     config: str | None = None
@@ -108,11 +116,10 @@ class SocketOptions:
 
     @staticmethod
     def take_params(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any]:
-        """Take the parameters of these fields but ``bind`` out of a command's."""
+        """Take the parameters of these fields but the endpoints out of a command's."""
         socket_type = params.pop("socket_type")
         confirmed = params.pop("confirmed")
         return {
-            "endpoints": tuple(params.pop("endpoints")),
             "socket_type": None if socket_type is None else socket_type.lower(),
             "confirmed": confirmed if given(ctx, "confirmed") else None,
             "config": params.pop("config"),
@@ -131,6 +138,9 @@ class SocketOptions:
     def settings(self) -> dict[str, Any]:
         """Merge the config connection with the command line; the command line wins.
 
+        Endpoints given on the command line (to bind or to connect) replace both
+        endpoint lists of the connection.
+
         Returns:
             Listener options, not yet validated (``ListenerOptions.build`` does that).
 
@@ -144,10 +154,9 @@ class SocketOptions:
         settings: dict[str, Any] = {}
         if self.connection is not None:
             settings = load_connection(self.connection, self.config)
-        if self.endpoints:
-            settings.pop("bind", None)
-            settings.pop("connect", None)
-            settings["bind" if self.bind else "connect"] = self.endpoints
+        if self.bind or self.connect:
+            settings["bind"] = self.bind
+            settings["connect"] = self.connect
         elif not settings.get("bind") and not settings.get("connect"):
             if self.connection is not None:
                 raise click.UsageError(
@@ -158,6 +167,102 @@ class SocketOptions:
             )
         settings.update(overrides)
         return settings
+
+
+# What click passes for an endpoint option given without a value (``--connect`` alone,
+# or followed by another option): a value no endpoint can be.
+_NO_VALUE = "\0no endpoint"
+
+
+def _reject_bare(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if _NO_VALUE in (value or ()):
+        flag = max(param.opts, key=len)
+        raise click.UsageError(f"{flag} takes an endpoint: {flag} tcp://127.0.0.1:5555", ctx)
+    return value
+
+
+def endpoint_option(*decls: str, help: str) -> Callable[[F], F]:
+    """A repeatable option taking an endpoint (``--connect ADDR``, ``--bind ADDR``).
+
+    Given without one (as the flags of earlier versions were), it is a usage error that
+    shows the form it takes.
+    """
+    return click.option(
+        *decls,
+        multiple=True,
+        is_flag=False,
+        flag_value=_NO_VALUE,
+        callback=_reject_bare,
+        metavar="ENDPOINT",
+        help=help,
+    )
+
+
+def verbosity_options(command: F) -> F:
+    """Add ``-v``/``-q`` to a command: the same as the group's, counted with them."""
+
+    @functools.wraps(command)
+    def with_verbosity(*args: Any, verbose: int, quiet: int, **params: Any) -> Any:
+        if verbose or quiet:
+            ctx = click.get_current_context()
+            log_to_stderr(ctx, verbosity_of(ctx) + verbose - quiet)
+        return command(*args, **params)
+
+    with_quiet = click.option(
+        "-q", "--quiet", count=True, help="Less logging on stderr, as zevents -q."
+    )(with_verbosity)
+    decorated = click.option(
+        "-v", "--verbose", count=True, help="More logging on stderr, as zevents -v."
+    )(with_quiet)
+    return decorated  # type: ignore[return-value]
+
+
+def _host_of(endpoint: str) -> str | None:
+    """The host name of a tcp endpoint (``tcp://[SOURCE;]HOST:PORT``), else None."""
+    if not endpoint.startswith("tcp://"):
+        return None
+    address = endpoint[len("tcp://") :].rpartition(";")[2]
+    host = address.rpartition(":")[0]
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host or None
+
+
+def _look_up(host: str, into: dict[str, str | None]) -> None:
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        into[host] = exc.strerror or str(exc)
+    except (OSError, UnicodeError) as exc:
+        into[host] = str(exc)
+    else:
+        into[host] = None
+
+
+def check_hosts(endpoints: Iterable[str], timeout: float) -> None:
+    """Resolve the host of every tcp endpoint, at most ``timeout`` seconds in all.
+
+    ZeroMQ resolves a host in the background and retries for ever, so a misspelt one
+    would only show as a timeout: a command checks its connect endpoints up front.
+
+    Raises:
+        EndpointError: A host cannot be resolved, or not within ``timeout``.
+    """
+    hosts = {host: endpoint for endpoint in endpoints if (host := _host_of(endpoint))}
+    found: dict[str, str | None] = {}
+    threads = [
+        threading.Thread(target=_look_up, args=(host, found), name="resolve", daemon=True)
+        for host in hosts
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    for host, endpoint in hosts.items():
+        problem = found.get(host, f"no answer within {timeout:g} s")
+        if problem is not None:
+            raise EndpointError(f"cannot resolve host {host!r} of {endpoint}: {problem}")
 
 
 def seconds_option(

@@ -12,12 +12,14 @@ import click
 from zevents._signals import installed_signal_handlers, stop_handlers
 from zevents.cli._options import (
     SocketOptions,
+    check_hosts,
     connection_options,
+    endpoint_option,
     option_group,
     seconds_option,
     socket_type_option,
 )
-from zevents.config import DEFAULT_POLL_TIMEOUT, ListenerOptions
+from zevents.config import DEFAULT_POLL_TIMEOUT, DEFAULT_SNDTIMEO, ListenerOptions
 from zevents.errors import ConfigError
 from zevents.eventbus import Bus
 from zevents.receiving import ReceivingSocket
@@ -33,6 +35,8 @@ __all__ = [
 
 #: Socket types a service can receive on, the default first (the order of the help).
 SERVE_SOCKET_TYPES = ("pull", "sub", "router", "dealer", "pair")
+#: Seconds a service may take to resolve the hosts it connects to, when it starts.
+RESOLVE_TIMEOUT = DEFAULT_SNDTIMEO / 1000
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,8 @@ class ReceiveOptions(SocketOptions):
         """Take the options ``receive_options`` added out of a command's parameters."""
         return cls(
             **cls.take_params(ctx, params),
-            bind=params.pop("bind"),
+            bind=(*params.pop("endpoints"), *params.pop("bind")),
+            connect=tuple(params.pop("connect")),
             prefixes=tuple(params.pop("prefixes")),
             poll_timeout=params.pop("poll_timeout"),
         )
@@ -75,12 +80,14 @@ class ReceiveOptions(SocketOptions):
         return overrides
 
     def receiving_socket(self) -> ReceivingSocket:
-        """The socket to receive on, from the command line and the config (not opened).
+        """The socket to receive on, from the command line and the config (not opened);
+        the hosts it connects to are resolved now.
 
         Raises:
             click.UsageError: No endpoint, ``--config`` without ``--connection``, or
                 ``--subscribe`` with a socket type other than sub.
             ConfigError: Bad options, or a socket type that cannot receive.
+            EndpointError: A host of a connect endpoint cannot be resolved.
         """
         options = ListenerOptions.build(self.settings())
         receiving = options.receiving_type()
@@ -89,17 +96,17 @@ class ReceiveOptions(SocketOptions):
                 f"socket_type {receiving!r} cannot receive events; "
                 f"use one of {', '.join(SERVE_SOCKET_TYPES)}"
             )
+        check_hosts(options.connect, RESOLVE_TIMEOUT)
         return ReceivingSocket(options)
 
 
 _RECEIVE_OPTIONS = [
     click.argument("endpoints", metavar="[ENDPOINT]...", nargs=-1),
-    click.option(
-        "--bind/--connect",
-        "bind",
-        default=True,
-        show_default=True,
-        help="Bind the ENDPOINTs (default), or connect to them.",
+    endpoint_option("--bind", help="Bind this endpoint too (repeatable), as ENDPOINT does."),
+    endpoint_option(
+        "--connect",
+        help="Connect to this endpoint (repeatable), e.g. to an emit --bind or a PUB; "
+        "one socket may bind some endpoints and connect others.",
     ),
     socket_type_option(
         SERVE_SOCKET_TYPES,

@@ -2,13 +2,15 @@
 
 Exit codes:
 
-* 0: success (``serve`` also exits 0 when stopped by SIGTERM or SIGINT).
-* 1: an event was not delivered (or, with ``--confirmed``, not acknowledged), or some
-  stdin lines of ``emit -`` were not sent.
-* 1 also: Redis cannot be reached (``bridge``, ``worker``, ``queue``).
+* 0: success (``serve`` and ``bridge`` also exit 0 when stopped by SIGTERM or SIGINT).
+* 1: an event was not delivered (or, with ``--confirmed``, not acknowledged, or
+  delivered and its remote handler failed), or some stdin lines of ``emit -`` were not
+  sent.
+* 1 also: Redis cannot be reached (``bridge`` when it starts, ``worker``, ``queue``).
 * 2: a usage error: a bad option or argument, a bad config file or connection, an
-  endpoint that cannot be bound or connected, a handler that cannot be imported, a
-  queue option Redis rejects, or the ``redis`` extra missing.
+  endpoint that cannot be bound or connected or whose host cannot be resolved, a
+  handler that cannot be imported, a queue option the queue does not take, or the
+  ``redis`` extra missing.
 * 130: interrupted by Ctrl-C (``emit``).
 """
 

@@ -4,29 +4,31 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import click
-import orjson
 
+from zevents.cli._lines import BadLine, Line, check_event, read_lines
 from zevents.cli._logging import verbosity_of
 from zevents.cli._options import (
     Seconds,
     SocketOptions,
+    check_hosts,
     connection_options,
+    endpoint_option,
     given,
     option_group,
     parse_json,
     seconds_option,
     seconds_to_ms,
     socket_type_option,
+    verbosity_options,
 )
 from zevents.cli._progress import Progress, rate
 from zevents.config import DEFAULT_SNDTIMEO
-from zevents.errors import ConfigError, DeliveryError, DeliveryTimeout, EncodeError
-from zevents.events import CONFIRMED, PUSH_ERROR
+from zevents.errors import ConfigError, DeliveryError, DeliveryTimeout, EncodeError, RemoteError
 from zevents.listener import EventListener
 
 __all__ = ["BadLine", "Line", "SendOptions", "emit", "read_lines"]
@@ -35,63 +37,6 @@ __all__ = ["BadLine", "Line", "SendOptions", "emit", "read_lines"]
 EMIT_SOCKET_TYPES = ("push", "pub", "dealer", "pair")
 #: Seconds a PUB waits before its first send unless ``--wait`` says otherwise.
 DEFAULT_PUB_WAIT = 0.5
-# Names zevents uses itself (a failed send, a wire acknowledgement): sent as events,
-# they would be taken for zevents' own.
-_RESERVED = frozenset({PUSH_ERROR, CONFIRMED})
-
-
-@dataclass(frozen=True)
-class Line:
-    """One event to send; ``number`` is its stdin line number (``None`` for arguments)."""
-
-    number: int | None
-    event: str
-    payload: Any
-
-
-@dataclass(frozen=True)
-class BadLine:
-    """A stdin line that could not be turned into an event, and why."""
-
-    number: int
-    reason: str
-
-
-def _check_event(event: object) -> str | None:
-    """Why ``event`` cannot be sent, or ``None`` when it can."""
-    if not isinstance(event, str) or not event:
-        return "the event name must be a non-empty string"
-    if event in _RESERVED:
-        return f"the event name {event!r} is reserved by zevents"
-    return None
-
-
-def _parse_line(number: int, raw: bytes, default_event: str | None) -> Line | BadLine:
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return BadLine(number, f"not JSON ({exc})")
-    if isinstance(value, dict) and "event" in value and set(value) <= {"event", "payload"}:
-        problem = _check_event(value["event"])
-        if problem is not None:
-            return BadLine(number, problem)
-        return Line(number, value["event"], value.get("payload"))
-    if default_event is None:
-        return BadLine(
-            number, 'not {"event": ..., "payload": ...}, and no EVENT was given for payloads'
-        )
-    return Line(number, default_event, value)
-
-
-def read_lines(stream: Iterable[bytes], default_event: str | None) -> Iterator[Line | BadLine]:
-    """Events from JSON lines, lazily; blank lines are skipped.
-
-    Each line is either ``{"event": NAME, "payload": ...}`` (exactly those keys, the
-    payload optional) or a bare payload for ``default_event``.
-    """
-    for number, raw in enumerate(stream, start=1):
-        if raw.strip():
-            yield _parse_line(number, raw, default_event)
 
 
 @dataclass(frozen=True)
@@ -102,7 +47,6 @@ class SendOptions(SocketOptions):
         timeout: ``--timeout`` seconds; ``None`` when not given.
     """
 
-    bind: bool = False
     timeout: float | None = None
 
     @classmethod
@@ -111,7 +55,8 @@ class SendOptions(SocketOptions):
         timeout = params.pop("timeout")
         return cls(
             **cls.take_params(ctx, params),
-            bind=not params.pop("connect"),
+            connect=(*params.pop("endpoints"), *params.pop("connect")),
+            bind=tuple(params.pop("bind")),
             timeout=timeout if given(ctx, "timeout") else None,
         )
 
@@ -124,11 +69,13 @@ class SendOptions(SocketOptions):
         return overrides
 
     def listener(self) -> EventListener:
-        """The listener to send with (its socket is not opened yet).
+        """The listener to send with (its socket is not opened yet); the hosts it
+        connects to are resolved now.
 
         Raises:
             click.UsageError: No endpoint, or ``--config`` without ``--connection``.
             ConfigError: Bad options, or a socket type ``emit`` cannot send on.
+            EndpointError: A host of a connect endpoint cannot be resolved.
         """
         listener = EventListener(self.settings())
         sending = listener.options.sending_type()
@@ -137,7 +84,15 @@ class SendOptions(SocketOptions):
                 f"socket_type {sending!r} cannot send events here; "
                 f"use one of {', '.join(EMIT_SOCKET_TYPES)}"
             )
+        check_hosts(listener.options.connect, send_timeout(listener))
         return listener
+
+
+def send_timeout(listener: EventListener) -> float:
+    """Seconds a send of ``listener`` may wait for a peer (``sndtimeo``; -1, infinite,
+    counts as the default here, so that no wait before sending is endless)."""
+    millis = listener.options.sndtimeo
+    return (millis if millis >= 0 else DEFAULT_SNDTIMEO) / 1000
 
 
 #: Adds the options of the sending socket to ``emit``, which gets them as one ``send``
@@ -152,14 +107,16 @@ send_options = option_group(
             "endpoints",
             multiple=True,
             metavar="ENDPOINT",
-            help="Endpoint to send to, e.g. tcp://127.0.0.1:5555 (repeatable).",
+            help="Endpoint to send to, e.g. tcp://127.0.0.1:5555 (repeatable); the same "
+            "as --connect.",
         ),
-        click.option(
-            "--connect/--bind",
-            "connect",
-            default=True,
-            show_default=True,
-            help="Connect to the endpoints (default), or bind them.",
+        endpoint_option(
+            "--connect", help="Connect the socket to this endpoint (repeatable), as -e does."
+        ),
+        endpoint_option(
+            "--bind",
+            help="Bind the socket to this endpoint (repeatable), for services that "
+            "connect to emit.",
         ),
         socket_type_option(EMIT_SOCKET_TYPES, "push; dealer with --confirmed"),
         click.option(
@@ -181,12 +138,16 @@ send_options = option_group(
 _EPILOG = """\b
 Examples:
   zevents emit -e tcp://127.0.0.1:5555 orders.created '{"id": 1}'
+  zevents emit orders.created '{"id": 1}' --connect tcp://127.0.0.1:5555
   zevents emit -e tcp://127.0.0.1:5555 --confirmed --timeout 5 orders.created '{"id": 1}'
-  zevents emit -e tcp://127.0.0.1:5555 --count 1000 ping
+  zevents emit -e tcp://127.0.0.1:5555 -e tcp://127.0.0.1:5556 --count 1000 ping
+  zevents emit --bind tcp://127.0.0.1:5555 --timeout 10 orders.created '{"id": 1}'
   zevents emit -e tcp://127.0.0.1:5555 orders.created - < payloads.jsonl
   zevents emit -e tcp://127.0.0.1:5555 - < events.jsonl
 
 \b
+Before the first send, a push or dealer socket waits (up to --wait, else --timeout)
+until each endpoint it connects to has a peer, so that several services share a run.
 PAYLOAD '-' reads JSON lines from stdin: a bare payload (sent as EVENT) or
 {"event": ..., "payload": ...}; EVENT '-' alone takes only the second form.
 A bad line is reported with its number and skipped; the exit status is then 1.
@@ -195,6 +156,7 @@ Exit status: 0 all sent (acknowledged with --confirmed), 1 not, 2 usage error.
 
 
 @click.command(epilog=_EPILOG)
+@verbosity_options
 @click.argument("event")
 @click.argument("payload", required=False)
 @send_options
@@ -210,8 +172,9 @@ Exit status: 0 all sent (acknowledged with --confirmed), 1 not, 2 usage error.
     "--wait",
     type=Seconds(),
     metavar="SECONDS",
-    help=f"Pause after binding/connecting, before the first send, so subscribers can "
-    f"join. [default: {DEFAULT_PUB_WAIT} for pub, else 0]",
+    help=f"Before the first send: pub pauses this long, so subscribers can join "
+    f"[default: {DEFAULT_PUB_WAIT}]; push, dealer and pair wait at most this long for a "
+    f"peer on each endpoint they connect to [default: --timeout].",
 )
 @click.pass_context
 def emit(
@@ -229,10 +192,8 @@ def emit(
     """
     items, from_stdin = _events(event, payload)
     listener = send.listener()
-    is_pub = listener.options.sending_type() == "pub"
-    pause = wait if wait is not None else (DEFAULT_PUB_WAIT if is_pub else 0.0)
     summary = (from_stdin or count > 1) and verbosity_of(ctx) >= 0
-    _send_all(listener, items, count=count, pause=pause, summary=summary)
+    _send_all(listener, items, count=count, wait=wait, summary=summary)
 
 
 def _events(event: str, payload: str | None) -> tuple[Iterable[Line | BadLine], bool]:
@@ -247,7 +208,7 @@ def _events(event: str, payload: str | None) -> tuple[Iterable[Line | BadLine], 
         )
     default_event = None if event == "-" else event
     if default_event is not None:
-        problem = _check_event(default_event)
+        problem = check_event(default_event)
         if problem is not None:
             raise click.BadParameter(problem, param_hint="EVENT")
     if payload == "-" or default_event is None:
@@ -273,24 +234,47 @@ class _Failure:
     error: DeliveryError | EncodeError
 
 
+def _get_ready(listener: EventListener, wait: float | None) -> None:
+    """Open the socket, then wait for the receivers before the first send.
+
+    A PUB pauses for its subscribers (it cannot tell when they have joined). Any other
+    socket waits, at most ``wait`` (default: the send timeout), until each endpoint it
+    connects to has a peer: sending at once, a short run would all go to the first
+    peer whose connection completed.
+
+    Raises:
+        EndpointError: The socket cannot bind or connect.
+    """
+    if listener.options.sending_type() == "pub":
+        listener.socket  # noqa: B018 - bind/connect now, so --wait counts from here
+        pause = DEFAULT_PUB_WAIT if wait is None else wait
+        if pause > 0:
+            time.sleep(pause)
+        return
+    bound = send_timeout(listener) if wait is None else wait
+    if listener.options.connect and bound > 0:
+        listener.wait_for_peers(bound)
+    else:
+        listener.socket  # noqa: B018 - bind/connect now: a bad endpoint fails here
+
+
 def _send_all(
     listener: EventListener,
     items: Iterable[Line | BadLine],
     *,
     count: int,
-    pause: float,
+    wait: float | None,
     summary: bool,
 ) -> None:
     """Send every item; report bad lines, the first failure, and a summary.
 
     Raises:
         EndpointError: The socket cannot bind or connect.
-        DeliveryError: An event was not delivered (sending stopped there).
+        DeliveryError: An event was not delivered, or its remote handler failed
+            (sending stopped there).
         click.ClickException: Some lines were bad (exit status 1).
     """
-    listener.socket  # noqa: B018 - bind/connect now, so --wait counts from here
-    if pause > 0:
-        time.sleep(pause)
+    _get_ready(listener, wait)
     progress = Progress(sys.stderr, enabled=None if summary else False)
     tally = _Tally()
     try:
@@ -307,8 +291,9 @@ def _send_all(
     if failure is not None:
         raise _undelivered(failure, listener) from failure.error
     if tally.bad:
+        rest = "the rest was sent" if tally.sent else "no event was sent"
         raise click.ClickException(
-            f"{tally.bad} bad line{_s(tally.bad)} skipped (see above); the rest was sent"
+            f"{tally.bad} bad line{_s(tally.bad)} skipped (see above); {rest}"
         )
 
 
@@ -340,11 +325,20 @@ def _undelivered(failure: _Failure, listener: EventListener) -> DeliveryError:
     """The error that ends the run: the event, its line, the endpoint and the reason."""
     line, error = failure.line, failure.error
     endpoint = listener.options.endpoints
+    where = f" (line {line.number})" if line.number is not None else ""
+    if isinstance(error, RemoteError):
+        # Delivered: a resend would run the handler again, so the next line resumes.
+        message = (
+            f"{line.event!r}{where} was sent to {endpoint} and delivered; "
+            f"the remote handler failed: {error}"
+        )
+        if line.number is not None:
+            message += f"; stopped there (resume with: tail -n +{line.number + 1})"
+        return RemoteError(message, event=line.event, endpoint=endpoint)
     reason = f"{error} ({type(error).__name__})"
     if isinstance(error, DeliveryTimeout) and not error.sent and listener.options.confirmed:
         # A confirmed DEALER cannot pair with a plain PULL service: say so.
         reason += "; is the service running with --confirmed?"
-    where = f" (line {line.number})" if line.number is not None else ""
     message = f"could not deliver {line.event!r}{where} to {endpoint}: {reason}"
     if line.number is not None:
         message += f"; stopped there (resume with: tail -n +{line.number})"

@@ -9,6 +9,7 @@ from typing import IO, Any
 import click
 
 from zevents.cli._handlers import Handler, handler_option, is_internal, load_handler
+from zevents.cli._options import verbosity_options
 from zevents.cli._output import json_line, silence_stdout
 from zevents.cli._receiving import (
     ReceiveOptions,
@@ -60,15 +61,18 @@ Examples:
   zevents serve tcp://127.0.0.1:5555                  # print events as JSON lines
   zevents serve tcp://127.0.0.1:5555 | jq .payload
   zevents serve --handler myapp.events:on_event --pattern 'orders.*' tcp://127.0.0.1:5555
-  zevents serve --connect --socket-type sub --subscribe orders. tcp://127.0.0.1:5556
+  zevents serve --subscribe orders. --connect tcp://127.0.0.1:5556
   zevents serve --confirmed ipc:///tmp/zevents.sock
+  zevents serve ipc:///tmp/local.sock --connect tcp://10.0.0.2:5557
 
-Several ENDPOINTs make one socket that binds (or connects) all of them.
+Several endpoints make one socket: it binds each ENDPOINT and --bind, and connects to
+each --connect.
 Stops cleanly, with exit status 0, on SIGTERM or SIGINT (Ctrl-C).
 """
 
 
 @click.command(epilog=_EPILOG)
+@verbosity_options
 @receive_options
 @handler_option(
     "Call handler(event, payload) for each event matching --pattern (repeatable). "
