@@ -145,6 +145,7 @@ def test_a_death_past_max_restarts_stops_the_others_and_exits_one(
     victim = min(children)
     os.kill(victim, signal.SIGKILL)
     assert supervisor.proc.wait(15) == 1, supervisor.stderr_text
+    supervisor.stop()  # the exit is in: this only collects the last output
     assert all(_is_gone(pid) for pid in children)
     last = supervisor.stderr_text.splitlines()[-1]
     assert_one_error_line(
@@ -205,6 +206,30 @@ def test_worker_processes_that_finish_by_themselves_are_not_restarted(
         "--concurrency", "2", "--max-messages", "1", env=env, cwd=directory,
     )  # fmt: skip
     assert supervisor.proc.wait(15) == 0, supervisor.stderr_text
+    supervisor.stop()  # the exit is in: this only collects the last output
     assert sorted(r["payload"]["id"] for r in _recorded(directory)) == [1, 2]
     assert "restarting" not in supervisor.stderr_text
     assert "every worker process finished" in supervisor.stderr_text
+
+
+def test_max_restarts_alone_supervises_one_process_and_bounds_its_restarts(
+    start_cli: Callable[..., CliProcess], workdir: tuple[Path, dict[str, str]], queue_name: str
+) -> None:
+    """--max-restarts 1: the first death is restarted, the second ends it with exit 1."""
+    directory, env = workdir
+    supervisor = start_cli(
+        "worker", "--queue", queue_name, "--handler", "supervised:record",
+        "--max-restarts", "1", env=env, cwd=directory,
+    )  # fmt: skip
+    started = f" on {queue_name} -> "
+    wait_until(lambda: supervisor.stderr_text.count(started) == 1, "the worker process")
+    (first,) = children_of(supervisor.proc.pid)
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: supervisor.stderr_text.count(started) == 2, "the restarted process")
+    assert "restart 1 of 1" in supervisor.stderr_text
+    (second,) = children_of(supervisor.proc.pid)
+    os.kill(second, signal.SIGKILL)
+    assert supervisor.proc.wait(15) == 1, supervisor.stderr_text
+    supervisor.stop()  # the exit is in: this only collects the last output
+    last = supervisor.stderr_text.splitlines()[-1]
+    assert_one_error_line(last, f"worker process {second} was killed by SIGKILL")

@@ -150,7 +150,7 @@ SIGINT kills the worker processes at once (exit status 130).
     type=click.IntRange(min=1),
     default=1,
     help="Worker processes, run under one supervisor that restarts one that dies "
-    "(after 0.5 s, doubling up to 10 s). [default: 1: no supervisor]",
+    "(after 0.5 s, doubling up to 10 s). [default: 1, with no supervisor]",
 )
 @click.option(
     "--max-restarts",
