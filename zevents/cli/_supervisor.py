@@ -28,7 +28,7 @@ import click
 from zevents._signals import SignalHandler, Waker, installed_signal_handlers
 from zevents.cli._options import given
 from zevents.cli._progress import rate
-from zevents.cli._worker_status import Tally, status_line
+from zevents.cli._worker_status import TallyReader, status_line
 
 logger = logging.getLogger(__name__)
 
@@ -135,38 +135,6 @@ class _Relay:
             out.flush()
 
 
-class _Tallies:
-    """The latest tally of each worker process, read from the pipe they report to."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.pending = b""
-        self.latest: dict[int, Tally] = {}
-        self.retired = Tally()
-        os.set_blocking(fd, False)
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def pump(self) -> None:
-        """Read every report waiting in the pipe."""
-        with contextlib.suppress(BlockingIOError):
-            while data := os.read(self.fd, 65536):
-                *lines, self.pending = (self.pending + data).split(b"\n")
-                for line in lines:
-                    with contextlib.suppress(ValueError, TypeError, KeyError):
-                        pid, tally = Tally.from_line(line)
-                        self.latest[pid] = tally
-
-    def retire(self, pid: int) -> None:
-        """Process ``pid`` ended: keep its counts, nothing is in its hand any more."""
-        last = self.latest.pop(pid, Tally())
-        self.retired += Tally(last.processed, last.failed, last.retried)
-
-    def total(self) -> Tally:
-        return sum(self.latest.values(), self.retired)
-
-
 @dataclass
 class _Slot:
     """One of the N places a worker process runs in."""
@@ -222,7 +190,7 @@ class Supervisor:
         self._waker = Waker()
         self._relays: list[_Relay] = []
         read, self._status_write = os.pipe()
-        self._tallies = _Tallies(read)
+        self._tallies = TallyReader(read)
 
     def run(self) -> int:
         """Start the processes and supervise them until they are stopped or all ended.
@@ -338,7 +306,7 @@ class Supervisor:
 
     def _wait(self, timeout: float) -> None:
         """Wait up to ``timeout`` for a signal or output, and copy the output."""
-        sources: list[Waker | _Tallies | _Relay] = [self._waker, self._tallies, *self._relays]
+        sources: list[Waker | TallyReader | _Relay] = [self._waker, self._tallies, *self._relays]
         ready, _, _ = select.select(sources, [], [], timeout)
         for source in ready:
             if source is self._waker:

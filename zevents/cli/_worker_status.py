@@ -26,7 +26,7 @@ from zevents.events import WORKER_AFTER, WORKER_BEFORE, WORKER_FAILED
 if TYPE_CHECKING:
     from zevents.eventbus import Bus
 
-__all__ = ["MessageLog", "Tally", "TallyReporter", "status_line"]
+__all__ = ["MessageLog", "Tally", "TallyReader", "TallyReporter", "status_line"]
 
 # A worker process reports its tally to the supervisor this often (seconds).
 _REPORT_EVERY = 0.25
@@ -233,3 +233,42 @@ class TallyReporter:
         except OSError:
             return False
         return True
+
+
+class TallyReader:
+    """The latest tally of each worker process, read from the pipe they report to
+    (the supervisor's end of ``TallyReporter``).
+
+    Args:
+        fd: The pipe's read end.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.pending = b""
+        self.latest: dict[int, Tally] = {}
+        self.retired = Tally()
+        os.set_blocking(fd, False)
+
+    def fileno(self) -> int:
+        """The read end, to select on."""
+        return self.fd
+
+    def pump(self) -> None:
+        """Read every report waiting in the pipe."""
+        with contextlib.suppress(BlockingIOError):
+            while data := os.read(self.fd, 65536):
+                *lines, self.pending = (self.pending + data).split(b"\n")
+                for line in lines:
+                    with contextlib.suppress(ValueError, TypeError, KeyError):
+                        pid, tally = Tally.from_line(line)
+                        self.latest[pid] = tally
+
+    def retire(self, pid: int) -> None:
+        """Process ``pid`` ended: keep its counts, nothing is in its hand any more."""
+        last = self.latest.pop(pid, Tally())
+        self.retired += Tally(last.processed, last.failed, last.retried)
+
+    def total(self) -> Tally:
+        """The counts of every process so far, ended ones included."""
+        return sum(self.latest.values(), self.retired)
