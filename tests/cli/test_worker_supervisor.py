@@ -233,3 +233,12 @@ def test_max_restarts_alone_supervises_one_process_and_bounds_its_restarts(
     supervisor.stop()  # the exit is in: this only collects the last output
     last = supervisor.stderr_text.splitlines()[-1]
     assert_one_error_line(last, f"worker process {second} was killed by SIGKILL")
+
+
+def test_worker_processes_stop_by_themselves_when_the_supervisor_is_killed(
+    start_cli: Callable[..., CliProcess], workdir: tuple[Path, dict[str, str]], queue_name: str
+) -> None:
+    """No orphan keeps working: the pipe they report on breaks, and they stop."""
+    supervisor, children = _supervise(start_cli, workdir, queue_name)
+    supervisor.kill()
+    wait_until(lambda: all(_is_gone(pid) for pid in children), "the orphans to stop")
