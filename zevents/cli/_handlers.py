@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -43,12 +45,22 @@ class Handler:
         return f"<handler {self.spec}>"
 
 
+def _importable_from_cwd() -> None:
+    """Put the working directory first on ``sys.path``, as RQ and Celery do, so that a
+    handler module beside the user is found: ``python -m`` does it by itself, the
+    ``zevents`` script does not. It stays there, for modules a handler imports later."""
+    cwd = os.getcwd()
+    if sys.path[:1] not in ([cwd], [""]):
+        sys.path.insert(0, cwd)
+
+
 def load_handler(spec: str, pattern: str) -> Handler:
-    """Import ``module:callable`` as a handler.
+    """Import ``module:callable`` as a handler (modules in the working directory first).
 
     Raises:
         ConfigError: It cannot be imported, or is not callable.
     """
+    _importable_from_cwd()
     function = import_object(spec, what="handler")
     if not callable(function):
         raise ConfigError(f"handler {spec!r} is {type(function).__name__}, not a callable")
