@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Protocol, TypeVar
 
 from zevents.redis.consumer import PlanRunner
-from zevents.redis.keys import QueueKeys
 from zevents.redis.message import BodyCodec
 from zevents.redis.protocol import Driver, Plan
 from zevents.redis.protocol.records import QueueShape
@@ -19,14 +18,11 @@ T = TypeVar("T")
 class QueueParts(Protocol):
     """What the history methods use of a ``RedisQueue``."""
 
-    @property
-    def name(self) -> str: ...
+    name: str
+    codec: BodyCodec
+
     @property
     def runner(self) -> PlanRunner: ...
-    @property
-    def codec(self) -> BodyCodec: ...
-    @property
-    def keys(self) -> QueueKeys: ...
     @property
     def shape(self) -> QueueShape: ...
     @property

@@ -130,7 +130,7 @@ class QueueHistory:
     def finished(self: QueueParts, limit: int | None = None) -> list[FinishedRecord]:
         """The records of finished messages (``keep_finished``), newest last; the
         ``limit`` newest when given."""
-        plan = list_finished(self.keys.key("finished"), limit)
+        plan = list_finished(self.driver.keys.key("finished"), limit)
         return self.runner.run(plan, f"finished of {self.name!r}")
 
     def clear_finished(self: QueueParts, older_than: str | float | None = None) -> int:
@@ -138,6 +138,6 @@ class QueueHistory:
         returns how many."""
         older = None if older_than is None else parse_duration(older_than, option="older_than")
         plan = clear_finished(
-            self.keys.key("finished"), None if older is None else int(older * 1000)
+            self.driver.keys.key("finished"), None if older is None else int(older * 1000)
         )
         return self.runner.run(plan, f"clear finished of {self.name!r}")

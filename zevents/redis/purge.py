@@ -102,13 +102,14 @@ class Removal:
     ) -> None:
         seconds = parse_duration(older_than, option="older_than")
         if not queue.exists():
-            raise queue.runner.run(not_found(queue.name, queue.keys.prefix), "list queues")
+            raise queue.runner.run(not_found(queue.name, queue.driver.keys.prefix), "list queues")
         self.run, self.force = queue.runner.run, force
-        self.priorities = queue.keys.priorities
-        self.plans = HistoryPlans(queue.keys, queue.shape)
+        self.priorities = queue.driver.keys.priorities
+        self.plans = HistoryPlans(queue.driver.keys, queue.shape)
         self.action = f"{'purge' if store is None else 'archive'} {queue.name!r}"
         now = self.run(self.plans.now_ms(), self.action)
-        self.cutoff = now - int(seconds * 1000)
+        # Sent at or before now - older_than: the scripts take what is before the cutoff.
+        self.cutoff = now - int(seconds * 1000) + 1
         self.archiving = None if store is None else _Archiving(store, queue.name, now)
 
     def __call__(self) -> PurgeResult:

@@ -68,7 +68,7 @@ def read_history(
     """The messages of ``identifier`` in the queue and in ``store``, oldest first, each
     once (by original id), those sent after ``until`` left out."""
     limit = None if until is None else until_ms(until)
-    plans = HistoryPlans(queue.keys, queue.shape)
+    plans = HistoryPlans(queue.driver.keys, queue.shape)
     stored: list[Stored] = queue.runner.run(
         plans.with_identifier(identifier, queue.codec), f"history of {queue.name!r}"
     )

@@ -19,6 +19,7 @@ from zevents.redis.protocol.steps import Batch, Call, Command, Plan, single
 __all__ = [
     "QUEUE_BATCH",
     "BaseDriver",
+    "Done",
     "Driver",
     "Finished",
     "Reader",
@@ -32,6 +33,8 @@ QUEUE_BATCH = 1000
 #: The identifier and serial group of a message ('' for none): what the settling
 #: scripts release when it finishes.
 Fields = tuple[str, str]
+#: Messages to acknowledge, each with its ``Fields``.
+Done = Sequence[tuple[Taken, Fields]]
 
 
 def as_str(value: Any) -> str:
@@ -149,12 +152,7 @@ class Driver(Protocol):
         returns any now leased to ``reader``."""
         ...
 
-    def ack(
-        self,
-        reader: Reader,
-        done: Sequence[tuple[Taken, Fields]],
-        finished: Finished | None = None,
-    ) -> Plan[list[str]]:
+    def ack(self, reader: Reader, done: Done, finished: Finished | None = None) -> Plan[list[str]]:
         """Finish ``(taken, fields)`` items, storing ``finished``'s records of those
         acknowledged in the same call; returns the ids whose lease was lost (not
         acknowledged)."""

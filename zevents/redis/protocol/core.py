@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from zevents.redis.message import Taken
-from zevents.redis.protocol.base import BaseDriver, Fields, Finished, Reader, as_str, as_strs
+from zevents.redis.protocol.base import BaseDriver, Done, Fields, Finished, Reader, as_str, as_strs
 from zevents.redis.protocol.steps import Batch, Command, Plan, single
 
 __all__ = ["CoreDriver"]
@@ -59,12 +59,7 @@ class CoreDriver(BaseDriver):
         yield self.call("reclaim.lua", [max_attempts])
         return []
 
-    def ack(
-        self,
-        reader: Reader,
-        done: Sequence[tuple[Taken, Fields]],
-        finished: Finished | None = None,
-    ) -> Plan[list[str]]:
+    def ack(self, reader: Reader, done: Done, finished: Finished | None = None) -> Plan[list[str]]:
         if finished is None:
             args: list[Any] = []
             for taken, (identifier, serial) in done:

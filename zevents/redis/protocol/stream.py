@@ -19,7 +19,7 @@ from typing import Any
 
 from zevents.redis.keys import QueueKeys
 from zevents.redis.message import BodyCodec, FailedMessage, Taken
-from zevents.redis.protocol.base import BaseDriver, Fields, Finished, Reader, as_str, as_strs
+from zevents.redis.protocol.base import BaseDriver, Done, Fields, Finished, Reader, as_str, as_strs
 from zevents.redis.protocol.steps import Batch, Command, Plan, single
 
 __all__ = ["StreamDriver"]
@@ -81,12 +81,7 @@ class StreamDriver(BaseDriver):
         args += [_RECLAIM_COUNT, len(levels), *levels]
         return (yield from single(self.call("stream_reclaim.lua", args), _entries))
 
-    def ack(
-        self,
-        reader: Reader,
-        done: Sequence[tuple[Taken, Fields]],
-        finished: Finished | None = None,
-    ) -> Plan[list[str]]:
+    def ack(self, reader: Reader, done: Done, finished: Finished | None = None) -> Plan[list[str]]:
         args: list[Any] = [self.group, reader.name]
         more_keys: list[str] = []
         records: Sequence[bytes] = [b""] * len(done)
