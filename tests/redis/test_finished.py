@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
+from tests.helpers import child_env
 from tests.redis.conftest import DRIVERS, Running, wait_for
 from zevents.errors import ConfigError
 from zevents.eventbus import Bus
@@ -130,3 +134,55 @@ def test_a_bad_keep_finished_is_refused_before_any_io(value: object) -> None:
     with pytest.raises(ConfigError) as info:
         RedisQueue("jobs", "redis://127.0.0.1:1/0", keep_finished=value)  # type: ignore[arg-type]
     assert info.value.option == "keep_finished"
+
+
+_WORKER = """
+import pathlib, sys, time
+from zevents.eventbus import Bus
+from zevents.redis import RedisQueue, Worker, current
+
+url, started = sys.argv[1], pathlib.Path(sys.argv[2])
+bus = Bus()
+
+def job(event, payload):
+    if current().attempt == 1:  # the first attempt hangs until the process is killed
+        started.write_text("started")
+        time.sleep(60)
+
+bus.listen("job.*", job)
+with RedisQueue("jobs", url, keep_finished="1d") as queue:
+    Worker(queue, bus, keep_alive=0.5).run()
+"""
+
+
+def test_a_killed_worker_records_nothing_and_the_one_that_finishes_records_its_pid(
+    make_queue: MakeQueue, url: str, tmp_path: Path
+) -> None:
+    """The record is written with the acknowledgement: a worker killed mid-message
+    leaves none; the process that finishes the message records its own pid."""
+    queue = make_queue("jobs", keep_finished="1d")
+    queue.send("job.run", "hang", identifier="job-1")
+    started = tmp_path / "started"
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn() -> subprocess.Popen[bytes]:
+        args = [sys.executable, "-c", _WORKER, url, str(started)]
+        procs.append(subprocess.Popen(args, env=child_env()))
+        return procs[-1]
+
+    try:
+        first = spawn()
+        wait_for(started.exists, timeout=20, what="the first attempt to start")
+        first.kill()
+        first.wait(timeout=10)
+        assert queue.finished() == []
+        second = spawn()
+        wait_for(lambda: queue.finished(), timeout=20, what="a finished record")
+        (record,) = queue.finished()
+        assert (record.pid, record.attempts, record.identifier) == (second.pid, 2, "job-1")
+        assert record.memory_before > 0
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+            proc.wait(timeout=10)

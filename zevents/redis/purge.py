@@ -84,7 +84,8 @@ class _Archiving:
                 self.at,
                 candidate.unacknowledged,
             )
-        self.store.append(list(self.written.values()))
+        if self.written:
+            self.store.append(list(self.written.values()))
         return [c for c in page if c.ref in self.written]
 
     def take_back(self, kept: set[str]) -> None:

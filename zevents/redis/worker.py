@@ -358,9 +358,8 @@ class Worker:
             self._records[id(message)] = encode_finished(message, self.id, duration, memory, after)
         self.state.finish(index, message)
         if hooked:
-            self._hook(
-                WORKER_AFTER, {**before_info(message), "duration": duration, "memory": after}
-            )
+            info = {**before_info(message), "duration": duration, "memory": after}
+            self._hook(WORKER_AFTER, info)
 
     def _run_receivers(self, message: Message) -> Outcome:
         bus, event, payload = self.bus, message.event, message.payload
