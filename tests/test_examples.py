@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,3 +94,44 @@ def test_two_sockets_idle_receives_on_both_and_stops_when_idle() -> None:
     assert "confirmed: True" in result.stdout
     assert result.stdout.count("idle for") == 2
     assert result.stdout.strip().endswith("stopped after ['billing.invoiced', 'sensor.reading']")
+
+
+def test_the_redis_cli_producer_enqueues_messages_a_zevents_worker_handles() -> None:
+    """examples/foreign_producer.sh writes a list and a stream message as docs/redis.md
+    says; a Worker takes both, with their enqueue time."""
+    if shutil.which("redis-cli") is None:
+        pytest.skip("redis-cli is not installed: the shell producer needs it")
+    pytest.importorskip("redis", reason="the Redis parts need the redis extra")
+    from zevents import Bus
+    from zevents.redis import RedisQueue, RedisServer, Worker, current
+
+    with RedisServer() as server:
+        produced = subprocess.run(
+            ["sh", str(EXAMPLES / "foreign_producer.sh"), "sh-orders", "sh-stream"],
+            cwd=ROOT,
+            env={**child_env(), "ZEVENTS_REDIS_URL": server.url},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert produced.returncode == 0, produced.stderr
+        assert produced.stdout.startswith("enqueued sh-")
+        seen: list[tuple[str, Any, bool]] = []
+        bus = Bus()
+        bus.listen("orders.*", lambda e, p: seen.append((e, p, current().enqueued_at is not None)))
+        with (
+            RedisQueue("sh-orders", server.url) as orders,
+            RedisQueue("sh-stream", server.url, driver="stream") as stream,
+        ):
+            worker = Worker([orders, stream], bus, max_messages=2)
+            thread = threading.Thread(target=worker.run, daemon=True)
+            thread.start()
+            thread.join(20)
+            if thread.is_alive():
+                worker.stop()
+                thread.join(10)
+            assert orders.stats()["processing"] == 0
+    assert sorted(seen, key=lambda s: s[1]["id"]) == [
+        ("orders.created", {"id": 101, "by": "redis-cli"}, True),
+        ("orders.created", {"id": 102, "by": "redis-cli"}, True),
+    ]

@@ -233,7 +233,7 @@ def bridge(
         socket = receive.receiving_socket()
         with queue_options.open(queue_name) as target:
             check_queue(target, priority, delay)
-            confirmed = socket.options.confirmed
+            confirmed = bool(socket.options.confirmed)
             watch = RedisWatch(target, confirmed=confirmed)
             enqueuer = Enqueuer(target, priority, delay, watch=watch, confirmed=confirmed)
             service.bus.listen(pattern, enqueuer)

@@ -1,9 +1,10 @@
 """The Redis durability bridge: durable queues of events and the workers that run them.
 
 Needs the ``redis`` extra: ``pip install 'zevents[redis]'``. The submodules that speak no
-Redis themselves (``defaults``, ``keys``, ``retry``, ``message``, ``protocol``, ``scripts``)
-import without it; the names below that need redis-py are loaded on first use, and raise
-``MissingExtraError`` naming the install command when it is missing.
+Redis themselves (``defaults``, ``keys``, ``retry``, ``message``, ``protocol``, ``scripts``,
+``durations``, ``archive``) import without it; the names below that need redis-py are
+loaded on first use, and raise ``MissingExtraError`` naming the install command when it
+is missing.
 """
 
 from __future__ import annotations
@@ -13,24 +14,36 @@ from typing import TYPE_CHECKING, Any
 
 from zevents.errors import MissingExtraError
 from zevents.redis._current import current
+from zevents.redis.archive import ArchivedMessage, ArchiveStore, JsonLinesArchive
+from zevents.redis.durations import parse_duration, parse_until
 from zevents.redis.message import FailedMessage, Message
 from zevents.redis.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from zevents.redis.bridge import Bridge
     from zevents.redis.consumer import Consumer
+    from zevents.redis.protocol.finished import FinishedRecord
     from zevents.redis.protocol.records import QueueRecord
+    from zevents.redis.purge import PurgeResult
     from zevents.redis.queue import RedisQueue
     from zevents.redis.registry import WorkerRegistry, queues, request_shutdown, workers
+    from zevents.redis.replay import HistoryEntry
     from zevents.redis.server import RedisServer
     from zevents.redis.worker import Worker
 
-# Queues and their messages; workers; a throwaway server for tests and demos.
+# Queues and their messages; workers; history (purge, archive and restore, replay,
+# finished records); a throwaway server for tests and demos.
 __all__ = [
+    "ArchiveStore",
+    "ArchivedMessage",
     "Bridge",
     "Consumer",
     "FailedMessage",
+    "FinishedRecord",
+    "HistoryEntry",
+    "JsonLinesArchive",
     "Message",
+    "PurgeResult",
     "QueueRecord",
     "RedisQueue",
     "RedisServer",
@@ -38,6 +51,8 @@ __all__ = [
     "Worker",
     "WorkerRegistry",
     "current",
+    "parse_duration",
+    "parse_until",
     "queues",
     "request_shutdown",
     "workers",
@@ -47,6 +62,9 @@ __all__ = [
 _LAZY = {
     "Bridge": "zevents.redis.bridge",
     "Consumer": "zevents.redis.consumer",
+    "FinishedRecord": "zevents.redis.protocol.finished",
+    "HistoryEntry": "zevents.redis.replay",
+    "PurgeResult": "zevents.redis.purge",
     "QueueRecord": "zevents.redis.protocol.records",
     "RedisQueue": "zevents.redis.queue",
     "RedisServer": "zevents.redis.server",

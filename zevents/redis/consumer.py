@@ -12,6 +12,7 @@ from zevents.errors import DecodeError, QueueError
 from zevents.redis.keys import unique_name
 from zevents.redis.message import BodyCodec, Message, Taken
 from zevents.redis.protocol import Driver, Fields, Plan, Reader
+from zevents.redis.protocol.base import Finished
 from zevents.redis.retry import select_priorities
 
 T = TypeVar("T")
@@ -52,6 +53,8 @@ class Consumer:
         serve: The priority levels to take from (a list or a range string).
         name: The consumer name (the stream driver's owner of pending entries);
             default a new unique one.
+        keep_finished: Seconds to keep a record of each finished message (``ack``
+            stores the records it is given); None keeps none.
 
     Raises:
         ConfigError: A bad lease or priority selection.
@@ -68,8 +71,10 @@ class Consumer:
         lease: float,
         serve: str | Iterable[int] | None = None,
         name: str | None = None,
+        keep_finished: float | None = None,
     ) -> None:
         self.queue = queue
+        self.keep_finished = keep_finished
         self.lease = check_seconds(lease, "lease", minimum=0.0, option="keep_alive")
         self.lease_ms = int(self.lease * 1000)
         spec = serve if serve is None or isinstance(serve, str) else list(serve)
@@ -81,6 +86,7 @@ class Consumer:
         self._codec = codec
         self._take = f"take from {queue!r}"
         self._settle = f"settle in {queue!r}"
+        self._finished_key = driver.keys.key("finished")
 
     def __repr__(self) -> str:
         return f"<Consumer {self.name} of {self.queue!r} levels={self.levels}>"
@@ -127,11 +133,21 @@ class Consumer:
             (ident if isinstance(ident, str) else "", serial if isinstance(serial, str) else ""),
         )
 
-    def ack(self, items: Sequence[Message | Taken]) -> list[str]:
-        """Finish messages; returns the ids whose lease was lost (left alone)."""
+    def ack(
+        self, items: Sequence[Message | Taken], records: Sequence[bytes] | None = None
+    ) -> list[str]:
+        """Finish messages; returns the ids whose lease was lost (left alone).
+
+        ``records`` (one per item, see ``encode_finished``) are stored in the same call
+        when the consumer keeps finished records, and ignored otherwise.
+        """
         if not items:
             return []
-        plan = self._driver.ack(self.reader, [self._fields(item) for item in items])
+        finished = None
+        if records is not None and self.keep_finished is not None:
+            keep_ms = int(self.keep_finished * 1000)
+            finished = Finished(self._finished_key, keep_ms, records)
+        plan = self._driver.ack(self.reader, [self._fields(item) for item in items], finished)
         return self._run(plan, self._settle)
 
     def retry(self, item: Message | Taken, delay: float, *, count_attempt: bool = True) -> bool:

@@ -18,6 +18,7 @@ from zevents.redis.defaults import (
     DEFAULT_SOCKET_TIMEOUT,
     DRIVERS,
 )
+from zevents.redis.history import QueueHistory, keep_finished_seconds
 from zevents.redis.keys import QueueKeys, unique_name
 from zevents.redis.message import BodyCodec, FailedMessage, select_failed
 from zevents.redis.protocol import Driver, Plan, make_driver
@@ -42,11 +43,13 @@ __all__ = ["RedisQueue"]
 T = TypeVar("T")
 
 
-class RedisQueue:
+class RedisQueue(QueueHistory):
     """A durable queue of events in Redis.
 
     A queue is also a bus receiver: ``bus.listen("orders.*", queue)`` enqueues every
-    matching event. Workers read it through ``consumer()``.
+    matching event. Workers read it through ``consumer()``. Its history methods
+    (``purge``, ``archive``, ``restore``, ``history``, ``replay``, ``finished``,
+    ``clear_finished``) come from ``zevents.redis.history.QueueHistory``.
 
     A queue records its driver and priority levels in Redis when it is first written
     to, so a later ``RedisQueue(name)`` opens it as it is, and one that asks for another
@@ -80,6 +83,8 @@ class RedisQueue:
             ``BodyCodec``): a ``Serializer``, its class or dotted path; ``None`` is JSON.
         connection: The name of a ``[redis.NAME]`` table of the config file (see
             ``zevents.redis.connections``), instead of ``url``.
+        keep_finished: Keep a record of each message this object's workers finish, for
+            this long (``"14d"``, or seconds; see ``finished()``); None keeps none.
 
     Raises:
         ConfigError: Bad options, or a driver or levels other than the queue's own.
@@ -103,6 +108,7 @@ class RedisQueue:
         client: Any = None,
         serializer: Serializer | type | str | None = None,
         connection: str | None = None,
+        keep_finished: str | float | None = None,
     ) -> None:
         QueueKeys(name, (0,), prefix=prefix)  # checks the name before any I/O
         if driver is not None and driver not in DRIVERS:
@@ -115,6 +121,7 @@ class RedisQueue:
         self.consumer_name = consumer or unique_name()
         self.max_reclaims = max_reclaims
         self.codec = BodyCodec(resolve_serializer(serializer))
+        self.keep_finished = keep_finished_seconds(keep_finished)
         self._asked = (driver, tuple(priorities) if priorities else None, default_priority)
         if priorities is not None or default_priority is not None:
             settle_shape(name, None, *self._asked)  # bad levels fail here, before any I/O
@@ -313,6 +320,7 @@ class RedisQueue:
             lease=lease,
             serve=serve,
             name=name or self.consumer_name,
+            keep_finished=self.keep_finished,
         )
 
     def registry(self) -> WorkerRegistry:

@@ -20,6 +20,7 @@ from zevents.redis.defaults import DEFAULT_KEEP_ALIVE, DEFAULT_PREFETCH
 from zevents.redis.heartbeat import Heartbeat
 from zevents.redis.keys import unique_name
 from zevents.redis.message import Message, Taken
+from zevents.redis.protocol.finished import encode_finished
 from zevents.redis.queue import RedisQueue
 from zevents.redis.registry import WorkerRegistry
 from zevents.redis.retry import RetryPolicy
@@ -114,6 +115,7 @@ class Worker:
         self._waker = Waker()
         self._avg = _BATCH_TIME
         self._warned_at = 0.0
+        self._records: dict[int, bytes] = {}  # id(message) -> its finished record, until acked
 
     def _default_registry(self) -> WorkerRegistry:
         prefixes = {q.keys.prefix for q in self.queues}
@@ -305,8 +307,11 @@ class Worker:
         acks = self.state.acks(index)
         if not acks:
             return
-        lost = self.consumers[index].ack(acks)
+        records = [self._records.get(id(m), b"") for m in acks] if self._records else None
+        lost = self.consumers[index].ack(acks, records)
         self.state.acked(index, acks)
+        for message in acks if records is not None else ():
+            self._records.pop(id(message), None)
         if lost:
             logger.warning(
                 "worker %s: lease lost on %d message(s) before acknowledgement "
@@ -328,15 +333,13 @@ class Worker:
             return
         info = before_info(message)
         self._hook(WORKER_BEFORE, info)
+        memory = resident_memory() if consumer.keep_finished is not None else None
         started = time.perf_counter()
         outcome = self._run_receivers(message)
         duration = time.perf_counter() - started
         decided = settlement(outcome, message, self.retry)
         if decided.kind is Settle.ACK:
-            self.state.finish(index, message)
-            if self.bus.has_receivers(WORKER_AFTER):
-                after = {"duration": duration, "memory": resident_memory()}
-                self._hook(WORKER_AFTER, {**info, **after})
+            self._finish(index, message, duration, memory)
         elif decided.kind is Settle.FAIL:
             self._fail(index, consumer, message, decided.record or b"{}")
         else:
@@ -345,6 +348,18 @@ class Worker:
         failed = decided.failed_info(outcome, duration)
         if failed is not None:
             self._hook(WORKER_FAILED, {**info, **failed})
+
+    def _finish(self, index: int, message: Message, duration: float, memory: int | None) -> None:
+        """Acknowledge in the next batch, with a finished record if ``memory`` (bytes
+        before the receivers ran) was measured: the queue keeps them."""
+        hooked = self.bus.has_receivers(WORKER_AFTER)
+        after = resident_memory() if hooked or memory is not None else 0
+        if memory is not None:
+            self._records[id(message)] = encode_finished(message, self.id, duration, memory, after)
+        self.state.finish(index, message)
+        if hooked:
+            info = {**before_info(message), "duration": duration, "memory": after}
+            self._hook(WORKER_AFTER, info)
 
     def _run_receivers(self, message: Message) -> Outcome:
         bus, event, payload = self.bus, message.event, message.payload

@@ -16,13 +16,25 @@ from zevents.redis.keys import QueueKeys
 from zevents.redis.message import BodyCodec, FailedMessage, Taken, failed_entry
 from zevents.redis.protocol.steps import Batch, Call, Command, Plan, single
 
-__all__ = ["QUEUE_BATCH", "BaseDriver", "Driver", "Reader", "SendItem", "as_str", "as_strs"]
+__all__ = [
+    "QUEUE_BATCH",
+    "BaseDriver",
+    "Done",
+    "Driver",
+    "Finished",
+    "Reader",
+    "SendItem",
+    "as_str",
+    "as_strs",
+]
 
 #: Messages per script call in ``send_many`` (all calls go in one pipeline).
 QUEUE_BATCH = 1000
 #: The identifier and serial group of a message ('' for none): what the settling
 #: scripts release when it finishes.
 Fields = tuple[str, str]
+#: Messages to acknowledge, each with its ``Fields``.
+Done = Sequence[tuple[Taken, Fields]]
 
 
 def as_str(value: Any) -> str:
@@ -94,6 +106,21 @@ class Reader:
     levels: tuple[int, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """Records of finished messages, kept with their acknowledgement (``keep_finished``).
+
+    Attributes:
+        key: The sorted set holding them, scored by finish time.
+        keep_ms: How long a record is kept; older ones are trimmed by the same call.
+        records: One JSON object per acknowledged item, in the same order (``b""``: none).
+    """
+
+    key: str
+    keep_ms: int
+    records: Sequence[bytes]
+
+
 class Driver(Protocol):
     """How a queue stores, hands out and settles messages (one per Redis structure).
 
@@ -125,8 +152,9 @@ class Driver(Protocol):
         returns any now leased to ``reader``."""
         ...
 
-    def ack(self, reader: Reader, done: Sequence[tuple[Taken, Fields]]) -> Plan[list[str]]:
-        """Finish ``(taken, fields)`` items; returns the ids whose lease was lost (not
+    def ack(self, reader: Reader, done: Done, finished: Finished | None = None) -> Plan[list[str]]:
+        """Finish ``(taken, fields)`` items, storing ``finished``'s records of those
+        acknowledged in the same call; returns the ids whose lease was lost (not
         acknowledged)."""
         ...
 
@@ -203,9 +231,10 @@ class BaseDriver:
         ]
         self._many_index = {p: str(i + 1) for i, p in enumerate(keys.priorities)}
 
-    def call(self, script: str, args: Sequence[Any] = ()) -> Call:
-        """A queue script with the queue's KEYS and leading ARGV (see ``lib.lua``)."""
-        return Call(script, self._keys, [*self._head, *args])
+    def call(self, script: str, args: Sequence[Any] = (), more_keys: Sequence[str] = ()) -> Call:
+        """A queue script with the queue's KEYS (then ``more_keys``) and leading ARGV
+        (see ``lib.lua``)."""
+        return Call(script, [*self._keys, *more_keys], [*self._head, *args])
 
     # --- sending --------------------------------------------------------------------
 

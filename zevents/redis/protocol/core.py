@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from zevents.redis.message import Taken
-from zevents.redis.protocol.base import BaseDriver, Fields, Reader, as_str, as_strs
+from zevents.redis.protocol.base import BaseDriver, Done, Fields, Finished, Reader, as_str, as_strs
 from zevents.redis.protocol.steps import Batch, Command, Plan, single
 
 __all__ = ["CoreDriver"]
@@ -59,11 +59,17 @@ class CoreDriver(BaseDriver):
         yield self.call("reclaim.lua", [max_attempts])
         return []
 
-    def ack(self, reader: Reader, done: Sequence[tuple[Taken, Fields]]) -> Plan[list[str]]:
-        args: list[Any] = []
-        for taken, (identifier, serial) in done:
-            args.extend((taken.id, taken.token, identifier, serial))
-        return (yield from single(self.call("ack.lua", args), as_strs))
+    def ack(self, reader: Reader, done: Done, finished: Finished | None = None) -> Plan[list[str]]:
+        if finished is None:
+            args: list[Any] = []
+            for taken, (identifier, serial) in done:
+                args.extend((taken.id, taken.token, identifier, serial))
+            return (yield from single(self.call("ack.lua", args), as_strs))
+        args = [finished.keep_ms]
+        for (taken, (identifier, serial)), record in zip(done, finished.records, strict=True):
+            args.extend((taken.id, taken.token, identifier, serial, record))
+        call = self.call("ack.lua", args, more_keys=[finished.key])
+        return (yield from single(call, as_strs))
 
     def retry(self, reader: Reader, taken: Taken, delay_ms: int, count: bool) -> Plan[bool]:
         args = ["retry", taken.id, taken.token, delay_ms, "1" if count else "0"]

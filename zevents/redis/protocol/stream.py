@@ -19,7 +19,7 @@ from typing import Any
 
 from zevents.redis.keys import QueueKeys
 from zevents.redis.message import BodyCodec, FailedMessage, Taken
-from zevents.redis.protocol.base import BaseDriver, Fields, Reader, as_str, as_strs
+from zevents.redis.protocol.base import BaseDriver, Done, Fields, Finished, Reader, as_str, as_strs
 from zevents.redis.protocol.steps import Batch, Command, Plan, single
 
 __all__ = ["StreamDriver"]
@@ -81,11 +81,18 @@ class StreamDriver(BaseDriver):
         args += [_RECLAIM_COUNT, len(levels), *levels]
         return (yield from single(self.call("stream_reclaim.lua", args), _entries))
 
-    def ack(self, reader: Reader, done: Sequence[tuple[Taken, Fields]]) -> Plan[list[str]]:
+    def ack(self, reader: Reader, done: Done, finished: Finished | None = None) -> Plan[list[str]]:
         args: list[Any] = [self.group, reader.name]
-        for taken, (identifier, serial) in done:
+        more_keys: list[str] = []
+        records: Sequence[bytes] = [b""] * len(done)
+        if finished is not None:
+            args.append(finished.keep_ms)
+            more_keys, records = [finished.key], finished.records
+        for (taken, (identifier, serial)), record in zip(done, records, strict=True):
             args.extend((taken.priority, taken.token, taken.id, identifier, serial))
-        lost = set(as_strs((yield self.call("stream_ack.lua", args))))
+            if finished is not None:
+                args.append(record)
+        lost = set(as_strs((yield self.call("stream_ack.lua", args, more_keys))))
         return [taken.id for taken, _ in done if taken.token in lost]
 
     def _settle(self, mode: str, reader: Reader, taken: Taken, *rest: Any) -> Plan[bool]:
