@@ -118,7 +118,7 @@ def test_a_worker_over_several_prefixes_needs_an_explicit_registry(
     b.send("x", "from b")
     start_worker([a, b], bus, registry=registry)
     wait_for(lambda: seen == ["from b"])
-    assert [w["queues"] for w in registry.workers()] == [["a", "b"]]
+    wait_for(lambda: [w["queues"] for w in registry.workers()] == [["a", "b"]])
     registry.close()
 
 

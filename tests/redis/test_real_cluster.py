@@ -43,7 +43,7 @@ def test_every_driver_works_on_a_cluster_by_its_url(cluster: ClusterServer, driv
         thread.start()
         try:
             wait_for(lambda: sorted(seen) == list(range(1, 104)) and queue.failed())
-            assert [w["queues"] for w in workers(cluster.url)] == [[name]]
+            wait_for(lambda: [w["queues"] for w in workers(cluster.url)] == [[name]])
         finally:
             worker.stop()
             thread.join(10)
