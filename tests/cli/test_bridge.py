@@ -205,7 +205,7 @@ def test_bridge_logs_an_unconfirmed_event_it_drops_at_error(
     assert sent.returncode == 0, sent.stderr  # unconfirmed: the sender cannot know
     wait_until(lambda: "dropped 'orders.lost'" in bridge.stderr_text, "the ERROR line")
     dropped = [line for line in bridge.stderr_text.splitlines() if "dropped 'orders.lost'" in line]
-    assert dropped[0].split(" ", 3)[1:3] == ["ERROR", "zevents.cli.bridge:"]
+    assert dropped[0].split(" ", 3)[1:3] == ["ERROR", "zevents.redis.bridge:"]
     assert f"Redis at {server.url} is unavailable" in dropped[0]
     assert bridge.proc.poll() is None
     assert bridge.stop() == 0

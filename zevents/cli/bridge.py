@@ -2,182 +2,48 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
+from zevents._signals import installed_signal_handlers, stop_handlers
 from zevents.cli._options import seconds_option, verbosity_options
 from zevents.cli._queues import QueueOptions, queue_options
-from zevents.cli._receiving import (
-    ReceiveOptions,
-    receive_options,
-    start_receiving,
-    stopping_service,
-)
-from zevents.errors import ConfigError, QueueError, QueueNotFound
-from zevents.events import INTERNAL_PREFIX
+from zevents.cli._receiving import ReceiveOptions, receive_options, start_receiving
+from zevents.errors import ConfigError
+from zevents.eventbus import Bus
 
 if TYPE_CHECKING:
-    from zevents.redis import RedisQueue
+    from zevents.redis import Bridge, RedisQueue
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Enqueuer", "RedisWatch", "bridge"]
-
-#: Seconds between two looks at Redis (so an outage shows even with no event coming).
-CHECK_EVERY = 2.5
-#: Seconds between two warnings while Redis stays unavailable.
-WARN_EVERY = 5.0
+__all__ = ["bridge", "open_bridge"]
 
 
-def _text(error: Exception) -> str:
-    """An error's message without its final full stop, to go on inside a sentence."""
-    return str(error).rstrip(".")
-
-
-class RedisWatch:
-    """Says at WARNING, every ``WARN_EVERY`` seconds at most and while it lasts, that
-    Redis cannot be reached; and at INFO when it is back.
-
-    The enqueuer reports each send; a thread of its own looks at Redis every
-    ``CHECK_EVERY`` seconds, so an outage with no event coming is told too.
-
-    Args:
-        queue: The queue whose server is watched.
-        confirmed: Whether senders are told of a failed enqueue (for the warning's words).
-    """
-
-    def __init__(self, queue: RedisQueue, *, confirmed: bool) -> None:
-        self.queue = queue
-        self.meanwhile = (
-            "confirmed senders get an error" if confirmed else "events received are dropped"
-        )
-        self.down_since: float | None = None
-        self._warned_at = 0.0
-        self._lock = threading.Lock()
-        self._stopped = threading.Event()
-
-    def failed(self, error: QueueError) -> None:
-        """Redis did not take a command: warn, unless a warning went out just now."""
-        now = time.monotonic()
-        with self._lock:
-            if self.down_since is None:
-                self.down_since = self._warned_at = now
-                logger.warning("%s; %s until it is back", _text(error), self.meanwhile)
-            elif now - self._warned_at >= WARN_EVERY:
-                self._warned_at = now
-                logger.warning(
-                    "Redis still unavailable after %.0f s (%s): %s",
-                    now - self.down_since,
-                    self.meanwhile,
-                    _text(error),
-                )
-
-    def succeeded(self) -> None:
-        """Redis took a command: say so once if it had been unavailable."""
-        with self._lock:
-            if self.down_since is None:
-                return
-            down_for, self.down_since = time.monotonic() - self.down_since, None
-        logger.info("Redis is available again, after %.1f s", down_for)
-
-    def check(self) -> None:
-        """Ask Redis something that writes nothing, and note the outcome."""
-        try:
-            self.queue.stats()
-        except QueueNotFound:
-            self.succeeded()  # Redis answered (a server that lost its data, or a new queue)
-        except QueueError as exc:
-            self.failed(exc)
-        else:
-            self.succeeded()
-
-    @contextlib.contextmanager
-    def watching(self) -> Iterator[RedisWatch]:
-        """Check Redis every ``CHECK_EVERY`` seconds in a thread while the block runs."""
-        thread = threading.Thread(target=self._run, name="zevents-bridge-watch", daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            self._stopped.set()
-            # A check in flight is bounded by the client's socket timeout; not waited out.
-            thread.join(0.5)
-
-    def _run(self) -> None:
-        while not self._stopped.wait(CHECK_EVERY):
-            try:
-                self.check()
-            except Exception:
-                logger.exception("checking Redis failed")
-
-
-class Enqueuer:
-    """A bus receiver that puts the events received (not zevents' own) into a queue.
-
-    When Redis does not take one, a confirmed event's error goes back to its sender
-    (the service confirms the failure); an unconfirmed one is logged at ERROR, dropped.
-
-    Args:
-        queue: The queue to fill.
-        priority: The priority of the messages; ``None`` is the queue's default.
-        delay: Seconds before the messages are due.
-        watch: Told of each send's outcome.
-        confirmed: Whether the senders wait for a confirmation.
-    """
-
-    def __init__(
-        self,
-        queue: RedisQueue,
-        priority: int | None,
-        delay: float,
-        *,
-        watch: RedisWatch,
-        confirmed: bool,
-    ) -> None:
-        self.queue = queue
-        self.priority = priority
-        self.delay = delay
-        self.watch = watch
-        self.confirmed = confirmed
-        self.count = 0
-        self.dropped = 0
-
-    def __call__(self, event: str, payload: Any) -> str | None:
-        if event.startswith(INTERNAL_PREFIX):
-            return None
-        try:
-            message_id = self.queue.send(event, payload, priority=self.priority, delay=self.delay)
-        except QueueError as exc:
-            self.watch.failed(exc)
-            if self.confirmed:
-                raise  # the service confirms the failure: the sender knows, and can resend
-            self.dropped += 1
-            logger.error("dropped %r, received without confirmation: %s", event, _text(exc))
-            return None
-        self.watch.succeeded()
-        self.count += 1
-        return message_id
-
-    def __repr__(self) -> str:
-        return f"<enqueue into {self.queue.name!r}>"
-
-
-def check_queue(queue: RedisQueue, priority: int | None, delay: float) -> None:
-    """Check, before anything is received, that Redis answers and takes the options.
+def open_bridge(
+    queue: RedisQueue, pattern: str, priority: int | None, delay: float, poll_timeout: float
+) -> Bridge:
+    """The bridge into ``queue``, checked before anything is received: Redis answers,
+    and takes the options.
 
     Raises:
         QueueUnavailable: Redis cannot be reached (exit status 1).
         click.BadParameter: ``--priority`` or ``--delay`` is not one the queue takes.
     """
+    from zevents.redis import Bridge
+
     queue.exists()
     try:
-        queue.check_send(priority=priority, delay=delay)
+        return Bridge(
+            queue,
+            Bus("zevents-bridge"),
+            pattern=pattern,
+            priority=priority,
+            delay=delay,
+            poll_timeout=poll_timeout,
+        )
     except ConfigError as exc:
         flag = "--delay" if exc.option == "delay" else "--priority"
         raise click.BadParameter(str(exc), param_hint=f"'{flag}'") from None
@@ -226,20 +92,17 @@ def bridge(
     priority: int | None,
     delay: float,
 ) -> None:
-    """Receive ZeroMQ events on ENDPOINTs and put them into a Redis queue."""
+    """Receive ZeroMQ events on ENDPOINTs and put them into a Redis queue.
+
+    What each poll returns (up to 1,000 events) is stored in one round trip; with
+    --confirmed, each event is confirmed once its batch was accepted.
+    """
     if not pattern:
         raise click.BadParameter("the pattern is empty; use '*' for every event")
-    with stopping_service("zevents-bridge", receive) as service:
-        socket = receive.receiving_socket()
-        with queue_options.open(queue_name) as target:
-            check_queue(target, priority, delay)
-            confirmed = bool(socket.options.confirmed)
-            watch = RedisWatch(target, confirmed=confirmed)
-            enqueuer = Enqueuer(target, priority, delay, watch=watch, confirmed=confirmed)
-            service.bus.listen(pattern, enqueuer)
-            where = start_receiving(service, socket)
+    socket = receive.receiving_socket()
+    with queue_options.open(queue_name) as target:
+        bridge = open_bridge(target, pattern, priority, delay, receive.poll_timeout)
+        with installed_signal_handlers(stop_handlers(bridge.stop)):
+            where = start_receiving(bridge, socket)
             logger.info("receiving on %s -> queue %r (%s)", where, queue_name, target.driver_name)
-            with watch.watching():
-                service.run()
-            dropped = f"; dropped {enqueuer.dropped}" if enqueuer.dropped else ""
-            logger.info("bridge stopped after enqueueing %d event(s)%s", enqueuer.count, dropped)
+            bridge.run()

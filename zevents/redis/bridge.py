@@ -9,13 +9,16 @@ confirmation are logged at ERROR, never dropped silently.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import zmq
 
-from zevents.errors import ConfigError, DecodeError, QueueError, ZeventsError
+from zevents.errors import ConfigError, DecodeError, QueueError, QueueNotFound, ZeventsError
 from zevents.eventbus import Bus, matcher
 from zevents.events import INTERNAL_PREFIX, SERVICE_STOP
 from zevents.eventsocket import EventSocket, Received
@@ -24,13 +27,98 @@ from zevents.service import EventService
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_BATCH", "Bridge"]
+__all__ = ["DEFAULT_BATCH", "Bridge", "RedisWatch"]
 
 #: Most events stored in one round trip.
 DEFAULT_BATCH = 1000
-# During a Redis outage a warning is logged at least this often (seconds).
-_WARN_EVERY = 10.0
+#: Seconds between two looks at Redis (so an outage shows even with no event coming).
+CHECK_EVERY = 2.5
+#: Seconds between two warnings while Redis stays unavailable.
+WARN_EVERY = 5.0
 _NOBLOCK = zmq.NOBLOCK
+
+
+def _text(error: Exception) -> str:
+    """An error's message without its final full stop, to go on inside a sentence."""
+    return str(error).rstrip(".")
+
+
+class RedisWatch:
+    """Says at WARNING, at most every ``WARN_EVERY`` seconds and while it lasts, that
+    Redis cannot be reached, and at INFO when it is back.
+
+    The bridge reports each batch's outcome; a thread of its own looks at Redis every
+    ``CHECK_EVERY`` seconds, so an outage with no event coming is told too.
+
+    Args:
+        queue: The queue whose server is watched.
+        confirmed: Whether senders are told of a failed store (for the warning's words).
+    """
+
+    def __init__(self, queue: RedisQueue, *, confirmed: bool) -> None:
+        self.queue = queue
+        self.meanwhile = (
+            "confirmed senders get an error" if confirmed else "events received are dropped"
+        )
+        self.down_since: float | None = None
+        self._warned_at = 0.0
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+
+    def failed(self, error: QueueError) -> None:
+        """Redis did not take a command: warn, unless a warning went out just now."""
+        now = time.monotonic()
+        with self._lock:
+            if self.down_since is None:
+                self.down_since = self._warned_at = now
+                logger.warning("%s; %s until it is back", _text(error), self.meanwhile)
+            elif now - self._warned_at >= WARN_EVERY:
+                self._warned_at = now
+                logger.warning(
+                    "Redis still unavailable after %.0f s (%s): %s",
+                    now - self.down_since,
+                    self.meanwhile,
+                    _text(error),
+                )
+
+    def succeeded(self) -> None:
+        """Redis took a command: say so once if it had been unavailable."""
+        with self._lock:
+            if self.down_since is None:
+                return
+            down_for, self.down_since = time.monotonic() - self.down_since, None
+        logger.info("Redis is available again, after %.1f s", down_for)
+
+    def check(self) -> None:
+        """Ask Redis something that writes nothing, and note the outcome."""
+        try:
+            self.queue.stats()
+        except QueueNotFound:
+            self.succeeded()  # Redis answered (a new queue, or a server that lost its data)
+        except QueueError as exc:
+            self.failed(exc)
+        else:
+            self.succeeded()
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[RedisWatch]:
+        """Check Redis every ``CHECK_EVERY`` seconds in a thread while the block runs."""
+        thread = threading.Thread(target=self._run, name="zevents-bridge-watch", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stopped.set()
+            # A check in flight is bounded by the client's socket timeout; not waited out.
+            thread.join(0.5)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(CHECK_EVERY):
+            try:
+                self.check()
+            except Exception:
+                logger.exception("checking Redis failed")
+
 
 Answer = tuple[Received | DecodeError, Exception | None]
 
@@ -84,8 +172,9 @@ class Bridge(EventService):
         self.stored = 0
         #: Events that could not be stored (their senders were told, or they were logged).
         self.refused = 0
-        self._warned_at = 0.0
-        self._down = False
+        #: Of those, the ones received without confirmation: dropped, each logged.
+        self.dropped = 0
+        self.watch: RedisWatch | None = None
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"
@@ -99,8 +188,16 @@ class Bridge(EventService):
             EndpointError, ServiceError: As for ``EventService.run``.
         """
         self.queue.exists()  # a Redis that cannot be reached fails here, before receiving
-        super().run()
-        logger.info("bridge stopped after storing %d event(s) in %r", self.stored, self.queue.name)
+        confirmed = any(listener.options.confirmed for listener in self.listeners)
+        self.watch = RedisWatch(self.queue, confirmed=confirmed)
+        with self.watch.watching():
+            super().run()
+        logger.info(
+            "bridge stopped after enqueueing %d event(s) into %r; dropped %d",
+            self.stored,
+            self.queue.name,
+            self.dropped,
+        )
 
     def handle_ready(self, sock: EventSocket) -> int:
         """Store what ``sock`` holds (up to ``batch`` messages) in one round trip, then
@@ -152,9 +249,8 @@ class Bridge(EventService):
             # One message the queue cannot take (its payload, say): store the rest alone.
             return [answer for m in messages for answer in self._store_one(m)]
         self.stored += len(messages)
-        if self._down:
-            logger.info("Redis accepts events again; bridge into %r resumes", self.queue.name)
-            self._down = False
+        if self.watch is not None:
+            self.watch.succeeded()
         return [(m, None) for m in messages]
 
     def _store_one(self, message: Received) -> list[Answer]:
@@ -169,27 +265,29 @@ class Bridge(EventService):
         return [(message, None)]
 
     def _refused(self, messages: list[Received], error: ZeventsError) -> None:
-        """Log what could not be stored: a warning for the outage (at least every 10 s),
-        an ERROR naming the events that had no confirmation to carry the news."""
+        """Note what could not be stored: the outage (``RedisWatch``), and an ERROR
+        naming the events that had no confirmation to carry the news."""
         self.refused += len(messages)
-        now = time.monotonic()
-        outage = isinstance(error, QueueError)
-        if outage and (not self._down or now - self._warned_at >= _WARN_EVERY):
-            logger.warning("bridge into %r: %s", self.queue.name, error)
-            self._warned_at = now
-        self._down = self._down or outage
+        if isinstance(error, QueueError) and self.watch is not None:
+            self.watch.failed(error)
         silent = [m for m in messages if m.token is None]
-        if silent:
-            names = ", ".join(repr(m.event) for m in silent[:5])
-            more = f" and {len(silent) - 5} more" if len(silent) > 5 else ""
+        if not silent:
+            return
+        self.dropped += len(silent)
+        if len(silent) == 1:
             logger.error(
-                "dropped %d unconfirmed event(s) (%s%s): %s: %s",
-                len(silent),
-                names,
-                more,
-                type(error).__name__,
-                error,
+                "dropped %r, received without confirmation: %s", silent[0].event, _text(error)
             )
+            return
+        names = ", ".join(repr(m.event) for m in silent[:5])
+        more = f" and {len(silent) - 5} more" if len(silent) > 5 else ""
+        logger.error(
+            "dropped %d events received without confirmation (%s%s): %s",
+            len(silent),
+            names,
+            more,
+            _text(error),
+        )
 
 
 def _answers(answer: Answer, sock: EventSocket) -> bool:
