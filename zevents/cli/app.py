@@ -25,7 +25,7 @@ from zevents.cli._logging import log_to_stderr
 from zevents.cli._output import silence_stdout
 from zevents.cli.bridge import bridge
 from zevents.cli.emit import emit
-from zevents.cli.queue import queue
+from zevents.cli.queue import list_queues, queue
 from zevents.cli.serve import serve
 from zevents.cli.version import version
 from zevents.cli.worker import worker
@@ -177,6 +177,10 @@ def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
     Logs go to stderr; stdout carries only event lines.
     """
     log_to_stderr(ctx, verbose - quiet)
+
+
+# ``zevents queues``: ``zevents queue list`` by a shorter name (as ``rq info``).
+cli.add_command(list_queues, "queues")
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
