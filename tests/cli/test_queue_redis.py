@@ -3,12 +3,13 @@ embedded one when none is named."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import assert_one_error_line, cli_env, run_cli
+from tests.cli.conftest import CliProcess, assert_one_error_line, cli_env, run_cli
 from tests.cli.test_queue import json_lines
 from zevents.redis import RedisQueue
 from zevents.redis.embedded import EmbeddedRedis
@@ -78,3 +79,15 @@ def test_with_no_url_send_then_stats_use_the_embedded_redis_and_keep_the_data(
     (listed,) = json_lines(run_cli("queue", "list", env=env, cwd=short_tmp))
     assert (listed["name"], listed["ready"]) == ("orders", {"0": 1})
     assert not EmbeddedRedis(embedded_home).is_running()
+
+
+def test_a_watch_stopped_by_sigterm_exits_zero_and_stops_the_embedded_redis(
+    start_cli: Callable[..., CliProcess], embedded_home: Path, short_tmp: Path
+) -> None:
+    env = _no_url_env(ZEVENTS_HOME=str(embedded_home))
+    assert run_cli("queue", "send", "orders", "e", env=env, cwd=short_tmp).returncode == 0
+    watching = start_cli("queue", "list", "--watch", "0.05", env=env, cwd=short_tmp)
+    watching.wait_for_events(2)
+    assert EmbeddedRedis(embedded_home).is_running()
+    assert watching.stop(signal.SIGTERM) == 0, watching.stderr_text
+    assert not EmbeddedRedis(embedded_home).is_running()  # it was the last user

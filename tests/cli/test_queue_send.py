@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
-from tests.cli.conftest import assert_one_error_line, queue_stats, run_cli
+from tests.cli.conftest import assert_one_error_line, cli_env, queue_stats, run_cli
 from tests.cli.test_queue import keyspace
 from zevents.redis import RedisQueue
 
@@ -169,3 +171,34 @@ def test_stdin_options_apply_to_every_line(
     assert len(result.stdout.split()) == 3
     stats = queue_stats(queue_name, redis_env)
     assert (stats["ready"], stats["delayed"]) == ({"0": 0}, 3)
+
+
+def test_redis_going_away_midway_stops_at_the_line_and_names_it(queue_name: str) -> None:
+    """The ids of what was stored are printed; the error says where to resume."""
+    from zevents.redis.server import RedisServer
+
+    with RedisServer() as server:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "zevents", "queue", "send", queue_name, "e", "-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=cli_env(ZEVENTS_REDIS_URL=server.url),
+        )
+        try:
+            assert child.stdin is not None
+            assert child.stdout is not None
+            child.stdin.write(b"1\n")
+            child.stdin.flush()
+            first_id = child.stdout.readline()  # stored: its id is printed
+            assert first_id.strip()
+            server.stop()
+            out, err = child.communicate(b"2\n3\n", timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(15)
+    assert child.returncode == 1
+    assert out == b""
+    assert_one_error_line(err.decode(), "line 2 was not sent, nor any after it")
+    assert "(resume with: tail -n +2)" in err.decode()

@@ -3,12 +3,15 @@ JSON lines for a program, the same rows either way. Everything here only reads R
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Sequence
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from zevents._signals import installed_signal_handlers
 from zevents.cli._output import print_json
 from zevents.cli._tables import age_text, is_terminal, local_time, make_table, print_table, watch
 
@@ -114,26 +117,36 @@ def _overview_table(registry: WorkerRegistry, caption: str | None = None) -> Tab
 
 
 def show_overview(registry: WorkerRegistry, *, as_json: bool, interval: float | None) -> None:
-    """Print the overview once, or every ``interval`` seconds until Ctrl-C: redrawn in
-    place on a terminal (a table), printed again otherwise."""
-    if interval is not None and not as_json and is_terminal():
-        caption = f"every {interval:g} s; Ctrl-C to stop"
-        watch(lambda: _overview_table(registry, caption), interval)
+    """Print the overview once, or every ``interval`` seconds until Ctrl-C or SIGTERM:
+    redrawn in place on a terminal (a table), printed again otherwise."""
+    if interval is None:
+        _print_overview(registry, as_json=as_json)
         return
-    try:
-        while True:
-            if as_json:
-                for row in overview(registry):
-                    print_json(row)
-            else:
-                print_table(_overview_table(registry))
-            if interval is None:
-                return
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        if interval is None:
-            raise
-        # Watching ends with Ctrl-C: that is how it is stopped, not a failure.
+    # SIGTERM ends a watch as Ctrl-C does: status 0, and a normal exit (so an embedded
+    # Redis this was the last user of is shut down, its data saved).
+    with installed_signal_handlers({signal.SIGTERM: _interrupt}):
+        if not as_json and is_terminal():
+            caption = f"every {interval:g} s; Ctrl-C to stop"
+            watch(lambda: _overview_table(registry, caption), interval)
+            return
+        try:
+            while True:
+                _print_overview(registry, as_json=as_json)
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            return  # how a watch is stopped, not a failure
+
+
+def _print_overview(registry: WorkerRegistry, *, as_json: bool) -> None:
+    if as_json:
+        for row in overview(registry):
+            print_json(row)
+    else:
+        print_table(_overview_table(registry))
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 # --- one queue's failed store: queue failed --------------------------------------

@@ -232,7 +232,8 @@ again every SECONDS. It only reads.
     "interval",
     type=Seconds(positive=True),
     metavar="SECONDS",
-    help="Redraw every SECONDS until Ctrl-C (off a terminal, print again every SECONDS).",
+    help="Redraw every SECONDS until Ctrl-C or SIGTERM (off a terminal, print again every "
+    "SECONDS).",
 )
 @redis_option
 def list_queues(redis: str | None, as_json: bool | None, interval: float | None) -> None:
