@@ -71,7 +71,7 @@ def on_named_queue(
                 check(**options)
             with queue_options.open(name) as target:
                 if must_exist:
-                    require(target)
+                    _require(target)
                 function(target, **options)
 
         return command
@@ -79,7 +79,7 @@ def on_named_queue(
     return decorate
 
 
-def require(target: RedisQueue) -> None:
+def _require(target: RedisQueue) -> None:
     """Raise ``QueueNotFound`` (naming the queues there are) if ``target`` was never used."""
     if not target.exists():
         target.stats()  # raises QueueNotFound for a queue that does not exist
