@@ -19,7 +19,15 @@ if TYPE_CHECKING:
     from zevents.redis import RedisQueue
     from zevents.redis.connections import RedisConnection
 
-__all__ = ["NO_REDIS", "QueueOptions", "RedisTarget", "queue_options", "redis_option"]
+__all__ = [
+    "NO_REDIS",
+    "SEND_FLAGS",
+    "QueueOptions",
+    "RedisTarget",
+    "check_send",
+    "queue_options",
+    "redis_option",
+]
 
 
 class PriorityLevels(click.ParamType[tuple[int, ...]]):
@@ -182,3 +190,31 @@ _QUEUE_OPTIONS = [
 #: Adds the options naming a queue's server and driver to a click command, which gets
 #: them as one ``queue_options`` argument, a ``QueueOptions``.
 queue_options = option_group("queue_options", QueueOptions.from_params, _QUEUE_OPTIONS)
+
+
+#: The command-line flag of each keyword of ``RedisQueue.send``.
+SEND_FLAGS = {
+    "delay": "--delay",
+    "priority": "--priority",
+    "identifier": "--identifier",
+    "serial_group": "--serial-group",
+    "unique": "--unique",
+}
+
+
+def check_send(queue: RedisQueue, **options: Any) -> None:
+    """Check keywords of ``RedisQueue.send`` against ``queue`` before anything is sent
+    (reads the queue's record; writes nothing).
+
+    Raises:
+        click.BadParameter: An option the queue cannot take, named by its flag.
+        ConfigError: The queue's driver or levels are not the ones asked for.
+        QueueUnavailable: Redis cannot be reached.
+    """
+    try:
+        queue.check_send(**options)
+    except ConfigError as exc:
+        flag = SEND_FLAGS.get(exc.option or "")
+        if flag is None:
+            raise
+        raise click.BadParameter(str(exc), param_hint=f"'{flag}'") from exc

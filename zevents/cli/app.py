@@ -28,7 +28,7 @@ from zevents.cli._output import silence_stdout
 from zevents.cli.bridge import bridge
 from zevents.cli.demo import demo
 from zevents.cli.emit import emit
-from zevents.cli.queue import queue
+from zevents.cli.queue import list_queues, queue
 from zevents.cli.serve import serve
 from zevents.cli.version import version
 from zevents.cli.worker import worker
@@ -183,6 +183,8 @@ def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
 
 
 cli.add_command(demo)
+# ``zevents queues``: ``zevents queue list`` by a shorter name (as ``rq info``).
+cli.add_command(list_queues, "queues")
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
