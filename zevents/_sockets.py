@@ -261,9 +261,7 @@ class LazySocket(Generic[S]):
             watch = self.watch_peers()
             deadline = Deadline(round(timeout * 1000))
             try:
-                while not watch.is_complete and (left := deadline.left_ms()) > 0:
-                    if not watch.monitor.poll(left):
-                        break
+                while (wait := watch.next_wait(deadline)) and watch.monitor.poll(wait):
                     watch.record()
             finally:
                 count = watch.close()
@@ -344,10 +342,10 @@ class PeerWatch:
         self.monitor, self.wanted, self._sock = monitor, wanted, sock
         self.done: set[str] = set()
 
-    @property
-    def is_complete(self) -> bool:
-        """Whether every wanted endpoint has a peer."""
-        return not self.wanted - self.done
+    def next_wait(self, deadline: Deadline) -> int:
+        """Milliseconds to wait for the next report; 0 once every wanted endpoint has a
+        peer, or ``deadline`` passed."""
+        return 0 if not self.wanted - self.done else max(0, deadline.left_ms())
 
     def record(self) -> None:
         """Take one report of the monitor (once it is readable)."""

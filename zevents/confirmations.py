@@ -65,17 +65,26 @@ def new_token() -> bytes:
     return TOKEN_MARKER + next(_TOKEN_IDS).to_bytes(8, "big")
 
 
-def confirmation_frames(token: bytes, error: BaseException | str | None) -> list[bytes]:
-    """The confirmation of the message that carried ``token``: OK, or ``error``."""
+def confirmation_frames(
+    token: bytes, error: BaseException | str | None, address: bytes | None = None
+) -> list[bytes]:
+    """The confirmation of the message that carried ``token``: OK, or ``error``; routed
+    to ``address`` (a ROUTER's peer) when given."""
     if error is None:
-        return [CONFIRMED_FRAME, token, _OK]
-    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-    return [CONFIRMED_FRAME, token, orjson.dumps({"ok": False, "error": text})]
+        status = _OK
+    else:
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        status = orjson.dumps({"ok": False, "error": text})
+    if address is None:
+        return [CONFIRMED_FRAME, token, status]
+    return [address, CONFIRMED_FRAME, token, status]
 
 
-def zeroevents_confirmation_frames(event: str) -> list[bytes]:
-    """zeroevents' confirmation of ``event``: its name, as one JSON argument."""
-    return [ZEROEVENTS_CONFIRMED_FRAME, orjson.dumps(event)]
+def zeroevents_confirmation_frames(event: str, address: bytes | None = None) -> list[bytes]:
+    """zeroevents' confirmation of ``event``: its name, as one JSON argument; routed to
+    ``address`` when given."""
+    frames = [ZEROEVENTS_CONFIRMED_FRAME, orjson.dumps(event)]
+    return frames if address is None else [address, *frames]
 
 
 def confirmation_in(frames: list[bytes]) -> tuple[bytes, bytes] | None:

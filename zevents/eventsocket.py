@@ -22,6 +22,8 @@ import zmq
 
 from zevents._frames import NAMES, Received, decode_frames, dumps_payload, encode_name
 from zevents.confirmations import (
+    CONFIRM_OK,
+    CONFIRMED_FRAME,
     TOKEN_LENGTH,
     TOKEN_MARKER,
     Deadline,
@@ -38,8 +40,9 @@ from zevents.serializers import Decoder, Encoder, JsonSerializer, Serializer, co
 
 __all__ = ["TOKEN_MARKER", "EventSocket", "EventSocketBase", "Received"]
 
-_SNDMORE = zmq.SNDMORE
-_NOBLOCK = zmq.NOBLOCK
+# Plain ints: ``flags | zmq.SNDMORE`` on the IntFlag members runs enum's Python __or__.
+_SNDMORE = int(zmq.SNDMORE)
+_NOBLOCK = int(zmq.NOBLOCK)
 
 # The hot path calls the backend's send and recv directly: pyzmq's Python-level send
 # wrapper (routing ids, groups) costs more than the send itself. Frames are received
@@ -168,9 +171,10 @@ class EventSocketBase(zmq.Socket[Any]):
 
     def send_frames(self, frames: list[bytes], flags: int = 0) -> None:
         """Send ``frames`` as one message (raises ``zmq.Again`` as ``send_event``)."""
-        last = len(frames) - 1
-        for index, frame in enumerate(frames):
-            _raw_send(self, frame, flags if index == last else flags | _SNDMORE)
+        more = flags | _SNDMORE
+        for frame in frames[:-1]:
+            _raw_send(self, frame, more)
+        _raw_send(self, frames[-1], flags)
 
     def confirmation_of(
         self, received: Received | DecodeError, error: BaseException | str | None = None
@@ -183,14 +187,10 @@ class EventSocketBase(zmq.Socket[Any]):
             error: The failure to report to the sender, if its handling failed.
         """
         if received.token is not None:
-            frames = confirmation_frames(received.token, error)
-        elif self.zeroevents and received.event not in (None, ZEROEVENTS_CONFIRMED):
-            frames = zeroevents_confirmation_frames(received.event)
-        else:
-            return None
-        if received.address is not None:
-            frames.insert(0, received.address)
-        return frames
+            return confirmation_frames(received.token, error, received.address)
+        if self.zeroevents and received.event not in (None, ZEROEVENTS_CONFIRMED):
+            return zeroevents_confirmation_frames(received.event, received.address)
+        return None
 
     # --- receiving ------------------------------------------------------------------
 
@@ -259,9 +259,8 @@ class EventSocketBase(zmq.Socket[Any]):
         None if it has not come (confirmations of other tokens, late answers to earlier
         messages, and stray messages are skipped)."""
         while (frames := self._take_reply()) is not None:
-            confirmation = confirmation_in(frames)
-            if confirmation is not None and confirmation[0] == token:
-                return confirmation[1]
+            if len(frames) >= 2 and frames[1] == token and frames[0] == CONFIRMED_FRAME:
+                return frames[2] if len(frames) > 2 else CONFIRM_OK
         return None
 
     def take_zeroevents_confirmation(self, event: str) -> bool:
@@ -357,17 +356,18 @@ class EventSocket(EventSocketBase):
             RemoteError: The receiver reported that its receivers raised.
         """
         deadline = self.confirm_deadline()
-        while _zmq_poll([(self, _POLLIN)], deadline.left_ms()):
+        wait = deadline.timeout_ms  # the first wait is all of it: no clock read
+        while _zmq_poll([(self, _POLLIN)], wait):
             status = self.take_confirmation(token)
             if status is not None:
-                raise_for_status(status, event)
+                if status != CONFIRM_OK:
+                    raise_for_status(status, event)
                 return
+            wait = deadline.left_ms()
         raise deadline.missed(event, self.zeroevents)
 
     def pull(self) -> tuple[str, Any]:
-        """Receive one event as ``(event, payload)``.
-
-        A confirmed message is confirmed at once, on receipt.
+        """Receive one event as ``(event, payload)``; a confirmed one is confirmed at once.
 
         Raises:
             zmq.Again: Nothing arrived within ``rcvtimeo``.
@@ -391,6 +391,10 @@ class EventSocket(EventSocketBase):
         Raises:
             zmq.ZMQError: The confirmation could not be sent (peer gone, timeout).
         """
-        frames = self.confirmation_of(received, error)
+        token = received.token
+        if token is not None:  # the common case: one call less
+            frames: list[bytes] | None = confirmation_frames(token, error, received.address)
+        else:
+            frames = self.confirmation_of(received, error)
         if frames is not None:
             self.send_frames(frames)

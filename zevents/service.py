@@ -371,19 +371,13 @@ class EventService(ServiceBase[ReceivingSocket]):
     def _confirm(self, sock: EventSocket, confirms: list[Answer]) -> None:
         """Send the confirmations of ``confirms`` (each message with the error its
         handling met, or None), together."""
+        confirm = sock.confirm
         for received, error in confirms:
-            self._confirm_one(sock, received, error)
-
-    def _confirm_one(
-        self, sock: EventSocket, received: Received | DecodeError, error: Exception | None
-    ) -> None:
-        try:
-            sock.confirm(received, error)
-            self._last_confirm = time.monotonic()
-        except zmq.ZMQError as exc:
-            logger.warning(
-                "could not confirm %r to its sender: %s", getattr(received, "event", None), exc
-            )
+            try:
+                confirm(received, error)
+            except zmq.ZMQError as exc:
+                logger.warning("could not confirm %r to its sender: %s", received.event, exc)
+        self._last_confirm = time.monotonic()
 
     def _report(
         self, event: str | None, error: Exception, frames: list[bytes] | None = None

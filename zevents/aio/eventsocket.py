@@ -22,7 +22,7 @@ from zevents.eventsocket import EventSocketBase, Received
 
 __all__ = ["AsyncEventSocket"]
 
-_NOBLOCK = zmq.NOBLOCK
+_NOBLOCK = int(zmq.NOBLOCK)
 _POLLIN = zmq.POLLIN
 _POLLOUT = zmq.POLLOUT
 # pyzmq's type stub gives Socket.poll no flags argument; the method takes them.

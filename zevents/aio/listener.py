@@ -8,9 +8,12 @@ import logging
 import time
 from typing import Any
 
+import zmq
+import zmq.asyncio
+
 from zevents.aio.eventsocket import AsyncEventSocket
 from zevents.config import ZEROEVENTS
-from zevents.confirmations import ConfirmWindow, InFlight, new_token, wait_ms
+from zevents.confirmations import ConfirmWindow, Deadline, InFlight, new_token, wait_ms
 from zevents.errors import DeliveryError
 from zevents.events import PUSH_ERROR
 from zevents.listener import ListenerBase
@@ -46,6 +49,25 @@ class EventListener(ListenerBase[AsyncEventSocket]):
         # A confirmed send reads the socket until its own answer: one at a time.
         self._lock = asyncio.Lock() if self.options.confirmed else None
         self._drop_on_cancel = self.options.confirmed == ZEROEVENTS
+
+    async def wait_for_peers(self, timeout: float) -> int:
+        """Open the socket and await (at most ``timeout`` seconds) a peer whose handshake
+        is done on every ``connect`` endpoint; how many have one (see
+        ``zevents.EventListener.wait_for_peers``).
+
+        Raises:
+            EndpointError: An endpoint cannot be bound or connected.
+        """
+        watch = self._socket.watch_peers()
+        poller = zmq.asyncio.Poller()
+        poller.register(watch.monitor, zmq.POLLIN)
+        deadline = Deadline(round(timeout * 1000))
+        try:
+            while (wait := watch.next_wait(deadline)) and await poller.poll(wait):
+                watch.record()
+        finally:
+            count = watch.close()
+        return count
 
     async def __aenter__(self) -> EventListener:
         return self
