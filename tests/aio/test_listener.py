@@ -178,3 +178,28 @@ def test_a_send_cancelled_waiting_for_a_peer_sends_nothing(short_tmp: Path) -> N
         pull.close(linger=0)
         ctx.term()
     assert received == [[b"whole", b"1"], [b"after", b"2"]]
+
+
+def test_wait_for_peers_awaits_every_connect_endpoint(short_tmp: Path) -> None:
+    """With both handshakes done, two events go one to each peer (round robin)."""
+    endpoints = [f"ipc://{short_tmp}/peer{n}.sock" for n in range(2)]
+    ctx = zmq.Context()
+    pulls = [ctx.socket(zmq.PULL) for _ in endpoints]
+    for pull, endpoint in zip(pulls, endpoints, strict=True):
+        pull.bind(endpoint)
+
+    async def main() -> int:
+        async with EventListener(connect=endpoints, linger=0) as listener:
+            peers = await listener.wait_for_peers(5.0)
+            await listener.send("split", 1)
+            await listener.send("split", 2)
+        return peers
+
+    try:
+        assert asyncio.run(main()) == 2
+        assert all(pull.poll(5000) for pull in pulls)
+        assert sorted(pull.recv_multipart()[1] for pull in pulls) == [b"1", b"2"]
+    finally:
+        for pull in pulls:
+            pull.close(linger=0)
+        ctx.term()
