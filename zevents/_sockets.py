@@ -1,8 +1,8 @@
-"""Opening an ``EventSocket`` from ``ListenerOptions``, lazily and fork-safely (private).
+"""Opening an event socket from ``ListenerOptions``, lazily and fork-safely (private).
 
-``EventListener`` (the sending side) and ``ReceivingSocket`` (a service's receiving
-side) each hold one ``LazySocket``; only the role differs: the socket type picked by
-default, and whether ``immediate`` and confirmation waits apply.
+Listeners (the sending side) and receiving sockets (a service's side), sync or asyncio,
+each hold one ``LazySocket``; the role picks the default socket type, and whether
+``immediate`` and confirmation waits apply.
 """
 
 from __future__ import annotations
@@ -10,18 +10,18 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 import weakref
 from collections.abc import Callable
-from typing import Any, Literal, cast
+from typing import Any, Generic, Literal, TypeVar, cast
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from zevents._ipc import ipc_files, ipc_in_use, remove_ipc_files
 from zevents.config import DEFAULT_LINGER, ZEROEVENTS, ListenerOptions
+from zevents.confirmations import Deadline
 from zevents.errors import EndpointError
-from zevents.eventsocket import EventSocket
+from zevents.eventsocket import EventSocketBase
 from zevents.serializers import Serializer
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "SOCKET_TYPES",
     "LazySocket",
+    "PeerWatch",
     "Role",
     "SocketOwner",
     "fork_generation",
@@ -37,6 +38,8 @@ __all__ = [
 
 #: "send": a listener forwarding events; "receive": a service's socket.
 Role = Literal["send", "receive"]
+#: The socket class: ``EventSocket``, or ``zevents.aio.AsyncEventSocket``.
+S = TypeVar("S", bound=EventSocketBase)
 
 #: Socket type name -> zmq constant.
 SOCKET_TYPES = {
@@ -72,13 +75,15 @@ def socket_type_of(options: ListenerOptions, role: Role) -> str:
 
 
 def _apply_options(
-    sock: EventSocket, options: ListenerOptions, socket_type: str, role: Role
+    sock: EventSocketBase, options: ListenerOptions, socket_type: str, role: Role
 ) -> None:
     for name, value in options.socket_options.items():
         sock.setsockopt(name, value)
     sock.setsockopt(zmq.LINGER, options.linger)
-    sock.setsockopt(zmq.SNDTIMEO, options.sndtimeo)
-    sock.setsockopt(zmq.RCVTIMEO, options.rcvtimeo)
+    if sock.zmq_timeouts:
+        sock.setsockopt(zmq.SNDTIMEO, options.sndtimeo)
+        sock.setsockopt(zmq.RCVTIMEO, options.rcvtimeo)
+    sock.send_timeout = options.sndtimeo
     if options.immediate and role == "send":
         sock.setsockopt(zmq.IMMEDIATE, 1)
     if socket_type == "router":
@@ -89,7 +94,7 @@ def _apply_options(
     sock.confirm_timeout = options.rcvtimeo
 
 
-def _bind_all(sock: EventSocket, endpoints: tuple[str, ...]) -> list[str]:
+def _bind_all(sock: EventSocketBase, endpoints: tuple[str, ...]) -> list[str]:
     """Bind every endpoint; return them as resolved (a ``*`` port shows its number)."""
     bound = []
     for endpoint in endpoints:
@@ -106,7 +111,7 @@ def _bind_all(sock: EventSocket, endpoints: tuple[str, ...]) -> list[str]:
     return bound
 
 
-def _connect_all(sock: EventSocket, endpoints: tuple[str, ...]) -> None:
+def _connect_all(sock: EventSocketBase, endpoints: tuple[str, ...]) -> None:
     for endpoint in endpoints:
         try:
             sock.connect(endpoint)
@@ -119,8 +124,9 @@ def open_socket(
     options: ListenerOptions,
     serializer: Serializer,
     role: Role,
-    on_created: Callable[[EventSocket], None] | None = None,
-) -> tuple[EventSocket, list[str]]:
+    socket_class: type[S],
+    on_created: Callable[[S], None] | None = None,
+) -> tuple[S, list[str]]:
     """Create, configure, bind and connect the socket ``options`` describe.
 
     Args:
@@ -128,6 +134,7 @@ def open_socket(
         options: What to create.
         serializer: Its payload serializer.
         role: ``"send"`` or ``"receive"``.
+        socket_class: ``EventSocket``, or ``zevents.aio.AsyncEventSocket``.
         on_created: Called with the socket before it binds or connects (to attach a
             monitor that must see every connection).
 
@@ -138,7 +145,7 @@ def open_socket(
         EndpointError: An endpoint cannot be bound or connected (the socket is closed).
     """
     socket_type = socket_type_of(options, role)
-    sock = cast(EventSocket, context.socket(SOCKET_TYPES[socket_type], socket_class=EventSocket))
+    sock = cast(S, context.socket(SOCKET_TYPES[socket_type], socket_class=socket_class))
     try:
         _apply_options(sock, options, socket_type, role)
         sock.serializer = serializer
@@ -155,14 +162,14 @@ def open_socket(
     return sock, bound
 
 
-class _Resources:
+class _Resources(Generic[S]):
     """One context and socket; closed by ``close`` or by the finalizer."""
 
     __slots__ = ("bound", "context", "ipc_files", "owns_context", "pid", "socket")
 
     def __init__(self) -> None:
         self.context: zmq.Context[Any] | None = None
-        self.socket: EventSocket | None = None
+        self.socket: S | None = None
         self.bound: list[str] = []
         self.ipc_files: list[tuple[str, int]] = []
         self.owns_context = False
@@ -183,7 +190,7 @@ class _Resources:
         remove_ipc_files(files)
 
 
-class LazySocket:
+class LazySocket(Generic[S]):
     """The socket of a listener or a receiving endpoint, created on first use.
 
     It is safe across fork (a child opens its own), closed at garbage collection or
@@ -194,15 +201,23 @@ class LazySocket:
         options: The validated options.
         serializer: The payload serializer of the socket.
         role: ``"send"`` or ``"receive"``.
+        socket_class: ``EventSocket``, or ``zevents.aio.AsyncEventSocket``.
     """
 
-    def __init__(self, options: ListenerOptions, serializer: Serializer, role: Role) -> None:
+    def __init__(
+        self,
+        options: ListenerOptions,
+        serializer: Serializer,
+        role: Role,
+        socket_class: type[S],
+    ) -> None:
         self.options = options
         self.serializer = serializer
         self.role: Role = role
+        self.socket_class = socket_class
         self.socket_type = socket_type_of(options, role)
         self.lock = threading.RLock()
-        self._resources = _Resources()
+        self._resources: _Resources[S] = _Resources()
         self._generation = _fork_generation
         self._exit_linger = options.linger if options.linger >= 0 else DEFAULT_LINGER
         self._finalizer = weakref.finalize(self, self._resources.close, self._exit_linger)
@@ -227,7 +242,7 @@ class LazySocket:
         """The bound endpoints as resolved (empty until opened)."""
         return list(self._resources.bound)
 
-    def get(self) -> EventSocket:
+    def get(self) -> S:
         """The socket, opened now if needed (call with ``lock`` held, or via ``socket``).
 
         Raises:
@@ -240,42 +255,34 @@ class LazySocket:
 
     def wait_for_peers(self, timeout: float) -> int:
         """Open the socket and wait until each connect endpoint has a peer (its ZeroMQ
-        handshake done), for at most ``timeout`` seconds.
+        handshake done), for at most ``timeout`` seconds; how many have one (see
+        ``EventListener.wait_for_peers``)."""
+        with self.lock:
+            watch = self.watch_peers()
+            deadline = Deadline(round(timeout * 1000))
+            try:
+                while (wait := watch.next_wait(deadline)) and watch.monitor.poll(wait):
+                    watch.record()
+            finally:
+                count = watch.close()
+        return count
 
-        With ``immediate`` (the default) a sender queues events only for peers whose
-        handshake is done: a short run started before they all are would send
-        everything to the first. Only a socket opened here can be watched from its
-        first connection; an open one is closed and opened again.
-
-        Returns:
-            How many of the connect endpoints have a peer.
-        """
-        wanted = set(self.options.connect)
+    def watch_peers(self) -> PeerWatch:
+        """Open the socket afresh with a monitor of its handshakes (only a socket opened
+        here can be watched from its first connection; an open one is closed). Call with
+        ``lock`` held; close the watch when done."""
         monitors: list[zmq.Socket[bytes]] = []
 
-        def watch(sock: EventSocket) -> None:
+        def watch(sock: S) -> None:
             monitors.append(sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED))
 
-        with self.lock:
-            self._resources.close(0)
-            sock = self._open(watch)
-            monitor = monitors[0]  # watch() ran before the socket connected
-            done: set[str] = set()
-            deadline = time.monotonic() + timeout
-            try:
-                while wanted - done:
-                    left = deadline - time.monotonic()
-                    if left <= 0 or not monitor.poll(max(1, int(left * 1000))):
-                        break
-                    endpoint = recv_monitor_message(monitor)["endpoint"]
-                    done.add(bytes(endpoint).decode())
-            finally:
-                sock.disable_monitor()
-                monitor.close(linger=0)
-        return len(wanted & done)
+        self._resources.close(0)
+        sock = self._open(watch)
+        # watch() ran before the socket connected
+        return PeerWatch(sock, monitors[0], set(self.options.connect))
 
     @property
-    def socket(self) -> EventSocket:
+    def socket(self) -> S:
         """The socket, opened on first use."""
         sock = self._resources.socket
         if sock is None or self._generation != _fork_generation:
@@ -283,7 +290,7 @@ class LazySocket:
                 sock = self._open()
         return sock
 
-    def _open(self, on_created: Callable[[EventSocket], None] | None = None) -> EventSocket:
+    def _open(self, on_created: Callable[[S], None] | None = None) -> S:
         if self._generation != _fork_generation:
             # A socket inherited across fork belongs to the parent: start afresh.
             self._finalizer.detach()
@@ -301,7 +308,12 @@ class LazySocket:
                 resources.context = zmq.Context(self.options.threads)
                 resources.owns_context = True
         resources.socket, resources.bound = open_socket(
-            resources.context, self.options, self.serializer, self.role, on_created
+            resources.context,
+            self.options,
+            self.serializer,
+            self.role,
+            self.socket_class,
+            on_created,
         )
         resources.ipc_files = ipc_files(resources.bound)
         logger.debug("opened %s %s socket on %s", self.role, self.socket_type, self.endpoints)
@@ -323,11 +335,34 @@ class LazySocket:
         self._resources.close(0)
 
 
-class SocketOwner:
+class PeerWatch:
+    """The connect endpoints of ``sock`` whose handshake its ``monitor`` reported."""
+
+    def __init__(self, sock: EventSocketBase, monitor: zmq.Socket[bytes], wanted: set[str]):
+        self.monitor, self.wanted, self._sock = monitor, wanted, sock
+        self.done: set[str] = set()
+
+    def next_wait(self, deadline: Deadline) -> int:
+        """Milliseconds to wait for the next report; 0 once every wanted endpoint has a
+        peer, or ``deadline`` passed."""
+        return 0 if not self.wanted - self.done else max(0, deadline.left_ms())
+
+    def record(self) -> None:
+        """Take one report of the monitor (once it is readable)."""
+        self.done.add(bytes(recv_monitor_message(self.monitor)["endpoint"]).decode())
+
+    def close(self) -> int:
+        """Stop watching; how many wanted endpoints have a peer."""
+        self._sock.disable_monitor()
+        self.monitor.close(linger=0)
+        return len(self.wanted & self.done)
+
+
+class SocketOwner(Generic[S]):
     """What a listener and a receiving socket share: a ``LazySocket`` and its views."""
 
     options: ListenerOptions
-    _socket: LazySocket
+    _socket: LazySocket[S]
 
     @property
     def socket_type(self) -> str:
@@ -340,7 +375,7 @@ class SocketOwner:
         return self._socket.is_open
 
     @property
-    def socket(self) -> EventSocket:
+    def socket(self) -> S:
         """The socket, created (bound and connected) on first use.
 
         Raises:
@@ -356,9 +391,6 @@ class SocketOwner:
         return self._socket.bound + list(self.options.connect)
 
     def close(self, linger: int | None = None) -> None:
-        """Close the socket (and its own context); the next use opens a new one.
-
-        Queued events may still go out for ``linger`` milliseconds (the option, unless
-        given).
-        """
+        """Close the socket (and its own context); the next use opens a new one. Queued
+        events may still go out for ``linger`` milliseconds (the option, unless given)."""
         self._socket.close(linger)

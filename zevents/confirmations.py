@@ -1,13 +1,19 @@
-"""The bookkeeping of confirmed delivery with several events in flight (sans-I/O).
+"""Confirmed delivery without I/O: tokens, confirmation frames, deadlines, and the
+bookkeeping of several events in flight.
 
-A confirmed sender with a window of N puts each event on the wire at once and keeps it
-here until its confirmation (matched by token, in any order) arrives, it fails
-remotely, or its time is up. The sync and asyncio listeners share this class; only
-they read sockets.
+A confirmed message ends with a token frame; the receiver answers with
+``[zevents.confirmed, token, status]``. A sender with a window of N puts each event on
+the wire at once and keeps it in a ``ConfirmWindow`` until its confirmation (matched by
+token, in any order) arrives, it fails remotely, or its time is up. The sync and
+asyncio sockets and listeners share all of this; only they read and write sockets.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+import os
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,10 +21,135 @@ from typing import Any
 import orjson
 
 from zevents.errors import DeliveryError, DeliveryTimeout, RemoteError
+from zevents.events import CONFIRMED, ZEROEVENTS_CONFIRMED
 
-__all__ = ["ConfirmWindow", "InFlight", "status_error", "unconfirmed_error"]
+__all__ = [
+    "CONFIRMED_FRAME",
+    "CONFIRM_OK",
+    "TOKEN_LENGTH",
+    "TOKEN_MARKER",
+    "ZEROEVENTS_CONFIRMED_FRAME",
+    "ConfirmWindow",
+    "Deadline",
+    "InFlight",
+    "confirmation_frames",
+    "confirmation_in",
+    "is_zeroevents_confirmation",
+    "new_token",
+    "raise_for_status",
+    "status_error",
+    "unconfirmed_error",
+    "wait_ms",
+    "zeroevents_confirmation_frames",
+]
 
-_OK = b'{"ok":true}'
+#: First bytes of a confirmation token frame.
+TOKEN_MARKER = b"\xffzv1"
+#: Length of a token frame: the marker, then 8 bytes.
+TOKEN_LENGTH = len(TOKEN_MARKER) + 8
+#: Frame 0 of a confirmation.
+CONFIRMED_FRAME = CONFIRMED.encode()
+#: Frame 0 of a zeroevents confirmation.
+ZEROEVENTS_CONFIRMED_FRAME = ZEROEVENTS_CONFIRMED.encode()
+#: The status frame of a confirmation whose receivers ran without error.
+CONFIRM_OK = b'{"ok":true}'
+_OK = CONFIRM_OK
+
+# Tokens only need to be unique per sending socket; a per-process random prefix keeps
+# them apart across sockets and restarts as well.
+_TOKEN_IDS = itertools.count(int.from_bytes(os.urandom(4), "big") << 32)
+
+
+def new_token() -> bytes:
+    """A fresh token frame, unique in this process."""
+    return TOKEN_MARKER + next(_TOKEN_IDS).to_bytes(8, "big")
+
+
+def confirmation_frames(
+    token: bytes, error: BaseException | str | None, address: bytes | None = None
+) -> list[bytes]:
+    """The confirmation of the message that carried ``token``: OK, or ``error``; routed
+    to ``address`` (a ROUTER's peer) when given."""
+    if error is None:
+        status = _OK
+    else:
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        status = orjson.dumps({"ok": False, "error": text})
+    if address is None:
+        return [CONFIRMED_FRAME, token, status]
+    return [address, CONFIRMED_FRAME, token, status]
+
+
+def zeroevents_confirmation_frames(event: str, address: bytes | None = None) -> list[bytes]:
+    """zeroevents' confirmation of ``event``: its name, as one JSON argument; routed to
+    ``address`` when given."""
+    frames = [ZEROEVENTS_CONFIRMED_FRAME, orjson.dumps(event)]
+    return frames if address is None else [address, *frames]
+
+
+def confirmation_in(frames: list[bytes]) -> tuple[bytes, bytes] | None:
+    """The ``(token, status)`` of a confirmation's frames; None for any other message."""
+    if len(frames) >= 2 and frames[0] == CONFIRMED_FRAME:
+        return frames[1], frames[2] if len(frames) > 2 else _OK
+    return None
+
+
+def is_zeroevents_confirmation(frames: list[bytes], event: str) -> bool:
+    """Whether ``frames`` are a ``zeroevents.confirmed`` naming ``event`` (its one JSON
+    argument; a list holding it is taken too)."""
+    if len(frames) < 2 or frames[0] != ZEROEVENTS_CONFIRMED_FRAME:
+        return False
+    try:
+        named = orjson.loads(frames[1])
+    except orjson.JSONDecodeError:
+        return False
+    return bool(named == event or named == [event])
+
+
+def raise_for_status(status: bytes, event: str) -> None:
+    """Return if a confirmation's status frame is OK.
+
+    Raises:
+        RemoteError: The receiver reported that its receivers raised.
+    """
+    error = status_error(status)
+    if error is not None:
+        raise RemoteError(error, event=event)
+
+
+def wait_ms(deadline: float | None, stop: float | None = None) -> int:
+    """Milliseconds from now until ``deadline`` or ``stop`` (monotonic seconds), whichever
+    is first, rounded up; 0 once past; -1 when neither is set (wait forever)."""
+    if deadline is None or (stop is not None and stop < deadline):
+        deadline = stop
+    if deadline is None:
+        return -1
+    return max(0, math.ceil((deadline - time.monotonic()) * 1000))
+
+
+class Deadline:
+    """The end of a wait of ``timeout_ms`` milliseconds from now (-1: none).
+
+    Args:
+        timeout_ms: The wait, in milliseconds; negative waits forever.
+    """
+
+    __slots__ = ("at", "timeout_ms")
+
+    def __init__(self, timeout_ms: int) -> None:
+        self.timeout_ms = timeout_ms
+        self.at = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+
+    def left_ms(self) -> int:
+        """Milliseconds left (0 once past, -1 for no deadline)."""
+        return wait_ms(self.at)
+
+    def missed(self, event: str, zeroevents: bool = False) -> DeliveryTimeout:
+        """The error of a confirmation of ``event`` that did not come by this deadline."""
+        form = "zeroevents confirmation" if zeroevents else "confirmation"
+        return DeliveryTimeout(
+            f"no {form} of {event!r} within {self.timeout_ms} ms", event=event, sent=True
+        )
 
 
 def status_error(status: bytes) -> str | None:

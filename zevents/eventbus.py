@@ -1,22 +1,31 @@
-"""The local signal bus: named events over blinker signals, with ``*`` patterns."""
+"""The local signal bus: named events over blinker signals, with ``*`` patterns.
+
+``fire`` calls receivers; ``fire_async`` also awaits the ``async def`` ones (and any
+awaitable a receiver returns). Whether a receiver is a coroutine function is found
+out once, when it is registered: ``fire`` then refuses an event that would reach one,
+before calling any receiver, instead of leaving a coroutine that nobody awaits.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import inspect
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from threading import get_ident
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from blinker import NamedSignal, Namespace
 
 from zevents.errors import ConfigError, ReceiverError
 
-__all__ = ["Bus", "Receiver", "current_bus", "matcher"]
+__all__ = ["Bus", "Receiver", "current_bus", "is_async_receiver", "matcher"]
 
 #: A bus receiver: called as ``receiver(event, payload)``.
 Receiver = Callable[[str, Any], Any]
 R = TypeVar("R", bound=Callable[..., Any])
+Natives = tuple[NamedSignal, ...]
 
 # Resolved receiver lists are cached per event name; past this many names the cache
 # starts afresh, so a program that fires ever-new names cannot grow it without bound.
@@ -26,12 +35,43 @@ _CACHE_LIMIT = 4096
 # keyed by thread id costs a third of a threading.local on the hot path.
 _Frame = tuple[Any, str, Any]
 _firing: dict[int, _Frame] = {}
+# The same for fire_async, per task: tasks interleave on one thread.
+_firing_async: contextvars.ContextVar[_Frame | None] = contextvars.ContextVar(
+    "zevents_firing_async", default=None
+)
 
 
 def current_bus() -> Bus | None:
-    """The bus firing on this thread right now (the innermost one), else ``None``."""
-    frame = _firing.get(get_ident())
+    """The bus firing right now (the innermost one) on this thread, or in this asyncio
+    task, else ``None``."""
+    frame = _firing.get(get_ident()) or _firing_async.get()
     return frame[0] if frame is not None else None
+
+
+def is_async_receiver(receiver: Callable[..., Any]) -> bool:
+    """Whether calling ``receiver`` makes a coroutine (``async def``, also as a method,
+    a ``functools.partial`` or an object's ``__call__``)."""
+    return inspect.iscoroutinefunction(receiver) or inspect.iscoroutinefunction(
+        getattr(receiver, "__call__", None)  # noqa: B004 - an async __call__, not callable()
+    )
+
+
+def _refusal(event: str, receivers: list[Receiver]) -> Receiver:
+    """What ``fire`` calls instead of an event's receivers when some are coroutine
+    functions: it raises before any receiver runs."""
+    names = ", ".join(_name(r) for r in receivers)
+
+    def refuse(_event: str, _payload: Any) -> NoReturn:
+        raise ReceiverError(
+            f"{event!r} reaches async receiver(s) {names}: fire it with "
+            f"'await bus.fire_async(...)' (bus.fire cannot await them)"
+        )
+
+    return refuse
+
+
+def _name(receiver: Callable[..., Any]) -> str:
+    return getattr(receiver, "__qualname__", None) or repr(receiver)
 
 
 def _compile(pattern: str) -> re.Pattern[str] | None:
@@ -67,9 +107,12 @@ class Bus:
     def __init__(self, name: str = "bus") -> None:
         self.name = name
         self._namespace = Namespace()
-        # (pattern, compiled regex or None, receiver), in registration order
-        self._entries: list[tuple[str, re.Pattern[str] | None, Receiver]] = []
+        # (pattern, compiled regex or None, receiver, is async), in registration order
+        self._entries: list[tuple[str, re.Pattern[str] | None, Receiver, bool]] = []
+        # Per event name: what fire calls (a refusal in place of async receivers)...
         self._cache: dict[str, tuple[tuple[Receiver, ...], tuple[NamedSignal, ...]]] = {}
+        # ...and the receivers with whether each is async, for fire_async and receivers().
+        self._async_cache: dict[str, tuple[tuple[tuple[Receiver, bool], ...], Natives]] = {}
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -98,7 +141,8 @@ class Bus:
         Args:
             pattern: An event name, or a pattern where ``*`` matches any run of
                 characters (``orders.*``, ``*.failed``, ``*``).
-            receiver: Any callable; held strongly until ``forget``.
+            receiver: Any callable; held strongly until ``forget``. An ``async def``
+                receiver is reached only by ``fire_async``; ``fire`` refuses it.
 
         Returns:
             The receiver, so ``listen`` can be used inline.
@@ -111,10 +155,11 @@ class Bus:
             raise ConfigError(f"a pattern must be a non-empty string, not {pattern!r}")
         if not callable(receiver):
             raise ReceiverError(f"receiver {receiver!r} is not callable")
+        entry = (pattern, _compile(pattern), receiver, is_async_receiver(receiver))
         with self._lock:
-            self._entries.append((pattern, _compile(pattern), receiver))
+            self._entries.append(entry)
             self.signal(pattern).connect(receiver, weak=False)
-            self._cache.clear()
+            self._invalidate()
         return receiver
 
     def on(self, pattern: str) -> Callable[[R], R]:
@@ -142,7 +187,7 @@ class Bus:
                 else:
                     keep.append(entry)
             self._entries = keep
-            self._cache.clear()
+            self._invalidate()
 
     def has_receivers(self, event: str) -> bool:
         """Whether firing ``event`` would call anything."""
@@ -151,23 +196,36 @@ class Bus:
 
     def receivers(self, event: str) -> list[Receiver]:
         """The bus receivers ``event`` would call, in order."""
-        return list(self._resolve(event)[0])
+        return [receiver for receiver, _ in self._resolve_async(event)[0]]
 
     def _invalidate(self, *_args: Any, **_kwargs: Any) -> None:
         self._cache.clear()
+        self._async_cache.clear()
 
-    def _resolve(self, event: str) -> tuple[tuple[Receiver, ...], tuple[NamedSignal, ...]]:
+    def _resolve(self, event: str) -> tuple[tuple[Receiver, ...], Natives]:
         cached = self._cache.get(event)
+        if cached is not None:
+            return cached
+        with self._lock:
+            matched, natives = self._resolve_async(event)
+            refused = [receiver for receiver, is_async in matched if is_async]
+            calls = tuple(receiver for receiver, _ in matched)
+            if refused:
+                calls = (_refusal(event, refused),)
+            resolved = (calls, natives)
+            self._cache[event] = resolved
+            return resolved
+
+    def _resolve_async(self, event: str) -> tuple[tuple[tuple[Receiver, bool], ...], Natives]:
+        cached = self._async_cache.get(event)
         if cached is not None:
             return cached
         with self._lock:
             receivers = []
             ours: dict[str, set[int]] = {}
-            matched: dict[str, None] = {}
-            for pattern, regex, receiver in self._entries:
+            for pattern, regex, receiver, is_async in self._entries:
                 if pattern == event if regex is None else regex.fullmatch(event) is not None:
-                    receivers.append(receiver)
-                    matched[pattern] = None
+                    receivers.append((receiver, is_async))
                 ours.setdefault(pattern, set()).add(id(receiver))
             # Signals that plain blinker code connected receivers to.
             natives = []
@@ -179,21 +237,22 @@ class Bus:
                 if len(signal.receivers) > len(ours.get(name, ())):
                     natives.append(signal)
             resolved = (tuple(receivers), tuple(natives))
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[event] = resolved
+            if len(self._async_cache) >= _CACHE_LIMIT:
+                self._invalidate()
+            self._async_cache[event] = resolved
             return resolved
 
     # --- firing -------------------------------------------------------------------
 
     @property
     def firing(self) -> str | None:
-        """The event this bus is firing on this thread right now, else ``None``."""
-        frame = _firing.get(get_ident())
-        while frame is not None:
-            if frame[0] is self:
-                return frame[1]
-            frame = frame[2]
+        """The event this bus is firing right now (on this thread, or in this asyncio
+        task), else ``None``."""
+        for frame in (_firing.get(get_ident()), _firing_async.get()):
+            while frame is not None:
+                if frame[0] is self:
+                    return frame[1]
+                frame = frame[2]
         return None
 
     def fire(self, event: str, payload: Any = None) -> list[tuple[Receiver, Any]]:
@@ -208,6 +267,10 @@ class Bus:
 
         Returns:
             ``(receiver, return value)`` for each receiver called, in call order.
+
+        Raises:
+            ReceiverError: ``event`` reaches an ``async def`` receiver (raised before
+                any receiver runs): use ``fire_async``.
         """
         cached = self._cache.get(event)
         receivers, natives = cached if cached is not None else self._resolve(event)
@@ -227,17 +290,58 @@ class Bus:
             else:
                 _firing[tid] = outer
 
+    async def fire_async(self, event: str, payload: Any = None) -> list[tuple[Receiver, Any]]:
+        """Call every receiver whose pattern matches ``event``, awaiting the ``async def``
+        ones (and any awaitable a receiver returns), one after the other in
+        registration order, as ``fire`` does.
+
+        Sync receivers run on the event loop: one that blocks holds up every task.
+
+        Args:
+            event: The event name.
+            payload: Any object; it must be serializable if a listener forwards it.
+
+        Returns:
+            ``(receiver, result)`` for each receiver called, in call order; the result
+            of an async receiver is what its coroutine returned.
+        """
+        cached = self._async_cache.get(event)
+        receivers, natives = cached if cached is not None else self._resolve_async(event)
+        reset = _firing_async.set((self, event, _firing_async.get()))
+        try:
+            results = []
+            for receiver, is_async in receivers:
+                result = receiver(event, payload)
+                if is_async or (result is not None and inspect.isawaitable(result)):
+                    result = await result
+                results.append((receiver, result))
+            if natives:
+                for receiver in self._natives_of(natives, event):
+                    result = receiver(event, payload=payload)
+                    if inspect.isawaitable(result):
+                        result = await result
+                    results.append((receiver, result))
+            return results
+        finally:
+            _firing_async.reset(reset)
+
     def _fire_natives(
-        self, natives: tuple[NamedSignal, ...], event: str, payload: Any
+        self, natives: Natives, event: str, payload: Any
     ) -> list[tuple[Receiver, Any]]:
-        ours = {id(entry[2]) for entry in self._entries}
         results: list[tuple[Receiver, Any]] = []
+        for receiver in self._natives_of(natives, event):
+            if is_async_receiver(receiver):
+                _refusal(event, [receiver])(event, payload)
+            results.append((receiver, receiver(event, payload=payload)))
+        return results
+
+    def _natives_of(self, natives: Natives, event: str) -> Iterator[Callable[..., Any]]:
+        """The receivers plain blinker code connected to the signals ``natives``."""
+        ours = {id(entry[2]) for entry in self._entries}
         for signal in natives:
             for receiver in list(signal.receivers_for(event)):
-                if id(receiver) in ours:
-                    continue
-                results.append((receiver, receiver(event, payload=payload)))
-        return results
+                if id(receiver) not in ours:
+                    yield receiver
 
 
 #: The module-level default bus (``zevents.bus``).

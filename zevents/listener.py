@@ -1,18 +1,22 @@
-"""``EventListener``: sends events to a ZeroMQ socket; as a bus receiver, forwards them."""
+"""``EventListener``: sends events to a ZeroMQ socket; as a bus receiver, forwards them.
+
+``ListenerBase`` holds what the sync listener and ``zevents.aio.EventListener`` share:
+options, the window of confirmations in flight, how a failed send is told, and the
+``zevents.push.error`` report; only the subclasses wait on sockets.
+"""
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import zmq
 
-from zevents._sockets import LazySocket, SocketOwner
+from zevents._sockets import LazySocket, S, SocketOwner
 from zevents.config import ListenerOptions, load_connection
-from zevents.confirmations import ConfirmWindow, InFlight, unconfirmed_error
+from zevents.confirmations import ConfirmWindow, InFlight, new_token, unconfirmed_error, wait_ms
 from zevents.errors import DeliveryError, DeliveryTimeout
 from zevents.eventbus import Bus, current_bus, default_bus
 from zevents.events import PUSH_ERROR
@@ -21,7 +25,7 @@ from zevents.serializers import resolve_serializer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EventListener", "options_of"]
+__all__ = ["EventListener", "ListenerBase", "options_of"]
 
 
 def options_of(
@@ -37,7 +41,128 @@ def options_of(
     return ListenerOptions.build(options, **overrides)
 
 
-class EventListener(SocketOwner):
+class ListenerBase(SocketOwner[S]):
+    """What the sync and asyncio listeners share (see ``EventListener`` for the
+    arguments); subclasses set ``socket_class``."""
+
+    socket_class: type[S]
+
+    def __init__(
+        self,
+        options: Mapping[str, Any] | str | None = None,
+        /,
+        *,
+        bus: Bus | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.options = options_of(options, overrides)
+        self.serializer = resolve_serializer(self.options.serializer)
+        self.bus = bus
+        self._socket = LazySocket(self.options, self.serializer, "send", self.socket_class)
+        opts = self.options
+        #: Confirmed with a window of several events: those in flight, and those that
+        #: failed since the last flush.
+        self._window: ConfirmWindow | None = None
+        if opts.confirmed and opts.window > 1:
+            timeout = None if opts.rcvtimeo < 0 else opts.rcvtimeo / 1000
+            self._window = ConfirmWindow(opts.window, timeout, opts.endpoints)
+        self._unconfirmed: list[InFlight] = []
+        self._init_sending()
+
+    def _init_sending(self) -> None:
+        """Set up what the subclass's sends need (their lock)."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} sending {self.socket_type} {self.options.endpoints}>"
+
+    @property
+    def in_flight(self) -> int:
+        """How many events were sent and are not confirmed yet (windowed listeners)."""
+        return len(self._window) if self._window is not None else 0
+
+    def _failure(self, exc: BaseException, event: str, half_sent: bool) -> BaseException:
+        """What a send that raised ``exc`` raises; drops the socket when its state is
+        unusable (``half_sent``: an interruption may have left half a message queued).
+        """
+        endpoint = self.options.endpoints
+        if isinstance(exc, zmq.Again):
+            timeout = DeliveryTimeout(
+                f"no peer took the event within sndtimeo={self.options.sndtimeo} ms",
+                event=event,
+                endpoint=endpoint,
+            )
+            timeout.__suppress_context__ = True
+            return timeout
+        if isinstance(exc, DeliveryError):
+            # No usable answer on this socket: a new one starts clean.
+            self._socket.reset()
+            exc.endpoint = exc.endpoint or endpoint
+            return exc
+        if isinstance(exc, zmq.ZMQError):
+            self._socket.reset()
+            error = DeliveryError(str(exc), event=event, endpoint=endpoint)
+            error.__cause__ = exc
+            return error
+        if not isinstance(exc, Exception) and half_sent:
+            # A new socket keeps half a message from being glued to the next event.
+            self._socket.reset()
+        return exc  # EncodeError, EndpointError: nothing half-sent
+
+    def _settled(
+        self, window: ConfirmWindow, confirmations: list[tuple[bytes, bytes]]
+    ) -> list[InFlight]:
+        """Settle ``confirmations`` (token, status) and what is past its time; the events
+        found failed, also kept for ``flush``."""
+        failed = []
+        for token, status in confirmations:
+            flight = window.confirm(token, status)
+            if flight is not None and flight.error is not None:
+                failed.append(flight)
+        failed += window.expire(time.monotonic())
+        self._unconfirmed += failed
+        return failed
+
+    def _flush_wait(
+        self,
+        window: ConfirmWindow,
+        stop: float | None,
+        timeout: float | None,
+        failed: list[InFlight],
+    ) -> int | None:
+        """How long a flush waits next for confirmations (ms, -1: forever); None once it
+        is done: nothing in flight, or ``stop`` passed (the rest is given up, into
+        ``failed``)."""
+        if not len(window):
+            return None
+        if stop is not None and time.monotonic() >= stop:
+            gone = window.abandon(f"still in flight at flush(timeout={timeout})")
+            self._unconfirmed += gone
+            failed += gone
+            return None
+        return wait_ms(window.next_deadline(), stop)
+
+    def _unconfirmed_error(self) -> DeliveryError | None:
+        """What flush raises for the events not confirmed since the last flush, if any."""
+        unconfirmed, self._unconfirmed = self._unconfirmed, []
+        return unconfirmed_error(unconfirmed, self.options.endpoints) if unconfirmed else None
+
+    def _push_error(self, event: str, payload: Any, error: Exception) -> tuple[Bus, dict[str, Any]]:
+        """Log a failed event; the bus to fire ``zevents.push.error`` on, and its payload."""
+        endpoint = self.options.endpoints
+        name = type(error).__name__
+        logger.warning("could not deliver %r to %s: %s: %s", event, endpoint, name, error)
+        report = {
+            "event": event,
+            "payload": payload,
+            "endpoint": endpoint,
+            "error": f"{name}: {error}",
+            "error_type": name,
+            "listener": repr(self),
+        }
+        return self.bus or current_bus() or default_bus, report
+
+
+class EventListener(ListenerBase[EventSocket]):
     """Sends events to a ZeroMQ socket: ``send`` raises, the bus receiver reports.
 
     Register it on a bus (``bus.listen("orders.*", EventListener(connect=...))``); each
@@ -60,33 +185,15 @@ class EventListener(SocketOwner):
         ConfigError: Unknown or invalid options, or an unknown connection name.
     """
 
-    def __init__(
-        self,
-        options: Mapping[str, Any] | str | None = None,
-        /,
-        *,
-        bus: Bus | None = None,
-        **overrides: Any,
-    ) -> None:
-        self.options = options_of(options, overrides)
-        self.serializer = resolve_serializer(self.options.serializer)
-        self.bus = bus
-        self._socket = LazySocket(self.options, self.serializer, "send")
+    socket_class = EventSocket
+
+    def _init_sending(self) -> None:
         # The lock is re-entrant, so that a send re-entered on its own thread is
         # detected (and raised) instead of deadlocking; zmq sockets are not thread-safe.
         self._lock = self._socket.lock
         self._sending = False
-        opts = self.options
-        #: Confirmed with a window of several events: those in flight, and those that
-        #: failed since the last flush.
-        self._window: ConfirmWindow | None = None
-        if opts.confirmed and opts.window > 1:
-            timeout = None if opts.rcvtimeo < 0 else opts.rcvtimeo / 1000
-            self._window = ConfirmWindow(opts.window, timeout, opts.endpoints)
-        self._unconfirmed: list[InFlight] = []
-
-    def __repr__(self) -> str:
-        return f"<EventListener sending {self.socket_type} {self.options.endpoints}>"
+        # Unconfirmed sends skip push (and its checks): one call less on the hot path.
+        self._plain = not self.options.confirmed
 
     def wait_for_peers(self, timeout: float) -> int:
         """Open the socket and wait (at most ``timeout`` seconds) until every ``connect``
@@ -156,31 +263,15 @@ class EventListener(SocketOwner):
         self._sending = True
         failed: list[InFlight] = []
         try:
-            if self._window is None:
+            if self._plain:
+                self._socket.get().send_event(event, payload, 0, None, None)
+            elif self._window is None:
                 self._socket.get().push(event, payload)
             else:
                 failed = self._push_windowed(self._window, event, payload)
-        except zmq.Again:
-            raise DeliveryTimeout(
-                f"no peer took the event within sndtimeo={self.options.sndtimeo} ms",
-                event=event,
-                endpoint=self.options.endpoints,
-            ) from None
-        except DeliveryError as exc:
-            # No usable answer on this socket: a new one starts clean.
-            self._socket.reset()
-            exc.endpoint = exc.endpoint or self.options.endpoints
-            raise
-        except zmq.ZMQError as exc:
-            self._socket.reset()
-            raise DeliveryError(str(exc), event=event, endpoint=self.options.endpoints) from exc
-        except Exception:
-            raise  # EncodeError, EndpointError: nothing half-sent
-        except BaseException:
-            # KeyboardInterrupt between two frames leaves half a message queued: a new
-            # socket keeps it from being glued to the next event.
-            self._socket.reset()
-            raise
+        except BaseException as exc:
+            # KeyboardInterrupt between two frames can leave half a message queued.
+            raise self._failure(exc, event, half_sent=True)  # noqa: B904 - chained there
         finally:
             self._sending = False
             lock.release()
@@ -188,30 +279,16 @@ class EventListener(SocketOwner):
 
     # --- windowed confirmations -----------------------------------------------------
 
-    @property
-    def in_flight(self) -> int:
-        """How many events were sent and are not confirmed yet (windowed listeners)."""
-        return len(self._window) if self._window is not None else 0
-
     def _push_windowed(self, window: ConfirmWindow, event: str, payload: Any) -> list[InFlight]:
         """Send with a token once the window has room; the events found failed meanwhile."""
         sock = self._socket.get()
-        failed = self._settle(sock, window, 0)
+        failed = self._settled(window, sock.read_confirmations(0))
         while window.is_full:
-            failed += self._settle(sock, window, _wait_ms(window.next_deadline(), None))
-        window.add(sock.push_token(event, payload), event, payload, time.monotonic())
-        return failed
-
-    def _settle(self, sock: EventSocket, window: ConfirmWindow, wait_ms: int) -> list[InFlight]:
-        """Take the confirmations that came (waiting up to ``wait_ms`` for the first),
-        expire what is past its time; the events found failed, kept for ``flush``."""
-        failed = []
-        for token, status in sock.read_confirmations(wait_ms):
-            flight = window.confirm(token, status)
-            if flight is not None and flight.error is not None:
-                failed.append(flight)
-        failed += window.expire(time.monotonic())
-        self._unconfirmed += failed
+            wait = wait_ms(window.next_deadline())
+            failed += self._settled(window, sock.read_confirmations(wait))
+        token = new_token()
+        sock.send_event(event, payload, 0, None, token)
+        window.add(token, event, payload, time.monotonic())
         return failed
 
     def flush(self, timeout: float | None = None) -> None:
@@ -233,18 +310,14 @@ class EventListener(SocketOwner):
         stop = None if timeout is None else time.monotonic() + timeout
         failed: list[InFlight] = []
         with self._lock:
-            sock = self._socket.get() if len(window) else None
-            while sock is not None and len(window):
-                if stop is not None and time.monotonic() >= stop:
-                    gone = window.abandon(f"still in flight at flush(timeout={timeout})")
-                    self._unconfirmed += gone
-                    failed += gone
-                    break
-                failed += self._settle(sock, window, _wait_ms(window.next_deadline(), stop))
-            unconfirmed, self._unconfirmed = self._unconfirmed, []
+            if len(window):
+                sock = self._socket.get()
+                while (wait := self._flush_wait(window, stop, timeout, failed)) is not None:
+                    failed += self._settled(window, sock.read_confirmations(wait))
+            error = self._unconfirmed_error()
         self._report_flights(failed)
-        if unconfirmed:
-            raise unconfirmed_error(unconfirmed, self.options.endpoints)
+        if error is not None:
+            raise error
 
     def _report_flights(self, flights: list[InFlight]) -> None:
         for flight in flights:
@@ -268,35 +341,9 @@ class EventListener(SocketOwner):
         return True
 
     def _report(self, event: str, payload: Any, error: Exception) -> None:
-        logger.warning(
-            "could not deliver %r to %s: %s: %s",
-            event,
-            self.options.endpoints,
-            type(error).__name__,
-            error,
-        )
-        bus = self.bus or current_bus() or default_bus
+        bus, report = self._push_error(event, payload, error)
         try:
-            bus.fire(
-                PUSH_ERROR,
-                {
-                    "event": event,
-                    "payload": payload,
-                    "endpoint": self.options.endpoints,
-                    "error": f"{type(error).__name__}: {error}",
-                    "error_type": type(error).__name__,
-                    "listener": repr(self),
-                },
-            )
+            bus.fire(PUSH_ERROR, report)
         except Exception:
             # The firing code must never see a listener's failure, not even this one.
             logger.exception("a receiver of %s raised", PUSH_ERROR)
-
-
-def _wait_ms(deadline: float | None, stop: float | None) -> int:
-    """Milliseconds to wait for a confirmation: until the oldest event's deadline or the
-    caller's ``stop``, whichever is first (-1: neither is set)."""
-    ends = [t for t in (deadline, stop) if t is not None]
-    if not ends:
-        return -1
-    return max(0, math.ceil((min(ends) - time.monotonic()) * 1000))

@@ -1,0 +1,1 @@
+"""Tests of zevents.aio and the asyncio side of the bus."""
