@@ -1,0 +1,188 @@
+"""The lanes of an async worker (private): ``concurrency`` tasks that run messages.
+
+Each lane takes the next waiting message, decodes it, runs its receivers, and settles
+it as ``zevents.redis.settling`` decides, exactly as the sync worker does one message;
+the worker's dispatcher keeps the lanes fed and acknowledges what they finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from zevents.aio.redis._receivers import firing, outcome_of
+from zevents.errors import DecodeError, QueueError
+from zevents.events import WORKER_AFTER, WORKER_BEFORE, WORKER_FAILED
+from zevents.redis._current import _current
+from zevents.redis._outcome import OK, Outcome
+from zevents.redis._state import resident_memory
+from zevents.redis.message import Message, Taken
+from zevents.redis.settling import Settle, before_info, settlement, undecodable
+
+if TYPE_CHECKING:
+    from zevents.aio.redis.worker import Worker
+
+__all__ = ["Lanes"]
+
+# Seconds of work the lanes should have waiting beyond those running.
+_BATCH_TIME = 0.05
+
+
+class Lanes:
+    """The tasks that run a worker's messages, at most ``count`` at once.
+
+    Args:
+        worker: The worker (its consumers, bus, retry policy and state).
+        count: How many lanes (the worker's ``concurrency``).
+    """
+
+    def __init__(self, worker: Worker, count: int) -> None:
+        self.worker = worker
+        self.count = count
+        self._fire = firing(worker.bus)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._idle: deque[asyncio.Future[None]] = deque()
+        self._room_wanted: asyncio.Future[None] | None = None
+        # Seconds one message takes (a running average; start as if slow), and the
+        # waiting count at which the dispatcher takes more (kept by the dispatcher).
+        self._avg = 1.0
+        self.low_water = 0
+
+    def start(self) -> None:
+        """Start the lanes on the running loop."""
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._lane()) for _ in range(self.count)]
+
+    def give(self, index: int, batch: list[Taken]) -> None:
+        """Messages taken from consumer ``index``: idle lanes start on them."""
+        self.worker.state.add(index, batch)
+        for _ in range(min(len(batch), len(self._idle))):
+            future = self._idle.popleft()
+            if not future.done():
+                future.set_result(None)
+
+    def ahead(self, prefetch: int) -> int:
+        """How many messages to hold beyond the running ones: the lanes' work for the
+        next ``_BATCH_TIME`` (none while messages are slow), at most ``prefetch``; half
+        of it is the ``low_water`` mark, at or below which the dispatcher takes more."""
+        ahead = min(prefetch, int(self.count / max(self._avg, 1e-6) * _BATCH_TIME))
+        self.low_water = ahead // 2
+        return ahead
+
+    def want_room(self, wakeup: asyncio.Future[None] | None) -> None:
+        """Resolve ``wakeup`` when a lane finishes a message and few are waiting (None:
+        nobody waits)."""
+        self._room_wanted = wakeup
+
+    def cancel(self) -> None:
+        """Interrupt every lane (their messages go back unsettled)."""
+        for task in self._tasks:
+            task.cancel()
+
+    async def join(self) -> None:
+        """Wait for the lanes to end (the worker is stopping: idle ones end now, busy ones
+        after their message)."""
+        while self._idle:
+            future = self._idle.popleft()
+            if not future.done():
+                future.set_result(None)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _lane(self) -> None:
+        worker, state = self.worker, self.worker.state
+        loop = asyncio.get_running_loop()
+        while not worker.is_stopping:
+            item = state.next()
+            if item is None:
+                idle: asyncio.Future[None] = loop.create_future()
+                self._idle.append(idle)
+                await idle
+                continue
+            index, taken = item
+            started = time.perf_counter()
+            try:
+                await self._process(index, taken)
+            except asyncio.CancelledError:
+                state.interrupt(taken)
+                raise
+            self._avg = 0.5 * self._avg + 0.5 * (time.perf_counter() - started)
+            worker.counted()
+            wakeup = self._room_wanted
+            if wakeup is not None and state.waiting <= self.low_water and not wakeup.done():
+                wakeup.set_result(None)
+
+    # --- one message: decode, run, settle -------------------------------------------
+
+    async def _process(self, index: int, taken: Taken) -> None:
+        consumer = self.worker.consumers[index]
+        try:
+            message = consumer.decode(taken)
+        except DecodeError as exc:
+            record, hook = undecodable(consumer.queue, taken, f"DecodeError: {exc}")
+            await self._settle(taken, consumer.fail(taken, record), "not storing it as failed")
+            if self.worker.bus.has_receivers(WORKER_FAILED):
+                await self._hook(WORKER_FAILED, hook)
+            return
+        self.worker.state.decoded(index, message)
+        info = before_info(message)
+        if self.worker.bus.has_receivers(WORKER_BEFORE):
+            await self._hook(WORKER_BEFORE, info)
+        started = time.perf_counter()
+        outcome = await self._run(message)
+        await self._settle_message(index, message, outcome, info, time.perf_counter() - started)
+
+    async def _run(self, message: Message) -> Outcome:
+        """Fire the message (``current()`` is it meanwhile); how its receivers ended."""
+        context = _current.set(message)
+        try:
+            await self._fire(message.event, message.payload)
+        except Exception as exc:
+            return outcome_of(exc)
+        finally:
+            _current.reset(context)
+        return OK
+
+    async def _settle_message(
+        self, index: int, message: Message, outcome: Outcome, info: dict[str, Any], took: float
+    ) -> None:
+        """Act on the settlement of ``message``; fire the after and failed hooks."""
+        decided = settlement(outcome, message, self.worker.retry)
+        consumer = self.worker.consumers[index]
+        if decided.kind is Settle.ACK:
+            self.worker.state.finish(message)
+            if self.worker.bus.has_receivers(WORKER_AFTER):
+                after = {"duration": took, "memory": resident_memory()}
+                await self._hook(WORKER_AFTER, {**info, **after})
+        elif decided.kind is Settle.FAIL:
+            failing = consumer.fail(message, decided.record or b"{}")
+            await self._settle(message.taken, failing, "not storing it as failed")
+        else:
+            again = consumer.retry(
+                message, decided.delay or 0.0, count_attempt=decided.kind is Settle.RETRY
+            )
+            await self._settle(message.taken, again, "its retry is left to the new holder")
+        failed = decided.failed_info(outcome, took)
+        if failed is not None and self.worker.bus.has_receivers(WORKER_FAILED):
+            await self._hook(WORKER_FAILED, {**info, **failed})
+
+    async def _settle(self, taken: Taken, settling: Any, if_lost: str) -> None:
+        """Await a fail or retry of ``taken``; a lost lease or a Redis error is logged
+        (the message then comes back to some worker when its lease expires)."""
+        try:
+            if not await settling:
+                self.worker.settle_lost(taken.id, if_lost)
+        except QueueError as exc:
+            self.worker.settle_failed(taken.id, exc)
+        # Not on cancellation: an interrupted message is given back (fenced, so one
+        # whose settling got through is left alone).
+        self.worker.state.drop(taken)
+
+    async def _hook(self, event: str, payload: dict[str, Any]) -> None:
+        """Fire a worker hook (its receivers checked by the caller); one that raises is
+        logged."""
+        try:
+            await self._fire(event, payload)
+        except Exception as exc:
+            self.worker.hook_failed(event, exc)
