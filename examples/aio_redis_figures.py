@@ -1,0 +1,86 @@
+"""Figures of zevents.aio.redis: async enqueue with 32 sends in flight, and an async
+worker (concurrency 32) running no-op ``async def`` receivers.
+
+Usage: python examples/aio_redis_figures.py [--tasks N] [--rounds R] [--driver D]
+                                            [--redis-server PATH] [--quick]
+
+Each round starts from an empty queue on a redis-server of its own (no persistence, as
+in the peers' figures in docs/asyncio-redis.md); prints each round and the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+
+from zevents.aio.redis import RedisQueue, Worker
+from zevents.eventbus import Bus
+from zevents.redis import RedisServer
+
+IN_FLIGHT = 32
+
+
+async def enqueue(url: str, driver: str, tasks: int) -> float:
+    """Events/s of ``IN_FLIGHT`` tasks each awaiting one ``send`` after another."""
+    async with RedisQueue("figures-enqueue", url, driver=driver) as queue:
+        await queue.send("warm.up")
+        per_task = tasks // IN_FLIGHT
+
+        async def producer() -> None:
+            for i in range(per_task):
+                await queue.send("job.noop", {"i": i})
+
+        started = time.perf_counter()
+        await asyncio.gather(*(producer() for _ in range(IN_FLIGHT)))
+        return per_task * IN_FLIGHT / (time.perf_counter() - started)
+
+
+async def process(url: str, driver: str, tasks: int) -> float:
+    """Events/s of one async worker (concurrency 32) draining ``tasks`` no-op messages."""
+    async with RedisQueue("figures-process", url, driver=driver) as queue:
+        for start in range(0, tasks, 10_000):
+            count = min(10_000, tasks - start)
+            await queue.send_many([("job.noop", {"i": i}) for i in range(count)])
+        bus = Bus()
+
+        async def noop(event: str, payload: object) -> None:
+            return None
+
+        bus.listen("job.noop", noop)
+        worker = Worker(queue, bus, concurrency=IN_FLIGHT, max_messages=tasks)
+        started = time.perf_counter()
+        await worker.run()
+        took = time.perf_counter() - started
+        left = (await queue.stats())["ready"]
+        if any(left.values()) or worker.processed != tasks:
+            raise SystemExit(f"processed {worker.processed} of {tasks}; left {left}")
+        return tasks / took
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--driver", default="list")
+    parser.add_argument("--redis-server", default=None)
+    parser.add_argument("--quick", action="store_true", help="1 round of 2,000 tasks")
+    args = parser.parse_args()
+    if args.quick:
+        args.tasks, args.rounds = 2_000, 1
+    figures: dict[str, list[float]] = {"enqueue, 32 in flight": [], "worker, concurrency 32": []}
+    for round_ in range(1, args.rounds + 1):
+        for label, measure in zip(figures, (enqueue, process), strict=True):
+            with RedisServer(args.redis_server) as server:
+                rate = asyncio.run(measure(server.url, args.driver, args.tasks))
+            figures[label].append(rate)
+            print(f"round {round_}: {label}: {rate:,.0f}/s", flush=True)
+    for label, rates in figures.items():
+        print(f"median of {len(rates)}: {label} ({args.driver}): {statistics.median(rates):,.0f}/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
