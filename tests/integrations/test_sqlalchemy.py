@@ -194,3 +194,18 @@ def test_a_receiver_that_raises_is_logged_and_the_others_still_run(
     assert [r.getMessage() for r in errors] == [
         "a receiver of order.created raised (the change is committed)"
     ] * 2
+
+
+def test_updated_tells_the_stored_value_of_an_attribute_set_without_loading_it(
+    engine: Engine, seen: Seen
+) -> None:
+    with Session(engine) as session:
+        order = Order(total=30)
+        session.add(order)
+        session.commit()  # expires every attribute
+        order.total = 40  # set without loading the stored 30
+        session.commit()
+    assert seen[-1] == (
+        "order.updated",
+        {"id": 1, "fields": ["total"], "before": {"total": 30}, "after": {"total": 40}},
+    )

@@ -35,7 +35,7 @@ from zevents.errors import MissingExtraError
 from zevents.eventbus import Bus
 
 try:
-    from sqlalchemy import event, inspect
+    from sqlalchemy import event, inspect, select
     from sqlalchemy.orm import Mapper, Session, SessionTransaction
 except ModuleNotFoundError as exc:  # pragma: no cover - the extra is installed in tests
     raise MissingExtraError(
@@ -48,6 +48,7 @@ __all__ = ["EmitsEvents", "ModelEvents", "emit_events"]
 
 M = TypeVar("M", bound=type)
 _PENDING = "zevents.model_events"
+_BEFORE = "zevents.before"
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ def _watch(cls: type, config: ModelEvents) -> None:
         _install()
     if any(base in _configured for base in cls.__mro__[1:]):
         return  # a base's listeners propagate to it (listening again would fire twice)
+    event.listen(cls, "before_update", _load_unknown_before, propagate=True)
     for action, hook in (("created", "after_insert"), ("updated", "after_update")):
         event.listen(cls, hook, _recorder(action), propagate=True)
     event.listen(cls, "after_delete", _recorder("deleted"), propagate=True)
@@ -160,6 +162,27 @@ def _watch(cls: type, config: ModelEvents) -> None:
 
 def _config_of(cls: type) -> ModelEvents | None:
     return next((_configured[c] for c in cls.__mro__ if c in _configured), None)
+
+
+def _load_unknown_before(mapper: Mapper[Any], connection: Any, target: Any) -> None:
+    """Read the stored values of attributes set without being loaded (expired by a
+    commit or a rollback), so ``updated`` can say what they were: one SELECT, only
+    then."""
+    state = inspect(target)
+    unknown = [
+        attr
+        for attr in mapper.column_attrs
+        if (history := state.attrs[attr.key].history).added and not history.deleted
+    ]
+    if not unknown or state.key is None:
+        return
+    columns = [attr.columns[0] for attr in unknown]
+    where = [
+        column == value for column, value in zip(mapper.primary_key, state.key[1], strict=True)
+    ]
+    row = connection.execute(select(*columns).where(*where)).one_or_none()
+    if row is not None:
+        state.info[_BEFORE] = {attr.key: value for attr, value in zip(unknown, row, strict=True)}
 
 
 def _recorder(action: str) -> Callable[[Mapper[Any], Any, Any], None]:
@@ -193,6 +216,7 @@ def _payload(
     if action == "deleted":
         return {**key, "deleted": True}
     state = inspect(target)
+    known = state.info.pop(_BEFORE, {})
     fields: list[str] = []
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
@@ -208,7 +232,7 @@ def _payload(
             history = state.attrs[name].history
             if not history.has_changes():
                 continue
-            old = history.deleted[0] if history.deleted else None
+            old = history.deleted[0] if history.deleted else known.get(name)
             new = history.added[0] if history.added else None
             if old == new:
                 continue
