@@ -10,24 +10,61 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
+from zevents.aio.redis._flight import FlightState
 from zevents.aio.redis._receivers import firing, outcome_of
+from zevents.aio.redis.consumer import Consumer
 from zevents.errors import DecodeError, QueueError
+from zevents.eventbus import Bus
 from zevents.events import WORKER_AFTER, WORKER_BEFORE, WORKER_FAILED
 from zevents.redis._current import _current
 from zevents.redis._outcome import OK, Outcome
 from zevents.redis._state import resident_memory
 from zevents.redis.message import Message, Taken
+from zevents.redis.retry import RetryPolicy
 from zevents.redis.settling import Settle, before_info, settlement, undecodable
 
-if TYPE_CHECKING:
-    from zevents.aio.redis.worker import Worker
-
-__all__ = ["Lanes"]
+__all__ = ["LaneHost", "Lanes"]
 
 # Seconds of work the lanes should have waiting beyond those running.
 _BATCH_TIME = 0.05
+
+
+class LaneHost(Protocol):
+    """What the lanes need of their worker."""
+
+    bus: Bus
+    retry: RetryPolicy
+    state: FlightState
+    prefetch: int
+
+    @property
+    def consumers(self) -> Sequence[Consumer]:
+        """Its consumers, one per queue."""
+        ...
+
+    @property
+    def is_stopping(self) -> bool:
+        """Whether the worker is stopping (lanes take no new message)."""
+        ...
+
+    def counted(self) -> None:
+        """A lane finished a message."""
+        ...
+
+    def hook_failed(self, event: str, exc: Exception) -> None:
+        """A hook receiver raised."""
+        ...
+
+    def settle_lost(self, message_id: str, what: str) -> None:
+        """Settling found the lease lost."""
+        ...
+
+    def settle_failed(self, message_id: str, exc: QueueError) -> None:
+        """Settling failed on a Redis error."""
+        ...
 
 
 class Lanes:
@@ -38,7 +75,7 @@ class Lanes:
         count: How many lanes (the worker's ``concurrency``).
     """
 
-    def __init__(self, worker: Worker, count: int) -> None:
+    def __init__(self, worker: LaneHost, count: int) -> None:
         self.worker = worker
         self.count = count
         self._fire = firing(worker.bus)
