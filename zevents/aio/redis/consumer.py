@@ -18,7 +18,7 @@ from zevents.redis.retry import select_priorities
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Consumer", "settle_fields"]
+__all__ = ["Consumer", "reader_for", "settle_fields"]
 
 T = TypeVar("T")
 
@@ -29,6 +29,23 @@ class AsyncPlanRunner(Protocol):
     async def run(self, plan: Plan[T], action: str) -> T:
         """Run ``plan``; ``action`` names it in error messages."""
         ...
+
+
+def reader_for(
+    priorities: Sequence[int], lease: float, serve: str | Iterable[int] | None, name: str | None
+) -> Reader:
+    """The ``Reader`` a consumer acts as, its options checked as the sync consumer checks
+    them: ``lease`` seconds (0 leases nothing), the ``serve`` levels (a list or a range
+    string; default all), the consumer ``name`` (default a new unique one).
+
+    Raises:
+        ConfigError: A bad lease or priority selection.
+    """
+    lease_ms = int(check_seconds(lease, "lease", minimum=0.0, option="keep_alive") * 1000)
+    levels = select_priorities(
+        priorities, serve if serve is None or isinstance(serve, str) else list(serve)
+    )
+    return Reader(name or unique_name(), lease_ms, tuple(levels))
 
 
 def settle_fields(codec: BodyCodec, item: Message | Taken) -> tuple[Taken, Fields]:
@@ -60,43 +77,22 @@ class Consumer:
     raises ``QueueError`` when the lease was lost.
 
     Args:
-        queue: The queue's name.
-        driver: The queue's driver (its protocol).
-        runner: Runs the driver's plans.
-        codec: Decodes stored bodies.
-        priorities: The queue's priority levels.
-        lease: Seconds a taken message stays leased without a renewal.
-        serve: The priority levels to take from (a list or a range string).
-        name: The consumer name (the stream driver's owner of pending entries).
-
-    Raises:
-        ConfigError: A bad lease or priority selection.
+        queue: The name of the queue it reads.
+        driver: That queue's protocol.
+        runner: What awaits the driver's plans.
+        codec: Reads stored bodies.
+        reader: Who takes, for how long, from which levels (see ``reader_for``).
     """
 
     def __init__(
-        self,
-        queue: str,
-        driver: Driver,
-        runner: AsyncPlanRunner,
-        codec: BodyCodec,
-        *,
-        priorities: Sequence[int],
-        lease: float,
-        serve: str | Iterable[int] | None = None,
-        name: str | None = None,
+        self, queue: str, driver: Driver, runner: AsyncPlanRunner, codec: BodyCodec, reader: Reader
     ) -> None:
-        self.queue = queue
-        self.lease = check_seconds(lease, "lease", minimum=0.0, option="keep_alive")
-        self.lease_ms = int(self.lease * 1000)
-        spec = serve if serve is None or isinstance(serve, str) else list(serve)
-        self.levels = select_priorities(priorities, spec)
-        self.name = name or unique_name()
-        self.reader = Reader(self.name, self.lease_ms, tuple(self.levels))
-        self._driver = driver
-        self._run = runner.run
-        self._codec = codec
-        self._take = f"take from {queue!r}"
-        self._settle = f"settle in {queue!r}"
+        self.queue, self.reader, self.name = queue, reader, reader.name
+        self.levels = list(reader.levels)
+        self.lease_ms = reader.lease_ms
+        self.lease = reader.lease_ms / 1000
+        self._driver, self._run, self._codec = driver, runner.run, codec
+        self._take, self._settle = f"take from {queue!r}", f"settle in {queue!r}"
         # Writes started by message.touch() and set_status(), held until done.
         self._writes: set[asyncio.Task[Any]] = set()
         self._statuses: dict[str, Message] = {}

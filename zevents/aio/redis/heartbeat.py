@@ -26,27 +26,24 @@ class Heartbeat:
     after ``keep_alive``). A worker that dies stops beating.
 
     Args:
-        registry: Where the worker is recorded.
-        consumers: The worker's consumers, one per queue (same order as ``state``).
-        state: What the worker holds and reports; read, never written, here.
-        interval: Seconds between beats.
-        ttl_ms: How long one beat keeps the registry entry alive.
+        state: The worker's holdings and report (only read here).
+        consumers: Gives the worker's consumers, in the order of ``state``'s queues.
+        registry: Where the beats go.
+        interval: Seconds from one beat to the next.
+        ttl_ms: Milliseconds a beat keeps the worker listed.
     """
 
     def __init__(
         self,
-        registry: WorkerRegistry,
-        consumers: Callable[[], Sequence[Consumer]],
         state: FlightState,
+        consumers: Callable[[], Sequence[Consumer]],
+        registry: WorkerRegistry,
         *,
         interval: float,
         ttl_ms: int,
     ) -> None:
-        self.registry = registry
-        self.consumers = consumers
-        self.state = state
-        self.interval = interval
-        self.ttl_ms = ttl_ms
+        self.state, self.consumers, self.registry = state, consumers, registry
+        self.interval, self.ttl_ms = interval, ttl_ms
         self._task: asyncio.Task[None] | None = None
         self._stopped: asyncio.Future[None] | None = None
 

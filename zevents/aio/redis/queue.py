@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from zevents.aio.redis._batching import SendBatcher
 from zevents.aio.redis._client import AsyncRunner, configured
-from zevents.aio.redis.consumer import Consumer
+from zevents.aio.redis.consumer import Consumer, reader_for
 from zevents.aio.redis.registry import WorkerRegistry
 from zevents.errors import ConfigError, QueueError
 from zevents.redis.defaults import (
@@ -281,16 +281,8 @@ class RedisQueue:
             ConfigError: A bad lease or priority selection.
         """
         driver = await self._ready_to_write()
-        return Consumer(
-            self.name,
-            driver,
-            self.runner,
-            self.codec,
-            priorities=self._shape.priorities,
-            lease=lease,
-            serve=serve,
-            name=name or self.consumer_name,
-        )
+        reader = reader_for(self._shape.priorities, lease, serve, name or self.consumer_name)
+        return Consumer(self.name, driver, self.runner, self.codec, reader)
 
     def registry(self) -> WorkerRegistry:
         """The worker registry of this queue's server and key prefix (its connection)."""

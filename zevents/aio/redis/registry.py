@@ -13,30 +13,26 @@ __all__ = ["WorkerRegistry"]
 
 
 class WorkerRegistry:
-    """The workers of one Redis server and key prefix (see
-    ``zevents.redis.WorkerRegistry``), awaited; the same keys, so sync and async workers
-    list and stop alike.
+    """The workers of one Redis server and key prefix, awaited: the keys
+    ``zevents.redis.WorkerRegistry`` uses, so sync and async workers are listed and
+    stopped alike. ``queue.registry()`` gives the one on a queue's own connection.
 
     Args:
-        url: ``redis://`` URL; ``None``: ``connection``, else ``$ZEVENTS_REDIS_URL``, else
-            the config file's ``[redis.default]``, else the embedded Redis.
-        prefix: The key prefix of the queues.
-        client: An existing ``redis.asyncio`` client instead of ``url`` (not closed here).
-        connection: A ``[redis.NAME]`` connection of the config file instead of ``url``.
+        url: Where Redis is; ``None``: the named ``connection``, else
+            ``$ZEVENTS_REDIS_URL``, else ``[redis.default]`` of the config file, else
+            the embedded Redis.
+        prefix: The queues' key prefix.
+        connection: The name of a ``[redis.NAME]`` table of the config file.
+
+    Raises:
+        ConfigError: A URL redis-py would misread, or an unknown connection.
     """
 
     def __init__(
-        self,
-        url: str | None = None,
-        *,
-        prefix: str = DEFAULT_PREFIX,
-        client: Any = None,
-        connection: str | None = None,
+        self, url: str | None = None, *, prefix: str = DEFAULT_PREFIX, connection: str | None = None
     ) -> None:
-        self.prefix = prefix
-        self._owns_client = client is None
-        where = configured(url, connection) if client is None else (url or "redis://(client)")
-        self._runner = AsyncRunner(client, where)
+        self._runner = AsyncRunner(None, configured(url, connection))
+        self._owns_client, self.prefix = True, prefix
 
     @classmethod
     def on(cls, runner: AsyncRunner, prefix: str) -> WorkerRegistry:

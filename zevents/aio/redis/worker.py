@@ -1,4 +1,8 @@
-"""``Worker`` on asyncio: up to ``concurrency`` messages in flight in one process."""
+"""``Worker`` on asyncio: up to ``concurrency`` messages in flight in one process.
+
+A dispatcher (the task running ``run()``) takes messages, hands them to the lanes
+(``_lanes``) and acknowledges what they finish; a heartbeat task keeps the leases.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from zevents._signals import installed_signal_handlers, stop_handlers
 from zevents.aio.redis._flight import FlightState
@@ -17,12 +20,10 @@ from zevents.aio.redis.queue import RedisQueue
 from zevents.aio.redis.registry import WorkerRegistry
 from zevents.config import check_seconds
 from zevents.errors import ConfigError, QueueError
+from zevents.eventbus import Bus
 from zevents.redis.defaults import DEFAULT_KEEP_ALIVE, DEFAULT_PREFETCH
 from zevents.redis.keys import unique_name
 from zevents.redis.retry import RetryPolicy
-
-if TYPE_CHECKING:
-    from zevents.eventbus import Bus
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,20 @@ _ACK_EVERY = 0.2
 _SHUTDOWN_CHECK = 1.0
 _OUTAGE_MAX = 10.0
 _OUTAGE_WARN_EVERY = 10.0
+_LOST_BEFORE_ACK = (
+    "worker %s: lease lost on %d message(s) before acknowledgement (another worker took "
+    "them over): %s"
+)
+_NOT_GIVEN_BACK = (
+    "worker %s: could not give back messages (%s); their leases will expire and another "
+    "worker will take them"
+)
+
+
+def _default_bus() -> Bus:
+    from zevents.eventbus import default_bus
+
+    return default_bus
 
 
 def _honour_cancellation() -> None:
@@ -49,11 +64,56 @@ def _honour_cancellation() -> None:
         raise asyncio.CancelledError
 
 
-def _check_count(value: object, option: str, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+def _check_counts(**counts: object) -> None:
+    """Each of ``counts`` is a whole number of at least 1 (``max_messages`` may be None).
+
+    Raises:
+        ConfigError: One is not (``option`` names it).
+    """
+    for option, value in counts.items():
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if (value is None and option == "max_messages") or (whole and value >= 1):  # type: ignore[operator]
+            continue
         raise ConfigError(f"{option} must be a whole number >= 1, not {value!r}", option=option)
+
+
+def _registry_of(queues: list[RedisQueue]) -> WorkerRegistry:
+    """The registry of the queues' server and key prefix (they must share one)."""
+    prefixes = sorted({q.prefix for q in queues})
+    if len(prefixes) == 1:
+        return queues[0].registry()
+    raise ConfigError(
+        f"the queues use several key prefixes ({', '.join(prefixes)}): pass "
+        "registry=WorkerRegistry(...) to say where this worker reports",
+        option="registry",
+    )
+
+
+class _Outage:
+    """How long to wait while Redis is unreachable (doubling from 0.5 s to 10 s), and
+    whether to say so as a warning (when it starts, then at least every 10 s) or only
+    in the debug log."""
+
+    def __init__(self) -> None:
+        self.wait = 0.0
+        self._warned_at = 0.0
+
+    def next(self, worker_id: str, exc: QueueError) -> float:
+        """Redis failed again: log it; the seconds to wait."""
+        now = time.monotonic()
+        loud = not self.wait or now - self._warned_at >= _OUTAGE_WARN_EVERY
+        if loud:
+            self._warned_at = now
+        self.wait = min(max(self.wait * 2, 0.5), _OUTAGE_MAX)
+        level = logging.WARNING if loud else logging.DEBUG
+        logger.log(level, "worker %s: %s; retrying in %.1f s", worker_id, exc, self.wait)
+        return self.wait
+
+    def over(self, worker_id: str) -> None:
+        """Redis answered: the outage (if any) is over."""
+        if self.wait:
+            logger.info("Redis is reachable again; worker %s resumes", worker_id)
+            self.wait = 0.0
 
 
 class Worker:
@@ -81,12 +141,12 @@ class Worker:
         queues: One ``zevents.aio.redis.RedisQueue`` or several (earlier served first).
         bus: The bus to fire on; default ``zevents.default_bus``.
         concurrency: Most messages in flight at once.
-        retry: The retry policy.
         keep_alive: Lease seconds; renewed every third of it while a message is held,
             and how often the worker looks for expired leases of dead workers.
+        retry: The retry policy.
         max_messages: Stop after this many messages.
-        serve: Serve only these priority levels (a list or a range string).
         prefetch: Most messages taken per round trip (fewer when messages are slow).
+        serve: Serve only these priority levels (a list or a range string).
         registry: Where the worker records heartbeats and reads shutdown requests;
             default the registry of the first queue's server and key prefix.
 
@@ -98,65 +158,38 @@ class Worker:
         self,
         queues: RedisQueue | Iterable[RedisQueue],
         bus: Bus | None = None,
-        *,
         concurrency: int = DEFAULT_CONCURRENCY,
-        retry: RetryPolicy | None = None,
+        *,
         keep_alive: float = DEFAULT_KEEP_ALIVE,
+        retry: RetryPolicy | None = None,
         max_messages: int | None = None,
-        serve: str | Iterable[int] | None = None,
         prefetch: int = DEFAULT_PREFETCH,
+        serve: str | Iterable[int] | None = None,
         registry: WorkerRegistry | None = None,
     ) -> None:
-        self.queues = [queues] if isinstance(queues, RedisQueue) else list(queues)
-        if not self.queues:
+        served = [queues] if isinstance(queues, RedisQueue) else list(queues)
+        if not served:
             raise ConfigError("a worker needs at least one queue", option="queues")
+        _check_counts(concurrency=concurrency, prefetch=prefetch, max_messages=max_messages)
+        self.queues, self.concurrency, self.prefetch = served, concurrency, prefetch
         self.keep_alive = check_seconds(keep_alive, "keep_alive", option="keep_alive")
-        for value, option in ((concurrency, "concurrency"), (prefetch, "prefetch")):
-            _check_count(value, option)
-        _check_count(max_messages, "max_messages", allow_none=True)
-        if bus is None:
-            from zevents.eventbus import default_bus
-
-            bus = default_bus
-        self.bus: Bus = bus
-        self.retry = retry or RetryPolicy()
-        self.concurrency = concurrency
-        self.max_messages = max_messages
-        self.prefetch = prefetch
-        self._serve = serve
-        self.registry = registry or self._default_registry()
+        self.max_messages, self.retry = max_messages, retry or RetryPolicy()
+        self.bus: Bus = bus if bus is not None else _default_bus()
+        self.registry = registry if registry is not None else _registry_of(served)
         self.id = unique_name()
-        self.state = FlightState(self.id, [q.name for q in self.queues], concurrency)
+        self.state = FlightState(self.id, [q.name for q in served], concurrency)
         self.consumers: list[Consumer] = []
+        self._serve = serve
         self._lanes = Lanes(self, concurrency)
         self._stopping = self._hurry = False
         self._loop: asyncio.AbstractEventLoop | None = None
         # What the dispatcher waits on now (set by stop() and by lanes with room).
         self._wakeup: asyncio.Future[None] | None = None
-        self._warned_at = 0.0
-
-    def _default_registry(self) -> WorkerRegistry:
-        prefixes = {q.prefix for q in self.queues}
-        if len(prefixes) > 1:
-            raise ConfigError(
-                f"the queues use several key prefixes ({', '.join(sorted(prefixes))}): "
-                "pass registry=WorkerRegistry(...) to say where this worker reports",
-                option="registry",
-            )
-        return self.queues[0].registry()
+        self._outage = _Outage()
 
     def __repr__(self) -> str:
-        return f"<aio Worker {self.id} queues={[q.name for q in self.queues]}>"
-
-    @property
-    def processed(self) -> int:
-        """Messages processed so far."""
-        return self.state.processed
-
-    @property
-    def in_flight(self) -> int:
-        """Messages whose receivers are running now."""
-        return self.state.running
+        names = ", ".join(q.name for q in self.queues)
+        return f"<aio Worker {self.id} of {names}, {self.state.running} in flight>"
 
     # --- control ------------------------------------------------------------------
 
@@ -214,18 +247,22 @@ class Worker:
                 await self._shutdown(heartbeat)
         return self.processed
 
+    @property
+    def processed(self) -> int:
+        """How many messages it processed (whatever their outcome)."""
+        return self.state.processed
+
     def _heartbeat(self) -> Heartbeat:
         interval = max(0.05, min(self.keep_alive / 3, 10.0))
         ttl_ms = int(max(interval * 3, 5.0) * 1000)
         return Heartbeat(
-            self.registry, lambda: self.consumers, self.state, interval=interval, ttl_ms=ttl_ms
+            self.state, lambda: self.consumers, self.registry, interval=interval, ttl_ms=ttl_ms
         )
 
     # --- the dispatcher: take, hand to lanes, acknowledge ---------------------------
 
     async def _dispatch(self, heartbeat: Heartbeat) -> None:
-        outage = idle = 0.0
-        next_reclaim = next_shutdown_check = 0.0
+        idle = next_reclaim = next_shutdown_check = 0.0
         while not self._stopping:
             _honour_cancellation()
             try:
@@ -241,11 +278,9 @@ class Worker:
                 if now >= next_reclaim:
                     next_reclaim = now + self.keep_alive / 2
                 worked = await self._take() or reclaimed
-                if outage:
-                    logger.info("Redis is reachable again; worker %s resumes", self.id)
-                    outage = 0.0
+                self._outage.over(self.id)
             except QueueError as exc:
-                outage = await self._outage(outage, exc)
+                await self._wait(self._outage.next(self.id, exc))
                 continue
             idle = 0.0 if worked else min(max(idle * 2, 0.01), _IDLE_MAX)
             await self._wait(idle if idle else _ACK_EVERY, for_room=not idle)
@@ -310,13 +345,7 @@ class Worker:
         lost = await self.consumers[index].ack(acks)
         self.state.acked(index, acks)
         if lost:
-            logger.warning(
-                "worker %s: lease lost on %d message(s) before acknowledgement "
-                "(another worker took them over): %s",
-                self.id,
-                len(lost),
-                lost[:5],
-            )
+            logger.warning(_LOST_BEFORE_ACK, self.id, len(lost), lost[:5])
 
     async def _wait(self, seconds: float, *, for_room: bool = False) -> None:
         """Sleep up to ``seconds``, woken by ``stop()`` and by a lane that finished a
@@ -333,18 +362,6 @@ class Worker:
             self._wakeup = None
             self._lanes.want_room(None)
 
-    async def _outage(self, outage: float, exc: QueueError) -> float:
-        """Log (a warning when an outage starts and at least every 10 s while it lasts,
-        debug in between) and wait; returns the next wait."""
-        now = time.monotonic()
-        log = logger.debug
-        if not outage or now - self._warned_at >= _OUTAGE_WARN_EVERY:
-            log, self._warned_at = logger.warning, now
-        outage = min(max(outage * 2, 0.5), _OUTAGE_MAX)
-        log("worker %s: %s; retrying in %.1f s", self.id, exc, outage)
-        await self._wait(outage)
-        return outage
-
     # --- stopping -------------------------------------------------------------------
 
     async def _shutdown(self, heartbeat: Heartbeat) -> None:
@@ -359,19 +376,19 @@ class Worker:
                 await consumer.settled()
                 await consumer.leave()
             except QueueError as exc:
-                logger.warning(
-                    "worker %s: could not give back messages (%s); their leases "
-                    "will expire and another worker will take them",
-                    self.id,
-                    exc,
-                )
+                logger.warning(_NOT_GIVEN_BACK, self.id, exc)
         await heartbeat.stop()
         try:
             await self.registry.forget(self.id)
         except QueueError as exc:
             logger.debug("worker %s: could not remove its registry entry: %s", self.id, exc)
 
-    # --- what the lanes call ----------------------------------------------------------
+    # --- what it did, what the lanes call ---------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """How many messages its receivers are running now."""
+        return self.state.running
 
     def counted(self) -> None:
         """A lane finished a message: stop at ``max_messages``."""
