@@ -31,6 +31,9 @@ def test_bad_options_raise_config_errors_before_any_io() -> None:
     with pytest.raises(ConfigError) as caught:
         RedisQueue("jobs", unreachable, priorities=[1, 2], default_priority=3)
     assert caught.value.option == "default_priority"
+    with pytest.raises(ConfigError) as caught:
+        RedisQueue("jobs", unreachable, drivr="list")  # type: ignore[call-arg]
+    assert caught.value.option == "drivr"
 
 
 def test_an_unreachable_redis_raises_unavailable_with_the_url_masked() -> None:

@@ -5,28 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from zevents.aio.redis._batching import SendBatcher
 from zevents.aio.redis._client import AsyncRunner, configured
+from zevents.aio.redis._options import QueueOptions, SendOptions, check_keywords
 from zevents.aio.redis.consumer import Consumer, reader_for
 from zevents.aio.redis.registry import WorkerRegistry
-from zevents.errors import ConfigError, QueueError
-from zevents.redis.defaults import (
-    DEFAULT_GROUP,
-    DEFAULT_KEEP_ALIVE,
-    DEFAULT_MAX_RECLAIMS,
-    DEFAULT_PREFIX,
-    DEFAULT_SOCKET_TIMEOUT,
-    DRIVERS,
-)
+from zevents.errors import QueueError
+from zevents.redis import defaults
 from zevents.redis.keys import QueueKeys, unique_name
 from zevents.redis.message import BodyCodec, FailedMessage, select_failed
 from zevents.redis.protocol import Driver, Plan, SendItem, make_driver
 from zevents.redis.protocol import records as rec
 from zevents.redis.protocol.sending import send_item, send_items
-from zevents.serializers import Serializer, resolve_serializer
+from zevents.serializers import resolve_serializer
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 logger = logging.getLogger(__name__)
 
@@ -73,40 +69,26 @@ class RedisQueue:
         ConfigError: Bad options (checked here, before any I/O).
     """
 
-    def __init__(
-        self,
-        name: str,
-        url: str | None = None,
-        *,
-        driver: str | None = None,
-        priorities: Iterable[int] | None = None,
-        group: str | None = None,
-        consumer: str | None = None,
-        default_priority: int | None = None,
-        prefix: str = DEFAULT_PREFIX,
-        max_reclaims: int = DEFAULT_MAX_RECLAIMS,
-        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
-        client: Any = None,
-        serializer: Serializer | type | str | None = None,
-        connection: str | None = None,
-    ) -> None:
-        QueueKeys(name, (0,), prefix=prefix)  # checks the name
-        if driver is not None and driver not in DRIVERS:
-            raise ConfigError(
-                f"unknown driver {driver!r}; choose one of {', '.join(DRIVERS)}", option="driver"
-            )
-        self.name = name
-        self.prefix = prefix
-        self.group = group or DEFAULT_GROUP
-        self.consumer_name = consumer or unique_name()
-        self.max_reclaims = max_reclaims
-        self.codec = BodyCodec(resolve_serializer(serializer))
-        self._asked = (driver, tuple(priorities) if priorities else None, default_priority)
-        if priorities is not None or default_priority is not None:
-            rec.settle_shape(name, None, *self._asked)  # bad levels fail here
+    def __init__(self, name: str, url: str | None = None, **options: Unpack[QueueOptions]) -> None:
+        check_keywords(options, QueueOptions, "RedisQueue")
+        self.prefix = options.get("prefix", defaults.DEFAULT_PREFIX)
+        QueueKeys(name, (0,), prefix=self.prefix)  # checks the name
+        driver, levels = options.get("driver"), options.get("priorities")
+        self._asked = (driver, tuple(levels) if levels else None, options.get("default_priority"))
+        # Bad levels or driver fail here, before any I/O.
+        rec.settle_shape(name, None, *self._asked)
+        self.name, self.codec = name, BodyCodec(resolve_serializer(options.get("serializer")))
+        group = options.get("group")
+        self.group = group or defaults.DEFAULT_GROUP
+        self.consumer_name = options.get("consumer") or unique_name()
+        self.max_reclaims = options.get("max_reclaims", defaults.DEFAULT_MAX_RECLAIMS)
+        client = options.get("client")
         self._owns_client = client is None
-        where = configured(url, connection) if client is None else (url or "redis://(client)")
-        self.runner = AsyncRunner(client, where, socket_timeout=socket_timeout)
+        where: str | None = url or "redis://(client)"
+        if client is None:
+            where = configured(url, options.get("connection"))
+        timeout = options.get("socket_timeout", defaults.DEFAULT_SOCKET_TIMEOUT)
+        self.runner = AsyncRunner(client, where, socket_timeout=timeout)
         self._names_group = group is not None and (driver or "stream") == "stream"
         #: What the queue was created as (None until opened, or if it is new).
         self.record: rec.QueueRecord | None = None
@@ -179,9 +161,14 @@ class RedisQueue:
     async def _read(self, plan: Plan[T], action: str) -> T:
         return await self.runner.run(plan, f"{action} of {self.name!r}")
 
+    def __repr__(self) -> str:
+        driver = self._shape.driver if self._driver else (self._asked[0] or "as recorded")
+        return f"<aio RedisQueue {self.name!r} driver={driver}>"
+
     @property
     def shape(self) -> rec.QueueShape:
-        """Its driver, priority levels and default priority (once opened)."""
+        """Its ``driver`` name, priority levels (``priorities``, highest first) and
+        ``default_priority`` (once opened)."""
         self._opened()
         return self._shape
 
@@ -196,66 +183,34 @@ class RedisQueue:
         """The sans-I/O driver (once opened)."""
         return self._opened()
 
-    @property
-    def priorities(self) -> tuple[int, ...]:
-        """The priority levels, highest first (once opened)."""
-        return self.shape.priorities
-
-    @property
-    def driver_name(self) -> str:
-        """``"list"``, ``"sorted-set"``, ``"stream"`` or ``"set"`` (once opened)."""
-        return self.shape.driver
-
-    def __repr__(self) -> str:
-        driver = self._shape.driver if self._driver else (self._asked[0] or "as recorded")
-        return f"<aio RedisQueue {self.name!r} driver={driver}>"
-
     # --- sending ------------------------------------------------------------------
+
+    async def send(self, event: str, payload: Any = None, **options: Unpack[SendOptions]) -> str:
+        """Enqueue one event; returns the message id once it is stored.
+
+        The options are those of ``zevents.redis.RedisQueue.send``: ``delay`` (seconds),
+        ``execute_at`` (a datetime; naive is UTC), ``priority``, ``identifier``,
+        ``serial_group`` and ``unique``.
+
+        Raises:
+            ConfigError: A bad option, ``EncodeError`` a payload the serializer cannot
+                write, ``QueueUnavailable`` or ``QueueError`` a Redis failure.
+        """
+        if not self._prepared:
+            await self._ready_to_write()
+        return await self._batcher.add(send_item(self._shape, self.codec, event, payload, options))
 
     async def __call__(self, event: str, payload: Any = None) -> str:
         """Enqueue ``event`` (a queue is a receiver of ``Bus.fire_async``)."""
         return await self.send(event, payload)
 
-    async def send(
-        self,
-        event: str,
-        payload: Any = None,
-        *,
-        delay: float = 0,
-        execute_at: datetime | None = None,
-        priority: int | None = None,
-        identifier: str | None = None,
-        serial_group: str | None = None,
-        unique: bool = False,
-    ) -> str:
-        """Enqueue one event (see ``zevents.redis.RedisQueue.send`` for the options);
-        returns the message id once it is stored.
-
-        Raises:
-            ConfigError: Bad options.
-            QueueError: Redis refused the command.
-            QueueUnavailable: Redis cannot be reached.
-            EncodeError: ``payload`` cannot be serialized.
-        """
-        if not self._prepared:
-            await self._ready_to_write()
-        options: dict[str, Any] = dict(delay=delay, execute_at=execute_at, priority=priority)
-        options.update(identifier=identifier, serial_group=serial_group, unique=unique)
-        return await self._batcher.add(send_item(self._shape, self.codec, event, payload, options))
-
     async def _send_batch(self, items: Sequence[SendItem]) -> list[str]:
         return await self.runner.run(self._opened().send(items), self._send_action)
 
     async def send_many(self, events: Iterable[tuple[str, Any] | Mapping[str, Any]]) -> list[str]:
-        """Enqueue many events in one round trip (scripts of 1,000 in one pipeline).
-
-        Args:
-            events: ``(event, payload)`` pairs, or mappings with ``event``, ``payload``
-                and any keyword of ``send``.
-
-        Returns:
-            The ids, in order.
-        """
+        """Enqueue ``events`` (pairs of event and payload, or mappings of ``event``,
+        ``payload`` and ``send``'s keywords) in one round trip, as scripts of 1,000 in
+        one pipeline; their ids, in order."""
         driver = await self._ready_to_write()
         items = send_items(self._shape, self.codec, events)
         return await self.runner.run(driver.send_many(items), self._send_action) if items else []
@@ -271,7 +226,7 @@ class RedisQueue:
     async def consumer(
         self,
         *,
-        lease: float = DEFAULT_KEEP_ALIVE,
+        lease: float = defaults.DEFAULT_KEEP_ALIVE,
         serve: str | Iterable[int] | None = None,
         name: str | None = None,
     ) -> Consumer:
@@ -319,6 +274,7 @@ class RedisQueue:
     async def retry_failed(
         self,
         ids: Iterable[str] | None = None,
+        *,
         event: str | None = None,
         receiver: str | None = None,
     ) -> int:
