@@ -86,14 +86,25 @@ class Lanes:
         # waiting count at which the dispatcher takes more (kept by the dispatcher).
         self._avg = 1.0
         self.low_water = 0
+        # Whether the before, after and failed hooks have receivers.
+        self._hooks: tuple[bool, ...] = (False, False, False)
+
+    def _see_hooks(self) -> None:
+        """Note which worker hooks have receivers (once a batch, not once a message)."""
+        bus = self.worker.bus
+        self._hooks = tuple(
+            bus.has_receivers(e) for e in (WORKER_BEFORE, WORKER_AFTER, WORKER_FAILED)
+        )
 
     def start(self) -> None:
         """Start the lanes on the running loop."""
+        self._see_hooks()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._lane()) for _ in range(self.count)]
 
     def give(self, index: int, batch: list[Taken]) -> None:
         """Messages taken from consumer ``index``: idle lanes start on them."""
+        self._see_hooks()
         self.worker.state.add(index, batch)
         for _ in range(min(len(batch), len(self._idle))):
             future = self._idle.popleft()
@@ -153,46 +164,48 @@ class Lanes:
     # --- one message: decode, run, settle -------------------------------------------
 
     async def _process(self, index: int, taken: Taken) -> None:
-        consumer = self.worker.consumers[index]
+        worker = self.worker
+        consumer = worker.consumers[index]
         try:
             message = consumer.decode(taken)
         except DecodeError as exc:
             record, hook = undecodable(consumer.queue, taken, f"DecodeError: {exc}")
             await self._settle(taken, consumer.fail(taken, record), "not storing it as failed")
-            if self.worker.bus.has_receivers(WORKER_FAILED):
+            if self._hooks[2]:
                 await self._hook(WORKER_FAILED, hook)
             return
-        self.worker.state.decoded(index, message)
-        info = before_info(message)
-        if self.worker.bus.has_receivers(WORKER_BEFORE):
+        worker.state.decoded(index, message)
+        before, after, failed = self._hooks
+        info = before_info(message) if before or after or failed else {}
+        if before:
             await self._hook(WORKER_BEFORE, info)
         started = time.perf_counter()
-        outcome = await self._run(message)
-        await self._settle_message(index, message, outcome, info, time.perf_counter() - started)
-
-    async def _run(self, message: Message) -> Outcome:
-        """Fire the message (``current()`` is it meanwhile); how its receivers ended."""
-        context = _current.set(message)
+        context = _current.set(message)  # current() in this lane's task
         try:
             await self._fire(message.event, message.payload)
         except Exception as exc:
-            return outcome_of(exc)
+            outcome = outcome_of(exc)
+        else:
+            outcome = OK
         finally:
             _current.reset(context)
-        return OK
+        took = time.perf_counter() - started
+        if outcome is OK:  # finished: acknowledged with the next batch
+            worker.state.finish(message)
+            if after:
+                await self._hook(
+                    WORKER_AFTER, {**info, "duration": took, "memory": resident_memory()}
+                )
+            return
+        await self._settle_failure(index, message, outcome, took)
 
-    async def _settle_message(
-        self, index: int, message: Message, outcome: Outcome, info: dict[str, Any], took: float
+    async def _settle_failure(
+        self, index: int, message: Message, outcome: Outcome, took: float
     ) -> None:
-        """Act on the settlement of ``message``; fire the after and failed hooks."""
+        """Retry, wait or fail a message whose receivers raised; fire the failed hook."""
         decided = settlement(outcome, message, self.worker.retry)
         consumer = self.worker.consumers[index]
-        if decided.kind is Settle.ACK:
-            self.worker.state.finish(message)
-            if self.worker.bus.has_receivers(WORKER_AFTER):
-                after = {"duration": took, "memory": resident_memory()}
-                await self._hook(WORKER_AFTER, {**info, **after})
-        elif decided.kind is Settle.FAIL:
+        if decided.kind is Settle.FAIL:
             failing = consumer.fail(message, decided.record or b"{}")
             await self._settle(message.taken, failing, "not storing it as failed")
         else:
@@ -201,8 +214,8 @@ class Lanes:
             )
             await self._settle(message.taken, again, "its retry is left to the new holder")
         failed = decided.failed_info(outcome, took)
-        if failed is not None and self.worker.bus.has_receivers(WORKER_FAILED):
-            await self._hook(WORKER_FAILED, {**info, **failed})
+        if failed is not None and self._hooks[2]:
+            await self._hook(WORKER_FAILED, {**before_info(message), **failed})
 
     async def _settle(self, taken: Taken, settling: Any, if_lost: str) -> None:
         """Await a fail or retry of ``taken``; a lost lease or a Redis error is logged

@@ -9,6 +9,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
+from zevents.aio.redis._plans import together
 from zevents.config import check_seconds
 from zevents.errors import DecodeError, QueueError
 from zevents.redis.keys import unique_name
@@ -104,6 +105,15 @@ class Consumer:
     async def take(self, count: int) -> list[Taken]:
         """Lease up to ``count`` due messages, highest priority first."""
         return await self._run(self._driver.take(self.reader, count), self._take)
+
+    async def ack_and_take(
+        self, items: Sequence[Message | Taken], count: int
+    ) -> tuple[list[str], list[Taken]]:
+        """``ack(items)`` and ``take(count)`` in one round trip: the ids whose lease was
+        lost, and the messages taken."""
+        done = [settle_fields(self._codec, item) for item in items]
+        both = together(self._driver.ack(self.reader, done), self._driver.take(self.reader, count))
+        return await self._run(both, self._take)
 
     async def reclaim(self, max_attempts: int) -> list[Taken]:
         """Recover messages whose lease expired (see ``zevents.redis.Consumer.reclaim``)."""

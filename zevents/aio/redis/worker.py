@@ -23,6 +23,7 @@ from zevents.errors import ConfigError, QueueError
 from zevents.eventbus import Bus
 from zevents.redis.defaults import DEFAULT_KEEP_ALIVE, DEFAULT_PREFETCH
 from zevents.redis.keys import unique_name
+from zevents.redis.message import Message
 from zevents.redis.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -273,7 +274,6 @@ class Worker:
                     next_shutdown_check = now + _SHUTDOWN_CHECK
                     if await self._shutdown_requested():
                         break
-                await self._flush_all()
                 reclaimed = now >= next_reclaim and await self._reclaim()
                 if now >= next_reclaim:
                     next_reclaim = now + self.keep_alive / 2
@@ -310,19 +310,24 @@ class Worker:
         return max(0, min(room, self.prefetch))
 
     async def _take(self) -> bool:
-        """Take what there is room for from the first queue that has any; whether the
-        lanes have work."""
+        """Take what there is room for from the first queue that has any, acknowledging
+        that queue's finished messages in the same round trip (the others' on their
+        own); whether the lanes have work."""
         room = self._room()
-        if not room:
-            return True
+        took = False
         for index, consumer in enumerate(self.consumers):
-            if self._stopping:
-                return True
-            taken = await consumer.take(room)
+            if took or not room or self._stopping:
+                await self.flush(index)
+                continue
+            acks = self.state.acks(index)
+            lost, taken = (
+                await consumer.ack_and_take(acks, room) if acks else ([], await consumer.take(room))
+            )
+            self._acked(index, acks, lost)
             if taken:
                 self._lanes.give(index, taken)
-                return True
-        return False
+                took = True
+        return took or not room
 
     async def _reclaim(self) -> bool:
         worked = False
@@ -333,16 +338,14 @@ class Worker:
                 self._lanes.give(index, taken)
         return worked
 
-    async def _flush_all(self) -> None:
-        for index in range(len(self.consumers)):
-            await self.flush(index)
-
     async def flush(self, index: int) -> None:
         """Acknowledge the finished messages of consumer ``index``."""
         acks = self.state.acks(index)
         if not acks:
             return
-        lost = await self.consumers[index].ack(acks)
+        self._acked(index, acks, await self.consumers[index].ack(acks))
+
+    def _acked(self, index: int, acks: list[Message], lost: list[str]) -> None:
         self.state.acked(index, acks)
         if lost:
             logger.warning(_LOST_BEFORE_ACK, self.id, len(lost), lost[:5])
