@@ -82,6 +82,7 @@ class Lanes:
         self._tasks: list[asyncio.Task[None]] = []
         self._idle: deque[asyncio.Future[None]] = deque()
         self._room_wanted: asyncio.Future[None] | None = None
+        self._spreading = False
         # Seconds one message takes (a running average; start as if slow), and the
         # waiting count at which the dispatcher takes more (kept by the dispatcher).
         self._avg = 1.0
@@ -103,13 +104,27 @@ class Lanes:
         self._tasks = [loop.create_task(self._lane()) for _ in range(self.count)]
 
     def give(self, index: int, batch: list[Taken]) -> None:
-        """Messages taken from consumer ``index``: idle lanes start on them."""
+        """Messages taken from consumer ``index``: an idle lane starts on them (and wakes
+        the next one if its message waits on something; see ``_spread``)."""
         self._see_hooks()
         self.worker.state.add(index, batch)
-        for _ in range(min(len(batch), len(self._idle))):
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._idle:
             future = self._idle.popleft()
             if not future.done():
                 future.set_result(None)
+                return
+
+    def _spread(self) -> None:
+        """Run once the loop gets control back from a lane: its message is waiting on
+        something (or it went idle), so if messages still wait another lane starts.
+        Messages that never wait (a no-op receiver) then all run in one lane, without
+        waking every other lane for nothing."""
+        self._spreading = False
+        if self.worker.state.waiting:
+            self._wake_one()
 
     def ahead(self, prefetch: int) -> int:
         """How many messages to hold beyond the running ones: the lanes' work for the
@@ -149,6 +164,9 @@ class Lanes:
                 await idle
                 continue
             index, taken = item
+            if state.waiting and not self._spreading:
+                self._spreading = True
+                loop.call_soon(self._spread)
             started = time.perf_counter()
             try:
                 await self._process(index, taken)
