@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 from collections import Counter
 from typing import Any
@@ -344,3 +345,24 @@ def test_a_sync_producer_and_an_async_worker_share_a_queue_and_the_reverse(
         ("sync", 4, 5),
         ("sync", 5, 0),
     ]
+
+
+def test_handle_signals_false_leaves_the_applications_handlers_alone(url: str) -> None:
+    def mine(signum: int, frame: object) -> None:
+        return None
+
+    seen: list[object] = []
+
+    async def scenario() -> None:
+        async with RedisQueue("jobs", url) as queue:
+            await queue.send("job")
+            bus = Bus()
+            bus.listen("job", lambda e, p: seen.append(signal.getsignal(signal.SIGTERM)))
+            await Worker(queue, bus, max_messages=1).run(handle_signals=False)
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        run(scenario())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == [mine]

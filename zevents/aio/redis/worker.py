@@ -224,10 +224,15 @@ class Worker:
         if self._hurry:
             self._lanes.cancel()
 
-    async def run(self) -> int:
-        """Work until stopped (see the class); on the main thread SIGTERM and SIGINT
-        stop the worker (a second one interrupts the messages in flight) and SIGHUP is
-        ignored.
+    async def run(self, *, handle_signals: bool = True) -> int:
+        """Work until stopped (see the class).
+
+        Args:
+            handle_signals: On the main thread, SIGTERM and SIGINT stop the worker (a
+                second one interrupts the messages in flight) and SIGHUP is ignored,
+                while it runs. Pass False where the application handles signals itself
+                (a web server: call ``stop()`` from its shutdown instead), or the worker
+                would take them from it.
 
         Returns:
             The number of messages processed.
@@ -236,7 +241,8 @@ class Worker:
             ConfigError: A queue's recorded driver or levels differ from its options.
         """
         self._loop = asyncio.get_running_loop()
-        with installed_signal_handlers(stop_handlers(lambda: self._on_signal())):
+        handlers = stop_handlers(lambda: self._on_signal()) if handle_signals else {}
+        with installed_signal_handlers(handlers):
             heartbeat = self._heartbeat()
             self._lanes.start()
             try:
