@@ -30,6 +30,9 @@ def test_bad_options_raise_config_errors() -> None:
     with pytest.raises(ConfigError) as caught:
         Worker([], Bus())
     assert caught.value.option == "queues"
+    with pytest.raises(ConfigError, match=r"zevents\.aio\.redis\.RedisQueue") as caught:
+        Worker([SyncQueue("jobs", "redis://127.0.0.1:1/0")], Bus())  # type: ignore[list-item]
+    assert caught.value.option == "queues"
 
 
 @pytest.mark.parametrize("driver", DRIVERS)

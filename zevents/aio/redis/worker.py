@@ -171,6 +171,12 @@ class Worker:
         served = [queues] if isinstance(queues, RedisQueue) else list(queues)
         if not served:
             raise ConfigError("a worker needs at least one queue", option="queues")
+        if not all(isinstance(q, RedisQueue) for q in served):
+            raise ConfigError(
+                "an asyncio Worker takes zevents.aio.redis.RedisQueue queues (the same "
+                "queues by name as zevents.redis.RedisQueue ones)",
+                option="queues",
+            )
         _check_counts(concurrency=concurrency, prefetch=prefetch, max_messages=max_messages)
         self.queues, self.concurrency, self.prefetch = served, concurrency, prefetch
         self.keep_alive = check_seconds(keep_alive, "keep_alive", option="keep_alive")
