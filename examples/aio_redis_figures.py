@@ -2,10 +2,12 @@
 worker (concurrency 32) running no-op ``async def`` receivers.
 
 Usage: python examples/aio_redis_figures.py [--tasks N] [--rounds R] [--driver D]
-                                            [--redis-server PATH] [--quick]
+                                            [--redis-server PATH] [--sync] [--quick]
 
 Each round starts from an empty queue on a redis-server of its own (no persistence, as
 in the peers' figures in docs/asyncio-redis.md); prints each round and the medians.
+``--sync`` also measures the sync worker on the same messages in each round: a
+reference for how loaded the machine was.
 """
 
 from __future__ import annotations
@@ -60,19 +62,42 @@ async def process(url: str, driver: str, tasks: int) -> float:
         return tasks / took
 
 
+def process_sync(url: str, driver: str, tasks: int) -> float:
+    """Events/s of one sync ``zevents.redis.Worker`` draining ``tasks`` no-op messages."""
+    from zevents.redis import RedisQueue as SyncQueue
+    from zevents.redis import Worker as SyncWorker
+
+    with SyncQueue("figures-sync", url, driver=driver) as queue:
+        queue.send_many([("job.noop", {"i": i}) for i in range(tasks)])
+        bus = Bus()
+        bus.listen("job.noop", lambda event, payload: None)
+        started = time.perf_counter()
+        SyncWorker(queue, bus, max_messages=tasks).run()
+        return tasks / (time.perf_counter() - started)
+
+
+async def _sync_in_thread(url: str, driver: str, tasks: int) -> float:
+    return await asyncio.to_thread(process_sync, url, driver, tasks)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--driver", default="list")
     parser.add_argument("--redis-server", default=None)
+    parser.add_argument("--sync", action="store_true", help="the sync worker too")
     parser.add_argument("--quick", action="store_true", help="1 round of 2,000 tasks")
     args = parser.parse_args()
     if args.quick:
         args.tasks, args.rounds = 2_000, 1
     figures: dict[str, list[float]] = {"enqueue, 32 in flight": [], "worker, concurrency 32": []}
+    measures = [enqueue, process]
+    if args.sync:
+        figures["sync worker (reference)"] = []
+        measures.append(_sync_in_thread)
     for round_ in range(1, args.rounds + 1):
-        for label, measure in zip(figures, (enqueue, process), strict=True):
+        for label, measure in zip(figures, measures, strict=True):
             with RedisServer(args.redis_server) as server:
                 rate = asyncio.run(measure(server.url, args.driver, args.tasks))
             figures[label].append(rate)
