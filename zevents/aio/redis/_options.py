@@ -1,4 +1,5 @@
-"""The keyword options of the async queue (private), as typed mappings.
+"""The keyword options of the async queue (private), as typed mappings, and the
+worker's count options checked.
 
 ``RedisQueue(name, url, **options)`` and ``queue.send(event, payload, **options)`` take
 exactly the keywords of their sync counterparts; naming them once here, as
@@ -13,7 +14,7 @@ from typing import Any, TypedDict
 
 from zevents.errors import ConfigError
 
-__all__ = ["QueueOptions", "SendOptions", "check_keywords"]
+__all__ = ["QueueOptions", "SendOptions", "check_counts", "check_keywords"]
 
 
 class QueueOptions(TypedDict, total=False):
@@ -52,3 +53,16 @@ def check_keywords(given: Mapping[str, Any], known: type, what: str) -> None:
     unknown = sorted(set(given) - set(known.__annotations__))
     if unknown:
         raise ConfigError(f"{what} got unknown keyword(s): {', '.join(unknown)}", option=unknown[0])
+
+
+def check_counts(**counts: object) -> None:
+    """Each of ``counts`` is a whole number of at least 1 (``max_messages`` may be None).
+
+    Raises:
+        ConfigError: One is not (``option`` names it).
+    """
+    for option, value in counts.items():
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if (value is None and option == "max_messages") or (whole and value >= 1):  # type: ignore[operator]
+            continue
+        raise ConfigError(f"{option} must be a whole number >= 1, not {value!r}", option=option)

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from zevents._signals import installed_signal_handlers, stop_handlers
 from zevents.aio.redis._flight import FlightState
 from zevents.aio.redis._lanes import Lanes
+from zevents.aio.redis._options import check_counts
+from zevents.aio.redis._outage import Outage
 from zevents.aio.redis.consumer import Consumer
 from zevents.aio.redis.heartbeat import Heartbeat
 from zevents.aio.redis.queue import RedisQueue
@@ -36,8 +38,6 @@ DEFAULT_CONCURRENCY = 10
 _IDLE_MAX = 0.25
 _ACK_EVERY = 0.2
 _SHUTDOWN_CHECK = 1.0
-_OUTAGE_MAX = 10.0
-_OUTAGE_WARN_EVERY = 10.0
 _LOST_BEFORE_ACK = (
     "worker %s: lease lost on %d message(s) before acknowledgement (another worker took "
     "them over): %s"
@@ -65,19 +65,6 @@ def _honour_cancellation() -> None:
         raise asyncio.CancelledError
 
 
-def _check_counts(**counts: object) -> None:
-    """Each of ``counts`` is a whole number of at least 1 (``max_messages`` may be None).
-
-    Raises:
-        ConfigError: One is not (``option`` names it).
-    """
-    for option, value in counts.items():
-        whole = isinstance(value, int) and not isinstance(value, bool)
-        if (value is None and option == "max_messages") or (whole and value >= 1):  # type: ignore[operator]
-            continue
-        raise ConfigError(f"{option} must be a whole number >= 1, not {value!r}", option=option)
-
-
 def _registry_of(queues: list[RedisQueue]) -> WorkerRegistry:
     """The registry of the queues' server and key prefix (they must share one)."""
     prefixes = sorted({q.prefix for q in queues})
@@ -88,33 +75,6 @@ def _registry_of(queues: list[RedisQueue]) -> WorkerRegistry:
         "registry=WorkerRegistry(...) to say where this worker reports",
         option="registry",
     )
-
-
-class _Outage:
-    """How long to wait while Redis is unreachable (doubling from 0.5 s to 10 s), and
-    whether to say so as a warning (when it starts, then at least every 10 s) or only
-    in the debug log."""
-
-    def __init__(self) -> None:
-        self.wait = 0.0
-        self._warned_at = 0.0
-
-    def next(self, worker_id: str, exc: QueueError) -> float:
-        """Redis failed again: log it; the seconds to wait."""
-        now = time.monotonic()
-        loud = not self.wait or now - self._warned_at >= _OUTAGE_WARN_EVERY
-        if loud:
-            self._warned_at = now
-        self.wait = min(max(self.wait * 2, 0.5), _OUTAGE_MAX)
-        level = logging.WARNING if loud else logging.DEBUG
-        logger.log(level, "worker %s: %s; retrying in %.1f s", worker_id, exc, self.wait)
-        return self.wait
-
-    def over(self, worker_id: str) -> None:
-        """Redis answered: the outage (if any) is over."""
-        if self.wait:
-            logger.info("Redis is reachable again; worker %s resumes", worker_id)
-            self.wait = 0.0
 
 
 class Worker:
@@ -177,7 +137,7 @@ class Worker:
                 "queues by name as zevents.redis.RedisQueue ones)",
                 option="queues",
             )
-        _check_counts(concurrency=concurrency, prefetch=prefetch, max_messages=max_messages)
+        check_counts(concurrency=concurrency, prefetch=prefetch, max_messages=max_messages)
         self.queues, self.concurrency, self.prefetch = served, concurrency, prefetch
         self.keep_alive = check_seconds(keep_alive, "keep_alive", option="keep_alive")
         self.max_messages, self.retry = max_messages, retry or RetryPolicy()
@@ -192,7 +152,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         # What the dispatcher waits on now (set by stop() and by lanes with room).
         self._wakeup: asyncio.Future[None] | None = None
-        self._outage = _Outage()
+        self._outage = Outage()
 
     def __repr__(self) -> str:
         names = ", ".join(q.name for q in self.queues)
