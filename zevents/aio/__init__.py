@@ -4,6 +4,9 @@
 receives (``await service.run()``) and fires events with ``Bus.fire_async``. Both share
 their frames, tokens, confirmation bookkeeping and options with the sync classes; only
 the waits differ. See docs/asyncio.md.
+
+``zevents.aio.redis`` holds the Redis queue and worker on redis-py's asyncio client
+(extra ``zevents[redis]``); see docs/asyncio-redis.md.
 """
 
 from __future__ import annotations

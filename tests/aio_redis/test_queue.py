@@ -1,0 +1,216 @@
+"""The asyncio RedisQueue: the sync queue's options, storage and errors, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.aio_redis.conftest import DRIVERS, run
+from tests.helpers import child_env
+from zevents.aio.redis import RedisQueue
+from zevents.errors import ConfigError, QueueNotFound, QueueUnavailable
+from zevents.eventbus import Bus
+from zevents.redis import RedisQueue as SyncQueue
+
+
+def test_bad_options_raise_config_errors_before_any_io() -> None:
+    unreachable = "redis://127.0.0.1:1/0"
+    with pytest.raises(ConfigError) as caught:
+        RedisQueue("jobs", unreachable, driver="heap")
+    assert caught.value.option == "driver"
+    with pytest.raises(ConfigError) as caught:
+        RedisQueue("jobs", "redis://127.0.0.1:1/abc")
+    assert caught.value.option == "url"
+    with pytest.raises(ConfigError) as caught:
+        RedisQueue("jo{bs}", unreachable)
+    assert caught.value.option == "name"
+    with pytest.raises(ConfigError) as caught:
+        RedisQueue("jobs", unreachable, priorities=[1, 2], default_priority=3)
+    assert caught.value.option == "default_priority"
+    with pytest.raises(ConfigError) as caught:
+        RedisQueue("jobs", unreachable, drivr="list")  # type: ignore[call-arg]
+    assert caught.value.option == "drivr"
+
+
+def test_an_unreachable_redis_raises_unavailable_with_the_url_masked() -> None:
+    async def scenario() -> None:
+        async with RedisQueue("jobs", "redis://:secret@127.0.0.1:1/0", socket_timeout=1) as q:
+            await q.send("x")
+
+    with pytest.raises(QueueUnavailable) as caught:
+        run(scenario())
+    assert "secret" not in str(caught.value)
+    assert "127.0.0.1:1" in str(caught.value)
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_what_an_async_queue_sends_a_sync_queue_reads_and_the_reverse(
+    url: str, driver: str
+) -> None:
+    async def scenario() -> tuple[list[str], dict[str, object]]:
+        async with RedisQueue("jobs", url, driver=driver, priorities=[0, 5]) as queue:
+            ids = [await queue.send("a", {"n": 1}, priority=5)]
+            ids += await queue.send_many([("b", {"n": 2}), {"event": "c", "priority": 0}])
+            with SyncQueue("jobs", url) as sync:  # opens it as recorded
+                assert (sync.driver_name, sync.priorities) == (driver, (5, 0))
+                ids.append(sync.send("d", {"n": 4}))
+            return ids, await queue.stats()
+
+    ids, stats = run(scenario())
+    assert len(set(ids)) == 4
+    assert stats["ready"] == {5: 1, 0: 3}
+    with SyncQueue("jobs", url) as sync:
+        consumer = sync.consumer()
+        taken = consumer.take(10)
+        events = [consumer.decode(t).event for t in taken]
+    assert events[0] == "a"  # the higher level first
+    if driver != "set":
+        assert events == ["a", "b", "c", "d"]
+    assert sorted(events) == ["a", "b", "c", "d"]
+
+
+def test_a_queue_opened_with_another_driver_names_the_recorded_one(url: str) -> None:
+    SyncQueue("jobs", url, driver="stream").send("x")
+
+    async def scenario() -> None:
+        async with RedisQueue("jobs", url, driver="list") as queue:
+            await queue.send("x")
+
+    with pytest.raises(ConfigError, match="stream queue") as caught:
+        run(scenario())
+    assert caught.value.option == "driver"
+
+
+@pytest.mark.parametrize("driver", ["list", "stream"])
+def test_concurrent_sends_each_get_their_id_and_keep_each_senders_order(
+    url: str, driver: str
+) -> None:
+    async def scenario() -> list[str]:
+        async with RedisQueue("jobs", url, driver=driver) as queue:
+
+            async def sender(task: int) -> list[str]:
+                return [await queue.send("x", {"task": task, "n": n}) for n in range(20)]
+
+            batches = await asyncio.gather(*(sender(task) for task in range(32)))
+            return [message_id for batch in batches for message_id in batch]
+
+    ids = run(scenario())
+    assert len(set(ids)) == 32 * 20
+    with SyncQueue("jobs", url) as sync:
+        consumer = sync.consumer()
+        payloads = [consumer.decode(t).payload for t in consumer.take(1000)]
+    assert len(payloads) == 32 * 20
+    for task in range(32):
+        assert [p["n"] for p in payloads if p["task"] == task] == list(range(20))
+
+
+def test_stats_of_a_never_used_queue_raise_not_found_naming_the_known_ones(url: str) -> None:
+    SyncQueue("known", url).send("x")
+
+    async def scenario() -> None:
+        async with RedisQueue("other", url) as queue:
+            assert not await queue.exists()
+            await queue.stats()
+
+    with pytest.raises(QueueNotFound) as caught:
+        run(scenario())
+    assert (caught.value.name, caught.value.known) == ("other", ["known"])
+
+
+def test_unique_sends_unfinished_and_delays(url: str) -> None:
+    async def scenario() -> None:
+        async with RedisQueue("jobs", url) as queue:
+            first = await queue.send("x", identifier="order-1", unique=True)
+            again = await queue.send("x", identifier="order-1", unique=True)
+            assert again == first
+            await queue.send("y", delay=60)
+            assert await queue.unfinished(["order-1", "order-2"]) == {"order-1"}
+            stats = await queue.stats()
+            assert (stats["ready"], stats["delayed"]) == ({0: 1}, 1)
+            with pytest.raises(ConfigError):
+                await queue.check_send(priority=3)
+
+    run(scenario())
+
+
+def test_failed_store_is_listed_retried_and_flushed(url: str) -> None:
+    with SyncQueue("jobs", url) as sync:
+        sync.send("a", 1)
+        sync.send("b", 2)
+        consumer = sync.consumer()
+        for taken in consumer.take(2):
+            consumer.fail(taken, b'{"error": "E: no", "reason": "error"}')
+
+    async def scenario() -> None:
+        async with RedisQueue("jobs", url) as queue:
+            failed = await queue.failed()
+            assert [(f.event, f.payload, f.error) for f in failed] == [
+                ("a", 1, "E: no"),
+                ("b", 2, "E: no"),
+            ]
+            assert await queue.retry_failed(event="a") == 1
+            assert (await queue.stats())["ready"] == {0: 1}
+            assert await queue.flush_failed() == 1
+            assert await queue.failed() == []
+
+    run(scenario())
+
+
+def test_a_queue_is_a_receiver_the_bus_awaits(url: str) -> None:
+    async def scenario() -> int:
+        async with RedisQueue("jobs", url) as queue:
+            bus = Bus()
+            bus.listen("orders.*", queue)
+            for receiver in bus.receivers("orders.created"):
+                await receiver("orders.created", {"id": 1})
+            return int((await queue.stats())["ready"][0])
+
+    assert run(scenario()) == 1
+
+
+def test_a_named_connection_of_the_config_file_is_used(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "zevents.toml"
+    config.write_text(f'[redis.jobs]\nurl = "{url}"\n')
+    monkeypatch.setenv("ZEVENTS_CONFIG", str(config))
+    monkeypatch.delenv("ZEVENTS_REDIS_URL", raising=False)
+
+    async def scenario() -> str:
+        async with RedisQueue("jobs", connection="jobs") as queue:
+            return await queue.send("x")
+
+    run(scenario())
+    with pytest.raises(ConfigError) as caught:
+        RedisQueue("jobs", connection="nowhere")
+    assert caught.value.option == "redis"
+    assert SyncQueue("jobs", url).stats()["ready"] == {0: 1}
+
+
+def test_with_no_url_the_embedded_redis_starts_off_the_loop(tmp_path: Path) -> None:
+    code = (
+        "import asyncio\n"
+        "from zevents.aio.redis import RedisQueue\n"
+        "async def main():\n"
+        "    async with RedisQueue('jobs') as queue:\n"
+        "        await queue.send('x')\n"
+        "        print((await queue.stats())['ready'], queue.url.startswith('unix://'))\n"
+        "asyncio.run(main())\n"
+    )
+    env = {k: v for k, v in child_env().items() if k not in ("ZEVENTS_REDIS_URL", "ZEVENTS_CONFIG")}
+    env["ZEVENTS_HOME"] = str(tmp_path / "home")
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "{0: 1} True"
+    assert "started the embedded Redis" in done.stderr

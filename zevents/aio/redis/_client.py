@@ -1,0 +1,200 @@
+"""The asyncio I/O of the Redis layer (private): connections and running plans.
+
+``AsyncRunner`` runs the plans of ``zevents.redis.protocol`` on redis-py's asyncio client
+as ``zevents.redis._client.Runner`` runs them on the blocking one: Lua scripts by SHA
+(loaded after ``NOSCRIPT``), commands by name, batches in one pipeline. redis-py's
+errors become zevents errors through the sync side's ``translation``, so both sides
+raise the same ``QueueUnavailable`` and ``QueueError`` for the same failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from functools import cache
+from typing import Any, TypeVar
+
+import redis
+import redis.asyncio
+from redis.connection import HiredisRespSerializer
+from redis.utils import HIREDIS_AVAILABLE
+
+from zevents.errors import QueueError
+from zevents.redis._client import translation
+from zevents.redis.connections import resolve_redis
+from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT
+from zevents.redis.embedded import embedded_url
+from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step
+from zevents.redis.scripts import script_sha, script_source
+from zevents.redis.urls import check_url, mask_url
+
+__all__ = ["AsyncRunner", "configured", "connect", "unloaded_scripts"]
+
+T = TypeVar("T")
+
+
+def configured(url: str | None, connection: str | None) -> str | None:
+    """The URL a queue uses, checked now: ``url``; else connection ``connection``;
+    else ``$ZEVENTS_REDIS_URL``, else the config file's ``[redis.default]``; None for
+    the embedded Redis, which ``AsyncRunner`` starts on first use (off the event loop).
+
+    Raises:
+        ConfigError: A URL redis-py would misread, or an unknown connection.
+    """
+    if url:
+        return check_url(url)
+    found, _ = resolve_redis(connection)
+    return found
+
+
+#: Connections one client opens at most; a command waits for a free one (each command
+#: holds one for its round trip, and Redis runs one at a time anyway).
+MAX_CONNECTIONS = 64
+
+
+@cache
+def _hiredis_packing(base: Any) -> Any:
+    """``base`` (an asyncio connection class) packing commands with hiredis, as redis-py's
+    blocking connections do; its asyncio ones pack in Python, a fifth of a busy worker's
+    time."""
+    packer = HiredisRespSerializer()
+
+    def pack_command(self: Any, *args: Any) -> list[bytes]:
+        packed: list[bytes] = packer.pack(*args)
+        return packed
+
+    return type(base.__name__, (base,), {"pack_command": pack_command})
+
+
+def connect(url: str, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT) -> Any:
+    """An asyncio client for ``url`` whose every call is bounded by ``socket_timeout``
+    seconds, waiting as long for a free connection (no I/O until its first command)."""
+    try:
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=socket_timeout,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            health_check_interval=30,
+        )
+    except ValueError as exc:
+        raise QueueError(f"bad Redis URL {mask_url(url)!r}: {exc}") from exc
+    if HIREDIS_AVAILABLE:
+        base: Any = pool.connection_class
+        pool.connection_class = _hiredis_packing(base)
+    return redis.asyncio.Redis.from_pool(pool)  # the client owns (and closes) the pool
+
+
+def _evalsha(call: Call) -> tuple[Any, ...]:
+    """The ``EVALSHA`` command of a script call."""
+    return ("EVALSHA", script_sha(call.script), len(call.keys), *call.keys, *call.args)
+
+
+def unloaded_scripts(steps: Sequence[Call | Command], replies: Sequence[Any]) -> list[int]:
+    """The positions in a pipeline's ``replies`` that are ``NOSCRIPT`` errors (their step
+    never ran: it runs again once its script is loaded)."""
+    return [
+        i
+        for i, reply in enumerate(replies)
+        if isinstance(reply, redis.exceptions.NoScriptError) and isinstance(steps[i], Call)
+    ]
+
+
+class AsyncRunner:
+    """Runs plans on one redis-py asyncio client (``redis.asyncio.Redis`` or its
+    ``RedisCluster``).
+
+    Args:
+        client: The client; None to make one for ``url`` on first use.
+        url: Its URL (None: the embedded Redis, started on first use).
+        socket_timeout: Seconds any single call may take (a client made here).
+    """
+
+    def __init__(
+        self, client: Any, url: str | None, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT
+    ) -> None:
+        self.client = client
+        self.url = url
+        self.socket_timeout = socket_timeout
+
+    @property
+    def where(self) -> str:
+        """The URL for messages (password masked)."""
+        return mask_url(self.url or "the embedded Redis")
+
+    async def ready(self) -> Any:
+        """The client, made (and the embedded Redis started) if not yet done.
+
+        Raises:
+            EmbeddedRedisMissing: No URL, and the ``embedded`` extra is not installed.
+            QueueUnavailable: The embedded Redis did not start.
+        """
+        if self.client is None:
+            if self.url is None:
+                # Starting it spawns and waits for a process: not on the event loop.
+                self.url = await asyncio.to_thread(embedded_url)
+            self.client = connect(self.url, socket_timeout=self.socket_timeout)
+        return self.client
+
+    async def run(self, plan: Plan[T], action: str) -> T:
+        """Run ``plan`` to its result.
+
+        Raises:
+            QueueUnavailable: Redis cannot be reached or did not answer in time.
+            QueueError: Redis refused a command.
+        """
+        client = self.client if self.client is not None else await self.ready()
+        try:
+            step = next(plan)
+            while True:
+                step = plan.send(await self._step(client, step))
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        except redis.RedisError as exc:
+            raise translation(self.url or "unix://(embedded)", action, exc) from exc
+
+    async def _step(self, client: Any, step: Step) -> Any:
+        if isinstance(step, Call):
+            try:
+                return await client.execute_command(*_evalsha(step))
+            except redis.exceptions.NoScriptError:
+                await client.script_load(script_source(step.script))
+                return await client.execute_command(*_evalsha(step))
+        if isinstance(step, Command):
+            return await getattr(client, step.method)(*step.args)
+        return await self._batch(client, step)
+
+    async def _batch(self, client: Any, batch: Batch) -> list[Any]:
+        """One pipeline; steps that met ``NOSCRIPT`` run again once their script is
+        loaded, the first other error is raised."""
+        replies = await self._pipeline(client, batch.steps)
+        missing = unloaded_scripts(batch.steps, replies)
+        if missing:
+            again = [batch.steps[i] for i in missing]
+            for name in {step.script for step in again if isinstance(step, Call)}:
+                await client.script_load(script_source(name))
+            for i, reply in zip(missing, await self._pipeline(client, again), strict=True):
+                replies[i] = reply
+        error = next((r for r in replies if isinstance(r, Exception)), None)
+        if error is not None:
+            raise error
+        return replies
+
+    @staticmethod
+    async def _pipeline(client: Any, steps: Sequence[Call | Command]) -> list[Any]:
+        if not steps:
+            return []
+        pipe = client.pipeline(transaction=False)
+        for step in steps:
+            if isinstance(step, Call):
+                pipe.execute_command(*_evalsha(step))
+            else:
+                getattr(pipe, step.method)(*step.args)
+        return list(await pipe.execute(raise_on_error=False))
+
+    async def aclose(self) -> None:
+        """Close the client's connections."""
+        if self.client is not None:
+            await self.client.aclose()

@@ -1,0 +1,308 @@
+"""``RedisQueue`` on asyncio: the sync queue's storage and options, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from zevents.aio.redis._batching import SendBatcher
+from zevents.aio.redis._client import AsyncRunner, configured
+from zevents.aio.redis._options import QueueOptions, SendOptions, check_keywords
+from zevents.aio.redis.consumer import Consumer, reader_for
+from zevents.aio.redis.registry import WorkerRegistry
+from zevents.errors import QueueError
+from zevents.redis import defaults
+from zevents.redis.keys import QueueKeys, unique_name
+from zevents.redis.message import BodyCodec, FailedMessage, select_failed
+from zevents.redis.protocol import Driver, Plan, SendItem, make_driver
+from zevents.redis.protocol import records as rec
+from zevents.redis.protocol.sending import send_item, send_items
+from zevents.serializers import resolve_serializer
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RedisQueue"]
+
+T = TypeVar("T")
+
+
+class RedisQueue:
+    """A durable queue of events in Redis, for asyncio code.
+
+    The same queue as ``zevents.redis.RedisQueue``, with the same options, keys, Lua
+    scripts and stored format: a sync producer and an async worker (or the reverse)
+    share a queue. Every operation is a coroutine; sends made concurrently (tasks
+    awaiting ``send`` at the same time) go to Redis together in one round trip.
+
+    Construction does no I/O. The first operation (or ``open()``, or ``async with``)
+    reads the queue's record; a ``group`` named here is created then (construction
+    cannot await), so it gets every message still in the stream and every one sent
+    later. The embedded Redis, when no URL is given, starts on first use, off the loop.
+
+    A queue is also a bus receiver for ``Bus.fire_async``: ``bus.listen("orders.*",
+    queue)`` enqueues every matching event.
+
+    Args:
+        name: The queue name.
+        url: ``redis://`` URL; ``None``: ``connection``, else ``$ZEVENTS_REDIS_URL``,
+            else the config file's ``[redis.default]``, else the embedded Redis.
+        driver: ``"list"``, ``"sorted-set"``, ``"stream"`` or ``"set"``; ``None``: as
+            recorded, else ``"list"``.
+        priorities: The priority levels; ``None``: as recorded, else ``0`` alone.
+        group: The stream consumer group this object reads as (default ``"default"``).
+        consumer: The consumer name its consumers read as (stream driver).
+        default_priority: The level of messages sent without one.
+        prefix: Prefix of every key.
+        max_reclaims: Stream driver: claims of a silent consumer's entry before it fails.
+        socket_timeout: Seconds any single Redis call may take.
+        client: An existing ``redis.asyncio`` client to use instead of ``url`` (not
+            closed here).
+        serializer: Writes and reads the stored body (default JSON).
+        connection: The name of a ``[redis.NAME]`` table of the config file.
+
+    Raises:
+        ConfigError: Bad options (checked here, before any I/O).
+    """
+
+    def __init__(self, name: str, url: str | None = None, **options: Unpack[QueueOptions]) -> None:
+        check_keywords(options, QueueOptions, "RedisQueue")
+        self.prefix = options.get("prefix", defaults.DEFAULT_PREFIX)
+        QueueKeys(name, (0,), prefix=self.prefix)  # checks the name
+        driver, levels = options.get("driver"), options.get("priorities")
+        self._asked = (driver, tuple(levels) if levels else None, options.get("default_priority"))
+        # Bad levels or driver fail here, before any I/O.
+        rec.settle_shape(name, None, *self._asked)
+        self.name, self.codec = name, BodyCodec(resolve_serializer(options.get("serializer")))
+        group = options.get("group")
+        self.group = group or defaults.DEFAULT_GROUP
+        self.consumer_name = options.get("consumer") or unique_name()
+        self.max_reclaims = options.get("max_reclaims", defaults.DEFAULT_MAX_RECLAIMS)
+        client = options.get("client")
+        self._owns_client = client is None
+        where: str | None = url or "redis://(client)"
+        if client is None:
+            where = configured(url, options.get("connection"))
+        timeout = options.get("socket_timeout", defaults.DEFAULT_SOCKET_TIMEOUT)
+        self.runner = AsyncRunner(client, where, socket_timeout=timeout)
+        self._names_group = group is not None and (driver or "stream") == "stream"
+        #: What the queue was created as (None until opened, or if it is new).
+        self.record: rec.QueueRecord | None = None
+        self._driver: Driver | None = None
+        self._prepared = False
+        self._lock = asyncio.Lock()
+        self._batcher = SendBatcher(self._send_batch)
+        self._send_action = f"send to {name!r}"
+
+    # --- what the queue is: read on first use -------------------------------------
+
+    @property
+    def url(self) -> str | None:
+        """The Redis URL (None until the embedded Redis, if used, has started)."""
+        return self.runner.url
+
+    async def open(self) -> RedisQueue:
+        """Read the queue's record and settle its driver and levels (every operation
+        does this first); a ``group`` named at construction is created now.
+
+        Raises:
+            ConfigError: A driver or levels other than the queue's own.
+            QueueUnavailable: Redis cannot be reached.
+        """
+        if self._driver is None:
+            async with self._lock:
+                if self._driver is None:
+                    await self._read_shape()
+            if self._names_group and self.shape.driver == "stream":
+                await self._ready_to_write()
+        return self
+
+    async def _read_shape(self) -> None:
+        plan = rec.read_record(self.name, self.prefix)
+        found = await self.runner.run(plan, f"open {self.name!r}")
+        self._shape = rec.settle_shape(self.name, found, *self._asked)
+        self.record = found
+        stream = self._shape.driver == "stream"
+        self._keys = QueueKeys(self.name, self._shape.priorities, stream=stream, prefix=self.prefix)
+        self._driver = make_driver(
+            self._shape.driver,
+            self._keys,
+            self._shape.default_priority,
+            self.codec,
+            group=self.group,
+            max_reclaims=self.max_reclaims,
+        )
+
+    async def _ready_to_write(self) -> Driver:
+        """Before the first write: record the queue (if it is new) and let the driver
+        prepare (the stream driver creates its consumer group); returns the driver."""
+        driver = self._driver if self._driver is not None else (await self.open())._opened()
+        if self._prepared:
+            return driver
+        async with self._lock:
+            if not self._prepared:
+                plan = rec.record(self._keys, self._shape.driver, self._shape.default_priority)
+                found = await self.runner.run(plan, f"record {self.name!r}")
+                rec.check_record(found, self._shape)
+                self.record = found
+                await self.runner.run(driver.prepare(), f"create group {self.group!r}")
+                self._prepared = True
+        return driver
+
+    def _opened(self) -> Driver:
+        if self._driver is None:
+            raise QueueError(f"queue {self.name!r} is not open yet: await queue.open() first")
+        return self._driver
+
+    async def _read(self, plan: Plan[T], action: str) -> T:
+        return await self.runner.run(plan, f"{action} of {self.name!r}")
+
+    def __repr__(self) -> str:
+        driver = self._shape.driver if self._driver else (self._asked[0] or "as recorded")
+        return f"<aio RedisQueue {self.name!r} driver={driver}>"
+
+    @property
+    def shape(self) -> rec.QueueShape:
+        """Its ``driver`` name, priority levels (``priorities``, highest first) and
+        ``default_priority`` (once opened)."""
+        self._opened()
+        return self._shape
+
+    @property
+    def keys(self) -> QueueKeys:
+        """The queue's keys (once opened)."""
+        self._opened()
+        return self._keys
+
+    @property
+    def driver(self) -> Driver:
+        """The sans-I/O driver (once opened)."""
+        return self._opened()
+
+    # --- sending ------------------------------------------------------------------
+
+    async def send(self, event: str, payload: Any = None, **options: Unpack[SendOptions]) -> str:
+        """Enqueue one event; returns the message id once it is stored.
+
+        The options are those of ``zevents.redis.RedisQueue.send``: ``delay`` (seconds),
+        ``execute_at`` (a datetime; naive is UTC), ``priority``, ``identifier``,
+        ``serial_group`` and ``unique``.
+
+        Raises:
+            ConfigError: A bad option, ``EncodeError`` a payload the serializer cannot
+                write, ``QueueUnavailable`` or ``QueueError`` a Redis failure.
+        """
+        if not self._prepared:
+            await self._ready_to_write()
+        return await self._batcher.add(send_item(self._shape, self.codec, event, payload, options))
+
+    async def __call__(self, event: str, payload: Any = None) -> str:
+        """Enqueue ``event`` (a queue is a receiver of ``Bus.fire_async``)."""
+        return await self.send(event, payload)
+
+    async def _send_batch(self, items: Sequence[SendItem]) -> list[str]:
+        return await self.runner.run(self._opened().send(items), self._send_action)
+
+    async def send_many(self, events: Iterable[tuple[str, Any] | Mapping[str, Any]]) -> list[str]:
+        """Enqueue ``events`` (pairs of event and payload, or mappings of ``event``,
+        ``payload`` and ``send``'s keywords) in one round trip, as scripts of 1,000 in
+        one pipeline; their ids, in order."""
+        driver = await self._ready_to_write()
+        items = send_items(self._shape, self.codec, events)
+        return await self.runner.run(driver.send_many(items), self._send_action) if items else []
+
+    async def check_send(self, **options: Any) -> None:
+        """Check keywords of ``send`` now, before any message is at stake; raises
+        ``ConfigError`` (``option`` names the keyword)."""
+        await self.open()
+        send_item(self._shape, self.codec, "check", None, options)
+
+    # --- consuming ------------------------------------------------------------------
+
+    async def consumer(
+        self,
+        *,
+        lease: float = defaults.DEFAULT_KEEP_ALIVE,
+        serve: str | Iterable[int] | None = None,
+        name: str | None = None,
+    ) -> Consumer:
+        """The consumer side of this queue (see ``zevents.redis.RedisQueue.consumer``).
+
+        Raises:
+            ConfigError: A bad lease or priority selection.
+        """
+        driver = await self._ready_to_write()
+        reader = reader_for(self._shape.priorities, lease, serve, name or self.consumer_name)
+        return Consumer(self.name, driver, self.runner, self.codec, reader)
+
+    def registry(self) -> WorkerRegistry:
+        """The worker registry of this queue's server and key prefix (its connection)."""
+        return WorkerRegistry.on(self.runner, self.prefix)
+
+    # --- inspection ---------------------------------------------------------------
+
+    async def exists(self) -> bool:
+        """Whether the queue was ever used (a record, or keys holding messages)."""
+        await self.open()
+        return self.record is not None or await self._read(rec.has_data(self._keys), "data")
+
+    async def stats(self) -> dict[str, Any]:
+        """Counts, as ``zevents.redis.RedisQueue.stats`` gives them.
+
+        Raises:
+            QueueNotFound: No queue of this name was ever used.
+        """
+        if not await self.exists():
+            raise await self.runner.run(rec.not_found(self.name, self.prefix), "list queues")
+        return await self._read(self._opened().stats(), "stats")
+
+    async def unfinished(self, identifiers: Iterable[str]) -> set[str]:
+        """The identifiers that still have a message queued, delayed or processing."""
+        wanted = list(identifiers)
+        await self.open()
+        return await self._read(self._opened().unfinished(wanted), "unfinished")
+
+    async def failed(self) -> list[FailedMessage]:
+        """The failed store, oldest failure first."""
+        await self.open()
+        return await self._read(self._opened().failed(), "failed")
+
+    async def retry_failed(
+        self,
+        ids: Iterable[str] | None = None,
+        *,
+        event: str | None = None,
+        receiver: str | None = None,
+    ) -> int:
+        """Put failed messages back to be tried afresh; returns how many (the selectors
+        as in ``zevents.redis.RedisQueue.retry_failed``)."""
+        chosen = select_failed(await self.failed(), ids=ids, event=event, receiver=receiver)
+        driver = await self._ready_to_write()
+        return await self._read(driver.retry_failed(chosen), "retry failed")
+
+    async def flush_failed(self) -> int:
+        """Empty the failed store; returns how many messages were dropped."""
+        driver = await self._ready_to_write()
+        return await self._read(driver.flush_failed(), "flush failed")
+
+    # --- lifetime -------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Wait for sends in flight, then close the connections this queue opened."""
+        await self._batcher.drain()
+        if self._owns_client:
+            await self.runner.aclose()
+
+    async def __aenter__(self) -> RedisQueue:
+        try:
+            return await self.open()
+        except BaseException:
+            await self.aclose()  # no __aexit__ follows a failed __aenter__
+            raise
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,5 @@
+"""zevents in the frameworks Python services are built with.
+
+``zevents.integrations.sqlalchemy``: model change events from SQLAlchemy's ORM (extra
+``zevents[sqlalchemy]``).
+"""
