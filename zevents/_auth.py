@@ -2,7 +2,9 @@
 
 libzmq asks it about every CURVE client that completes its handshake: a client whose
 public key is among the certificates of the ``curve_allow`` directory is let in; any
-other is refused, and every refusal is logged at WARNING with the peer's address.
+other is refused. Each refusal is logged at DEBUG with the key's verdict; the
+``zevents._trust.ConnectionLog`` of the socket tells it at WARNING, with the peer's
+address and port, when the refused connection closes.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class CurveAuthenticator(ThreadAuthenticator):
     ) -> None:
         address, mechanism = self._asking.pop(request_id, ("(unknown)", "?"))
         if status_code != b"200":
-            logger.warning(
+            logger.debug(
                 "refused a %s connection from %s: %s",
                 mechanism,
                 address,

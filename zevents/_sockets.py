@@ -12,45 +12,21 @@ import os
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Any, Generic
 
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
-from zevents._ipc import ipc_files, ipc_in_use, remove_ipc_files
-from zevents.config import DEFAULT_LINGER, ZEROEVENTS, ListenerOptions
+from zevents._ipc import ipc_files, remove_ipc_files
+from zevents._opening import Role, S, open_socket, socket_type_of
+from zevents._trust import ConnectionLog, parse_event, stop_authenticator
+from zevents.config import DEFAULT_LINGER, ListenerOptions
 from zevents.confirmations import Deadline
-from zevents.errors import EndpointError
 from zevents.eventsocket import EventSocketBase
 from zevents.serializers import Serializer
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "SOCKET_TYPES",
-    "LazySocket",
-    "PeerWatch",
-    "Role",
-    "SocketOwner",
-    "fork_generation",
-    "open_socket",
-]
-
-#: "send": a listener forwarding events; "receive": a service's socket.
-Role = Literal["send", "receive"]
-#: The socket class: ``EventSocket``, or ``zevents.aio.AsyncEventSocket``.
-S = TypeVar("S", bound=EventSocketBase)
-
-#: Socket type name -> zmq constant.
-SOCKET_TYPES = {
-    "push": zmq.PUSH,
-    "pull": zmq.PULL,
-    "pub": zmq.PUB,
-    "sub": zmq.SUB,
-    "dealer": zmq.DEALER,
-    "router": zmq.ROUTER,
-    "pair": zmq.PAIR,
-}
+__all__ = ["LazySocket", "PeerWatch", "SocketOwner", "fork_generation"]
 
 # Bumped in a forked child: sockets inherited across fork must not be used there.
 _fork_generation = 0
@@ -69,121 +45,31 @@ def fork_generation() -> int:
     return _fork_generation
 
 
-def socket_type_of(options: ListenerOptions, role: Role) -> str:
-    """The socket type ``options`` use in ``role``."""
-    return options.sending_type() if role == "send" else options.receiving_type()
-
-
-def _apply_options(
-    sock: EventSocketBase, options: ListenerOptions, socket_type: str, role: Role
-) -> None:
-    for name, value in options.socket_options.items():
-        sock.setsockopt(name, value)
-    sock.setsockopt(zmq.LINGER, options.linger)
-    if sock.zmq_timeouts:
-        sock.setsockopt(zmq.SNDTIMEO, options.sndtimeo)
-        sock.setsockopt(zmq.RCVTIMEO, options.rcvtimeo)
-    sock.send_timeout = options.sndtimeo
-    if options.immediate and role == "send":
-        sock.setsockopt(zmq.IMMEDIATE, 1)
-    if socket_type == "router":
-        # Unroutable replies raise instead of vanishing.
-        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-    sock.confirmed = bool(options.confirmed) and role == "send"
-    sock.zeroevents = options.confirmed == ZEROEVENTS
-    sock.confirm_timeout = options.rcvtimeo
-
-
-def _bind_all(sock: EventSocketBase, endpoints: tuple[str, ...]) -> list[str]:
-    """Bind every endpoint; return them as resolved (a ``*`` port shows its number)."""
-    bound = []
-    for endpoint in endpoints:
-        if ipc_in_use(endpoint):
-            raise EndpointError(
-                f"cannot bind {endpoint}: another process is listening on it "
-                "(give each service its own ipc path)"
-            )
-        try:
-            sock.bind(endpoint)
-        except zmq.ZMQError as exc:
-            raise EndpointError(f"cannot bind {endpoint}: {exc}") from exc
-        bound.append(bytes(sock.getsockopt(zmq.LAST_ENDPOINT)).decode())
-    return bound
-
-
-def _connect_all(sock: EventSocketBase, endpoints: tuple[str, ...]) -> None:
-    for endpoint in endpoints:
-        try:
-            sock.connect(endpoint)
-        except zmq.ZMQError as exc:
-            raise EndpointError(f"cannot connect {endpoint}: {exc}") from exc
-
-
-def open_socket(
-    context: zmq.Context[Any],
-    options: ListenerOptions,
-    serializer: Serializer,
-    role: Role,
-    socket_class: type[S],
-    on_created: Callable[[S], None] | None = None,
-) -> tuple[S, list[str]]:
-    """Create, configure, bind and connect the socket ``options`` describe.
-
-    Args:
-        context: The context to create it in.
-        options: What to create.
-        serializer: Its payload serializer.
-        role: ``"send"`` or ``"receive"``.
-        socket_class: ``EventSocket``, or ``zevents.aio.AsyncEventSocket``.
-        on_created: Called with the socket before it binds or connects (to attach a
-            monitor that must see every connection).
-
-    Returns:
-        The socket and its bound endpoints as resolved.
-
-    Raises:
-        EndpointError: An endpoint cannot be bound or connected (the socket is closed).
-    """
-    socket_type = socket_type_of(options, role)
-    sock = cast(S, context.socket(SOCKET_TYPES[socket_type], socket_class=socket_class))
-    try:
-        _apply_options(sock, options, socket_type, role)
-        sock.serializer = serializer
-        if on_created is not None:
-            on_created(sock)
-        bound = _bind_all(sock, options.bind)
-        _connect_all(sock, options.connect)
-        if socket_type == "sub":
-            for prefix in options.subscribe or ("",):
-                sock.setsockopt(zmq.SUBSCRIBE, prefix.encode())
-    except BaseException:
-        sock.close(linger=0)
-        raise
-    return sock, bound
-
-
 class _Resources(Generic[S]):
     """One context and socket; closed by ``close`` or by the finalizer."""
 
-    __slots__ = ("bound", "context", "ipc_files", "owns_context", "pid", "socket")
+    __slots__ = ("bound", "context", "ipc_files", "log", "owns_context", "pid", "socket")
 
     def __init__(self) -> None:
         self.context: zmq.Context[Any] | None = None
         self.socket: S | None = None
         self.bound: list[str] = []
         self.ipc_files: list[tuple[str, int]] = []
+        self.log: ConnectionLog | None = None
         self.owns_context = False
         self.pid = os.getpid()
 
     def close(self, linger: int | None) -> None:
-        socket, context = self.socket, self.context
-        self.socket = None
-        self.context = None
+        socket, context, log = self.socket, self.context, self.log
+        self.socket = self.context = self.log = None
         if os.getpid() != self.pid:
             return  # inherited across fork: the parent owns them
+        if log is not None:
+            log.close()
         if socket is not None and not socket.closed:
             socket.close(linger=linger)
         if context is not None and self.owns_context and not context.closed:
+            stop_authenticator(context)
             # Sockets made from this context by hand are closed with it.
             context.destroy(linger=linger)
         files, self.ipc_files = self.ipc_files, []
@@ -307,7 +193,7 @@ class LazySocket(Generic[S]):
             else:
                 resources.context = zmq.Context(self.options.threads)
                 resources.owns_context = True
-        resources.socket, resources.bound = open_socket(
+        resources.socket, resources.bound, resources.log = open_socket(
             resources.context,
             self.options,
             self.serializer,
@@ -349,7 +235,7 @@ class PeerWatch:
 
     def record(self) -> None:
         """Take one report of the monitor (once it is readable)."""
-        self.done.add(bytes(recv_monitor_message(self.monitor)["endpoint"]).decode())
+        self.done.add(parse_event(self.monitor.recv_multipart())[2])
 
     def close(self) -> int:
         """Stop watching; how many wanted endpoints have a peer."""

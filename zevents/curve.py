@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-import zmq.auth
 
 from zevents.errors import ConfigError
 
@@ -65,6 +64,8 @@ def load_key(value: object, option: str, *, secret: bool) -> bytes:
             option=option,
         )
     try:
+        import zmq.auth  # a key file only
+
         public, secret_key = zmq.auth.load_certificate(path)
     except (OSError, ValueError) as exc:
         raise ConfigError(
@@ -96,6 +97,8 @@ def generate_keys(name: str, directory: str | os.PathLike[str]) -> tuple[Path, P
     for path in (public, secret):
         if path.exists():
             raise ConfigError(f"{path} already exists: remove it, or choose another name")
+    import zmq.auth
+
     public_file, secret_file = zmq.auth.create_certificates(str(folder), name)
     os.chmod(secret_file, 0o600)
     return Path(public_file), Path(secret_file)

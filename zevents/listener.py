@@ -14,7 +14,8 @@ from typing import Any
 
 import zmq
 
-from zevents._sockets import LazySocket, S, SocketOwner
+from zevents._opening import S
+from zevents._sockets import LazySocket, SocketOwner
 from zevents.config import ListenerOptions, load_connection
 from zevents.confirmations import ConfirmWindow, InFlight, new_token, unconfirmed_error, wait_ms
 from zevents.errors import DeliveryError, DeliveryTimeout

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from zevents._sockets import LazySocket, S, SocketOwner
+from zevents._opening import S
+from zevents._sockets import LazySocket, SocketOwner
 from zevents.config import ListenerOptions
 from zevents.eventsocket import EventSocket
 from zevents.listener import ListenerBase, options_of

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import click
@@ -16,7 +16,8 @@ import orjson
 from click.core import ParameterSource
 
 from zevents.cli._logging import log_to_stderr, verbosity_of
-from zevents.config import CONFIG_ENV, load_connection
+from zevents.cli._security import take_curve
+from zevents.config import CONFIG_ENV, ZEROEVENTS, load_connection
 from zevents.errors import EndpointError
 
 __all__ = [
@@ -102,28 +103,35 @@ class SocketOptions:
         bind: Endpoints to bind (ENDPOINTs of serve/bridge, ``--bind``).
         connect: Endpoints to connect to (``-e`` of emit, ``--connect``).
         socket_type: ``--socket-type``, or ``None`` to pick by the other options.
-        confirmed: ``--confirmed``; ``None`` when not given, so a connection decides.
+        confirmed: ``--confirmed`` (``"zeroevents"`` for ``--confirmed=zeroevents``);
+            ``None`` when not given, so a connection decides.
         config: The ``--config`` file.
         connection: The ``--connection`` name.
+        curve: The CURVE options given (``--curve-*``), by listener option name.
     """
 
     bind: tuple[str, ...] = ()
     connect: tuple[str, ...] = ()
     socket_type: str | None = None
-    confirmed: bool | None = None
+    confirmed: bool | str | None = None
     config: str | None = None
     connection: str | None = None
+    curve: dict[str, str] = field(default_factory=dict)
 
     @staticmethod
     def take_params(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any]:
         """Take the parameters of these fields but the endpoints out of a command's."""
         socket_type = params.pop("socket_type")
-        confirmed = params.pop("confirmed")
+        flag = params.pop("confirmed")
+        confirmed: bool | str | None = flag if given(ctx, "confirmed") else None
+        if params.pop("confirmed_zeroevents"):
+            confirmed = ZEROEVENTS
         return {
             "socket_type": None if socket_type is None else socket_type.lower(),
-            "confirmed": confirmed if given(ctx, "confirmed") else None,
+            "confirmed": confirmed,
             "config": params.pop("config"),
             "connection": params.pop("connection"),
+            "curve": take_curve(params),
         }
 
     def overrides(self) -> dict[str, Any]:
@@ -133,6 +141,7 @@ class SocketOptions:
             overrides["socket_type"] = self.socket_type
         if self.confirmed is not None:
             overrides["confirmed"] = self.confirmed
+        overrides.update(self.curve)
         return overrides
 
     def settings(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from zevents.cli._options import (
     seconds_option,
     socket_type_option,
 )
+from zevents.cli._security import confirmed_options, curve_options
 from zevents.config import DEFAULT_POLL_TIMEOUT, DEFAULT_SNDTIMEO, ListenerOptions
 from zevents.errors import ConfigError
 from zevents.eventbus import Bus
@@ -120,17 +121,14 @@ _RECEIVE_OPTIONS = [
         help="SUB: receive events whose name starts with PREFIX (repeatable; implies "
         "--socket-type sub). [default: everything]",
     ),
-    click.option(
-        "--confirmed",
-        is_flag=True,
-        help="Acknowledge each event to its sender once handled (emit --confirmed).",
-    ),
+    *confirmed_options("Acknowledge each event to its sender once handled (emit --confirmed)."),
     seconds_option(
         "--poll-timeout",
         default=DEFAULT_POLL_TIMEOUT,
         positive=True,
         help="Seconds without an event before zevents.service.idle fires.",
     ),
+    *curve_options("server"),
     connection_options,
 ]
 

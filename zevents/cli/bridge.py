@@ -11,6 +11,7 @@ from zevents._signals import installed_signal_handlers, stop_handlers
 from zevents.cli._options import seconds_option, verbosity_options
 from zevents.cli._queues import QueueOptions, queue_options
 from zevents.cli._receiving import ReceiveOptions, receive_options, start_receiving
+from zevents.cli._security import SocketCommand
 from zevents.errors import ConfigError
 from zevents.eventbus import Bus
 
@@ -65,7 +66,7 @@ Stops cleanly, with exit status 0, on SIGTERM or SIGINT (Ctrl-C).
 """
 
 
-@click.command(epilog=_EPILOG)
+@click.command(cls=SocketCommand, epilog=_EPILOG)
 @verbosity_options
 @receive_options
 @click.option("--queue", "queue_name", required=True, metavar="NAME", help="Queue to fill.")

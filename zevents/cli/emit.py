@@ -27,6 +27,7 @@ from zevents.cli._options import (
     verbosity_options,
 )
 from zevents.cli._progress import Progress, rate
+from zevents.cli._security import SocketCommand, confirmed_options, curve_options
 from zevents.config import DEFAULT_SNDTIMEO
 from zevents.errors import ConfigError, DeliveryError, DeliveryTimeout, EncodeError, RemoteError
 from zevents.listener import EventListener
@@ -119,17 +120,14 @@ send_options = option_group(
             "connect to emit.",
         ),
         socket_type_option(EMIT_SOCKET_TYPES, "push; dealer with --confirmed"),
-        click.option(
-            "--confirmed",
-            is_flag=True,
-            help="Wait for each event's acknowledgement (serve --confirmed).",
-        ),
+        *confirmed_options("Wait for each event's acknowledgement (serve --confirmed)."),
         seconds_option(
             "--timeout",
             default=DEFAULT_SNDTIMEO / 1000,
             positive=True,
             help="How long a send may wait for a peer, an acknowledgement, and the final flush.",
         ),
+        *curve_options("client"),
         connection_options,
     ],
 )
@@ -155,7 +153,7 @@ Exit status: 0 all sent (acknowledged with --confirmed), 1 not, 2 usage error.
 """
 
 
-@click.command(epilog=_EPILOG)
+@click.command(cls=SocketCommand, epilog=_EPILOG)
 @verbosity_options
 @click.argument("event")
 @click.argument("payload", required=False)

@@ -17,6 +17,7 @@ from zevents.cli._receiving import (
     start_receiving,
     stopping_service,
 )
+from zevents.cli._security import SocketCommand
 from zevents.service import EventService
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ Stops cleanly, with exit status 0, on SIGTERM or SIGINT (Ctrl-C).
 """
 
 
-@click.command(epilog=_EPILOG)
+@click.command(cls=SocketCommand, epilog=_EPILOG)
 @verbosity_options
 @receive_options
 @handler_option(
