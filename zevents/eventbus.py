@@ -14,13 +14,13 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from threading import get_ident
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from blinker import NamedSignal, Namespace
 
 from zevents.errors import ConfigError, ReceiverError
 
-__all__ = ["Bus", "Receiver", "current_bus", "is_async_receiver", "matcher"]
+__all__ = ["Bus", "Receiver", "Subscription", "current_bus", "is_async_receiver", "matcher"]
 
 #: A bus receiver: called as ``receiver(event, payload)``.
 Receiver = Callable[[str, Any], Any]
@@ -68,6 +68,23 @@ def _refusal(event: str, receivers: list[Receiver]) -> Receiver:
         )
 
     return refuse
+
+
+class Subscription(NamedTuple):
+    """One receiver of a bus and the pattern it listens to (see ``Bus.subscriptions``).
+
+    Attributes:
+        pattern: The event name or pattern.
+        receiver: The receiver.
+        is_async: Whether it is reached only by ``fire_async``.
+        native: Connected by plain blinker code to ``bus.signal(pattern)``, not
+            through ``listen`` (called blinker-style, after the bus receivers).
+    """
+
+    pattern: str
+    receiver: Callable[..., Any]
+    is_async: bool = False
+    native: bool = False
 
 
 def _name(receiver: Callable[..., Any]) -> str:
@@ -197,6 +214,22 @@ class Bus:
     def receivers(self, event: str) -> list[Receiver]:
         """The bus receivers ``event`` would call, in order."""
         return [receiver for receiver, _ in self._resolve_async(event)[0]]
+
+    def subscriptions(self) -> list[Subscription]:
+        """Every receiver and the pattern it listens to: the bus receivers in the order
+        they were registered, then those plain blinker code connected to its signals."""
+        with self._lock:
+            entries = list(self._entries)
+            signals = list(self._namespace.items())
+        found = [
+            Subscription(pattern, receiver, is_async) for pattern, _, receiver, is_async in entries
+        ]
+        ours = {(pattern, id(receiver)) for pattern, _, receiver, _ in entries}
+        for name, signal in signals:
+            for receiver in signal.receivers_for(None):
+                if (name, id(receiver)) not in ours:
+                    found.append(Subscription(name, receiver, is_async_receiver(receiver), True))
+        return found
 
     def _invalidate(self, *_args: Any, **_kwargs: Any) -> None:
         self._cache.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from zevents.errors import ConfigError
 from zevents.events import INTERNAL_PREFIX
 from zevents.serializers import import_object
 
-__all__ = ["Handler", "handler_option", "is_internal", "load_handler"]
+__all__ = ["Handler", "handler_option", "import_app", "is_internal", "load_handler"]
 
 
 def is_internal(event: str, pattern: str) -> bool:
@@ -65,6 +66,22 @@ def load_handler(spec: str, pattern: str) -> Handler:
     if not callable(function):
         raise ConfigError(f"handler {spec!r} is {type(function).__name__}, not a callable")
     return Handler(spec, function, pattern)
+
+
+def import_app(spec: str) -> object:
+    """Import ``MODULE:OBJECT`` (the object) or ``MODULE`` (the module), modules in the
+    working directory first.
+
+    Raises:
+        ConfigError: It cannot be imported.
+    """
+    _importable_from_cwd()
+    if ":" in spec:
+        return import_object(spec, what="app")
+    try:
+        return importlib.import_module(spec)
+    except Exception as exc:
+        raise ConfigError(f"app {spec!r}: cannot import {spec!r}: {exc}") from exc
 
 
 def handler_option(help: str, *, required: bool = False) -> Callable[[F], F]:

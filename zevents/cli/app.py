@@ -29,6 +29,7 @@ from zevents.cli.bridge import bridge
 from zevents.cli.demo import demo
 from zevents.cli.emit import emit
 from zevents.cli.keys import keys
+from zevents.cli.listing import list_events
 from zevents.cli.queue import list_queues, queue
 from zevents.cli.serve import serve
 from zevents.cli.version import version
@@ -162,7 +163,7 @@ class ZeventsGroup(click.Group):
 
 @click.group(
     cls=ZeventsGroup,
-    commands=[serve, emit, bridge, worker, queue, keys, version],
+    commands=[serve, emit, bridge, worker, queue, list_events, keys, version],
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="""\b
 Example (two terminals):
