@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests.cli.conftest import DEADLINE, CliProcess, cli_env, run_cli, wait_until
@@ -132,12 +134,84 @@ def test_remote_handler_failure_on_a_line_says_delivered_and_resumes_after_it(
         env=cli_env(ZEV_TEST_OUT=str(out)),
     )
     lines = b'{"event": "a"}\n{"event": "boom"}\n{"event": "c"}\n'
-    result = run_cli("-q", "emit", "-e", ipc_endpoint, "--confirmed", "-", input=lines)
+    args = ["-q", "emit", "-e", ipc_endpoint, "--confirmed", "--window", "1", "-"]
+    result = run_cli(*args, input=lines)
     assert result.returncode == 1
     assert result.stderr.decode().splitlines() == [
         f"Error: 'boom' (line 2) was sent to {ipc_endpoint} and delivered; the remote "
         "handler failed: ValueError: boom was fired; stopped there (resume with: tail -n +3)"
     ]
+
+
+SUMMARY = re.compile(r"zevents emit: sent ([\d,]+) events to (\S+) in [\d.]+ s \([\d,]+/s\); (.+)")
+
+
+def test_a_confirmed_run_from_stdin_keeps_a_window_in_flight(
+    serve: Serve, ipc_endpoint: str, short_tmp: Path
+) -> None:
+    out = short_tmp / "handled.jsonl"
+    serve(
+        "--confirmed",
+        "--handler",
+        "sample_handlers:record",
+        ipc_endpoint,
+        env=cli_env(ZEV_TEST_OUT=str(out)),
+    )
+    lines = b"".join(b'{"event": "n", "payload": %d}\n' % n for n in range(3000))
+    result = run_cli("emit", "-e", ipc_endpoint, "--confirmed", "-", input=lines)
+    assert result.returncode == 0, result.stderr
+    found = SUMMARY.fullmatch(result.stderr.decode().strip())
+    assert found is not None, result.stderr
+    assert found.groups() == ("3,000", ipc_endpoint, "3,000 confirmed")
+    # confirmed means handled: every event is in the handler's file when emit returns
+    handled = [orjson.loads(line)["payload"] for line in out.read_bytes().splitlines()]
+    assert handled == list(range(3000))
+
+
+def test_a_windowed_run_counts_what_was_not_confirmed_and_stops_sending(
+    serve: Serve, ipc_endpoint: str, short_tmp: Path
+) -> None:
+    out = short_tmp / "handled.jsonl"
+    serve(
+        "--confirmed",
+        "--handler",
+        "sample_handlers:record_unless_boom",
+        ipc_endpoint,
+        env=cli_env(ZEV_TEST_OUT=str(out)),
+    )
+    events = [b'{"event": "boom"}' if n == 10 else b'{"event": "a"}' for n in range(50_000)]
+    result = run_cli(
+        "emit",
+        "-e",
+        ipc_endpoint,
+        "--confirmed",
+        "--window",
+        "100",
+        "-",
+        input=b"\n".join(events) + b"\n",
+    )
+    assert result.returncode == 1
+    stderr = result.stderr.decode().splitlines()
+    summary = next(SUMMARY.fullmatch(line) for line in stderr if SUMMARY.fullmatch(line))
+    assert summary is not None
+    sent = int(summary[1].replace(",", ""))
+    assert summary[3] == f"{sent - 1:,} confirmed, 1 not"
+    assert sent < len(events)  # it stopped sending once the failure was known
+    error = stderr[-1]
+    assert error.startswith("Error: 1 event not confirmed (see the warnings above); ")
+    resume = re.search(r"sending stopped at line (\d+) \(the rest: tail -n \+(\d+)\)", error)
+    assert resume is not None
+    assert resume[1] == resume[2] == str(sent + 1)
+    handled = out.read_bytes().splitlines()
+    assert len(handled) == sent - 1  # every confirmed event was handled, nothing more
+
+
+def test_window_needs_confirmations(ipc_endpoint: str) -> None:
+    result = run_cli("emit", "-e", ipc_endpoint, "--window", "10", "x")
+    assert result.returncode == 2
+    assert (
+        result.stderr.decode() == "Error: --window N needs --confirmed (it counts confirmations)\n"
+    )
 
 
 def test_event_dash_replays_serve_output_and_rejects_bare_payloads(
