@@ -58,6 +58,20 @@ def test_a_password_is_folded_into_the_url(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('url = "unix:///run/redis.sock"', "unix:///run/redis.sock"),
+        ('url = "unix:///run/redis.sock"\ndb = 2', "unix:///run/redis.sock?db=2"),
+        ('url = "unix:///run/r.sock?db=1"\ndb = 4', "unix:///run/r.sock?db=4"),
+    ],
+)
+def test_a_unix_socket_url_keeps_its_slashes(tmp_path: Path, table: str, expected: str) -> None:
+    found = redis_connection("local", write_config(tmp_path, f"[redis.local]\n{table}\n"))
+    assert found is not None
+    assert found.url == expected
+
+
+@pytest.mark.parametrize(
     ("table", "message"),
     [
         ('[redis.x]\nurl = "redis://h:1/abc"\n', "database 'abc'"),

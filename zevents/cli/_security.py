@@ -58,7 +58,13 @@ def confirmed_options(help: str) -> list[Callable[[Any], Any]]:
             help=help + " --confirmed=zeroevents: zeroevents' form (no token, one event "
             "in flight), for PHP zeroevents peers.",
         ),
-        click.option(_ZEROEVENTS_FLAG, "confirmed_zeroevents", is_flag=True, hidden=True),
+        click.option(
+            _ZEROEVENTS_FLAG,
+            "confirmed_zeroevents",
+            is_flag=True,
+            hidden=True,
+            help="The spelling --confirmed=zeroevents is read as.",
+        ),
     ]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 from zevents.config import find_table
 from zevents.errors import ConfigError
@@ -78,7 +78,11 @@ def _with(url: str, db: object, password: object, name: str) -> str:
             query = f"{query}&db={db}" if query else f"db={db}"
         else:
             path = f"/{db}"
-    return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
+    # by hand: urlunsplit drops the "//" of a URL with no host (unix:///run/redis.sock)
+    rebuilt = f"{parts.scheme}://{netloc}{path}"
+    if query:
+        rebuilt += f"?{query}"
+    return f"{rebuilt}#{parts.fragment}" if parts.fragment else rebuilt
 
 
 def _connection(name: str, table: dict[str, Any], source: str) -> RedisConnection:
