@@ -11,6 +11,7 @@ import pytest
 
 from tests.cli.conftest import CliProcess, assert_one_error_line, cli_env, run_cli
 from tests.cli.test_queue import json_lines
+from zevents.errors import QueueNotFound
 from zevents.redis import RedisQueue
 from zevents.redis.embedded import EmbeddedRedis
 
@@ -91,3 +92,21 @@ def test_a_watch_stopped_by_sigterm_exits_zero_and_stops_the_embedded_redis(
     assert EmbeddedRedis(embedded_home).is_running()
     assert watching.stop(signal.SIGTERM) == 0, watching.stderr_text
     assert not EmbeddedRedis(embedded_home).is_running()  # it was the last user
+
+
+def test_a_named_connection_without_a_url_is_the_embedded_redis_not_the_environment(
+    embedded_home: Path, short_tmp: Path, redis_url: str, queue_name: str
+) -> None:
+    """``[redis.local]`` with retry settings only names the embedded Redis, even while
+    ``$ZEVENTS_REDIS_URL`` points elsewhere (the environment is the default only)."""
+    (short_tmp / "zevents.toml").write_text("[redis.local]\nmax_attempts = 2\n")
+    env = cli_env(ZEVENTS_HOME=str(embedded_home), ZEVENTS_REDIS_URL=redis_url)
+    args = ("queue", "send", queue_name, "e", "1", "--redis", "local")
+    sent = run_cli(*args, env=env, cwd=short_tmp)
+    assert sent.returncode == 0, sent.stderr
+    assert "started the embedded Redis" in sent.stderr.decode()
+    with RedisQueue(queue_name, redis_url) as elsewhere, pytest.raises(QueueNotFound):
+        elsewhere.stats()  # nothing went to the environment's server
+    stats = run_cli("queue", "stats", queue_name, "--redis", "local", env=env, cwd=short_tmp)
+    (counts,) = json_lines(stats)
+    assert counts["ready"] == {"0": 1}

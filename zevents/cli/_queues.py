@@ -106,7 +106,8 @@ class RedisTarget:
 
         url, _ = self.resolve()
         try:
-            return resolve_url(url)
+            # the spec again: a [redis.NAME] without a url means the embedded Redis
+            return resolve_url(url, self.spec)
         except EmbeddedRedisMissing:
             raise click.UsageError(NO_REDIS) from None
 

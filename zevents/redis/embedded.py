@@ -146,12 +146,25 @@ class EmbeddedRedis:
             # Shared while we use it; a last user shutting it down holds it exclusively.
             _flock(users, fcntl.LOCK_SH, "a shutdown")
             self._start_unless_running()
+            self._wait_loaded()
         except BaseException:
             os.close(users)
             raise
         self._users = users
         atexit.register(self.detach)
         return self.url
+
+    def _wait_loaded(self) -> None:
+        """Until the server answers PONG: one that restarted replays its append-only
+        file first, and answers every command with LOADING meanwhile."""
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not (_ask(self.socket_path, b"PING") or b"").startswith(b"+PONG"):
+            if time.monotonic() > deadline:
+                raise QueueUnavailable(
+                    f"the embedded Redis in {self.home} did not finish loading its data "
+                    f"within {_START_TIMEOUT:.0f} s"
+                )
+            time.sleep(0.01)
 
     def _start_unless_running(self) -> None:
         start = os.open(self.home / "start.lock", os.O_RDWR | os.O_CREAT, 0o600)
