@@ -112,9 +112,10 @@ def workdir() -> Iterator[Path]:
     subprocess.run(["rm", "-rf", str(path)], check=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def docs_redis_url() -> Iterator[str]:
-    """A redis-server of the tests' own, for documents that use zevents.redis."""
+    """A redis-server of the tests' own for each document that uses zevents.redis: what
+    one document leaves in a queue never reaches another's workers."""
     from zevents.redis.server import RedisServer
 
     with RedisServer() as server:
