@@ -102,7 +102,7 @@ queues it deletes nothing. DURATION: '90 min', '2 days', '1 week', '36h', ...
 @_force
 @on_named_queue(must_exist=True, options=whole_queue_options)
 def purge(target: RedisQueue, older_than: float, force: bool) -> None:
-    """Delete the old messages of queue NAME that every consumer finished."""
+    """Delete old, finished messages of queue NAME; prints how many."""
     result = target.purge(older_than, force=force)
     _report(target, "deleted", result, force)
     click.echo(result.removed)
@@ -217,7 +217,7 @@ payload that is not an object replaces the state); {} for none. DATETIME is ISO 
 def replay(
     target: RedisQueue, identifier: str, until: datetime | None, archive_path: Path | None
 ) -> None:
-    """Print the state the messages of an identifier make in queue NAME, as JSON."""
+    """Print an identifier's state in queue NAME, as one JSON object."""
     print_json(target.replay(identifier, until=until, store=_store(archive_path)))
 
 
@@ -263,7 +263,10 @@ Examples:
 )
 @on_named_queue(must_exist=True, options=whole_queue_options)
 def clear_finished(target: RedisQueue, older_than: float | None) -> None:
-    """Delete the finished records of queue NAME; prints how many."""
+    """Delete the finished records of queue NAME.
+
+    Prints how many.
+    """
     click.echo(target.clear_finished(older_than))
 
 

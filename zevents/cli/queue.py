@@ -46,6 +46,8 @@ def queue() -> None:
       zevents queue failed orders
       zevents queue retry orders --event 'orders.*'
       zevents queue workers
+      zevents queue archive orders --older-than '90 days' --force
+      zevents queue replay orders --identifier order-7
     """
 
 
