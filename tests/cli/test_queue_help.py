@@ -17,9 +17,15 @@ SUBCOMMANDS = sorted(queue.commands)
 
 def test_every_subcommand_is_covered() -> None:
     assert SUBCOMMANDS == [
+        "archive",
+        "clear-finished",
         "failed",
+        "finished",
         "flush",
         "list",
+        "purge",
+        "replay",
+        "restore",
         "retry",
         "send",
         "shutdown",

@@ -1,4 +1,4 @@
-"""What ``zevents queue list`` and ``zevents queue failed`` print: a table for a terminal,
+"""What ``zevents queue list``, ``failed`` and ``finished`` print: a table for a terminal,
 JSON lines for a program, the same rows either way. Everything here only reads Redis."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ __all__ = [
     "output_option",
     "overview",
     "print_failed",
+    "print_finished",
     "show_overview",
     "wants_json",
 ]
@@ -183,3 +184,44 @@ def print_failed(entries: Sequence[FailedMessage], *, as_json: bool, compact: bo
     columns = COMPACT_FIELDS if compact else _FAILED_COLUMNS
     rows = [_failed_row(entry, compact) for entry in entries]
     print_table(make_table(columns, rows, numeric=("attempts",), wrap=_FAILED_WRAP))
+
+
+# --- one queue's finished records: queue finished ----------------------------------
+
+_FINISHED_COLUMNS = (
+    "id",
+    "event",
+    "identifier",
+    "attempts",
+    "duration",
+    "memory (MiB)",
+    "pid",
+    "finished at",
+)
+_MIB = 1024 * 1024
+
+
+def _finished_row(record: dict[str, Any]) -> tuple[str, ...]:
+    before, after = record["memory_before"] / _MIB, record["memory_after"] / _MIB
+    return (
+        record["id"],
+        record["event"],
+        record["identifier"] or "-",
+        str(record["attempts"]),
+        f"{record['duration']:.3f} s",
+        f"{before:.1f} → {after:.1f}",
+        str(record["pid"]),
+        local_time(record["finished_at"]),
+    )
+
+
+def print_finished(records: Sequence[dict[str, Any]], *, as_json: bool) -> None:
+    """Print finished records (``FinishedRecord`` as dicts): one JSON line each, or one
+    table."""
+    if as_json:
+        for record in records:
+            print_json(record)
+        return
+    rows = [_finished_row(record) for record in records]
+    numeric = ("attempts", "duration", "memory (MiB)", "pid")
+    print_table(make_table(_FINISHED_COLUMNS, rows, numeric=numeric, wrap=("event", "identifier")))

@@ -27,6 +27,7 @@ __all__ = [
     "check_send",
     "queue_options",
     "redis_option",
+    "whole_queue_options",
 ]
 
 
@@ -143,11 +144,16 @@ class QueueOptions:
             redis=RedisTarget(params.pop("redis")),
             driver=params.pop("driver"),
             priorities=params.pop("priorities") or None,
-            group=params.pop("group"),
+            group=params.pop("group", None),
         )
 
-    def open(self, name: str) -> RedisQueue:
-        """Open queue ``name`` (imports zevents.redis now; no I/O yet).
+    def open(self, name: str, *, keep_finished: float | None = None) -> RedisQueue:
+        """Open queue ``name`` (imports zevents.redis now; no I/O yet, unless a
+        ``--group`` was given for a stream queue: it is created).
+
+        Args:
+            name: The queue.
+            keep_finished: Seconds its workers keep finished records (``--keep-finished``).
 
         Raises:
             MissingExtraError: redis-py is not installed.
@@ -162,6 +168,7 @@ class QueueOptions:
             driver=self.driver,
             priorities=self.priorities,
             group=self.group,
+            keep_finished=keep_finished,
         )
 
 
@@ -191,6 +198,11 @@ _QUEUE_OPTIONS = [
 #: Adds the options naming a queue's server and driver to a click command, which gets
 #: them as one ``queue_options`` argument, a ``QueueOptions``.
 queue_options = option_group("queue_options", QueueOptions.from_params, _QUEUE_OPTIONS)
+
+#: ``queue_options`` less ``--group``, for the commands that act on a whole queue, every
+#: group's entries alike (purge, archive, replay, ...): ``RedisQueue`` creates a group it
+#: is given, a write that would also hold back what purge may delete.
+whole_queue_options = option_group("queue_options", QueueOptions.from_params, _QUEUE_OPTIONS[:-1])
 
 
 #: The command-line flag of each keyword of ``RedisQueue.send``.

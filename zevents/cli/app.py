@@ -28,6 +28,7 @@ from zevents.cli._output import silence_stdout
 from zevents.cli.bridge import bridge
 from zevents.cli.demo import demo
 from zevents.cli.emit import emit
+from zevents.cli.history import HISTORY_COMMANDS
 from zevents.cli.keys import keys
 from zevents.cli.listing import list_events
 from zevents.cli.queue import list_queues, queue
@@ -185,6 +186,9 @@ def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
 
 
 cli.add_command(demo)
+# The queue's history commands (purge, archive, ...) live in a module of their own.
+for _command in HISTORY_COMMANDS:
+    queue.add_command(_command)
 # ``zevents queues``: ``zevents queue list`` by a shorter name (as ``rq info``).
 cli.add_command(list_queues, "queues")
 

@@ -46,11 +46,16 @@ def queue() -> None:
       zevents queue failed orders
       zevents queue retry orders --event 'orders.*'
       zevents queue workers
+      zevents queue archive orders --older-than '90 days' --force
+      zevents queue replay orders --identifier order-7
     """
 
 
 def on_named_queue(
-    *, must_exist: bool = False, check: Callable[..., None] | None = None
+    *,
+    must_exist: bool = False,
+    check: Callable[..., None] | None = None,
+    options: Callable[[Callable[..., None]], Callable[..., None]] = queue_options,
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Turn ``function(queue, **options)`` into a command taking NAME and queue options.
 
@@ -60,11 +65,12 @@ def on_named_queue(
             created by a write.
         check: Called with the options before the queue is opened (before Redis is
             reached); raises ``click.UsageError`` for a bad combination.
+        options: The queue options it takes (``whole_queue_options``: no ``--group``).
     """
 
     def decorate(function: Callable[..., None]) -> Callable[..., None]:
         @click.argument("name")
-        @queue_options
+        @options
         @functools.wraps(function)
         def command(name: str, queue_options: QueueOptions, **options: Any) -> None:
             if check is not None:

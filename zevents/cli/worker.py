@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from zevents.cli._durations import Duration
 from zevents.cli._handlers import handler_option, load_handler
 from zevents.cli._logging import verbosity_of
 from zevents.cli._options import seconds_option
@@ -117,6 +118,13 @@ SIGINT kills the worker processes at once (exit status 130).
     help="Stop after N messages (each worker process, with --concurrency).",
 )
 @click.option("--fork", is_flag=True, help="Run each message in a child process.")
+@click.option(
+    "--keep-finished",
+    type=Duration(positive=True),
+    metavar="DURATION",
+    help="Keep a record of each finished message this long (14d, 36h, ...), for "
+    "`zevents queue finished`. [default: keep none]",
+)
 @seconds_option(
     "--keep-alive",
     default=DEFAULT_KEEP_ALIVE,
@@ -184,6 +192,7 @@ def worker(
     serve: str | None,
     max_messages: int | None,
     fork: bool,
+    keep_finished: float | None,
     keep_alive: float,
     max_attempts: int | None,
     backoff: str | None,
@@ -205,10 +214,10 @@ def worker(
         select_priorities(queue_options.priorities or (0,), serve)
     drawing = sys.stderr.isatty() and verbosity_of(ctx) >= 0
     if concurrency > 1 or max_restarts is not None:
-        with _opened(queue_options, queue_names) as queues:
+        with _opened(queue_options, queue_names, keep_finished) as queues:
             _check_queues(ctx, queues, serve)
         return _supervisor(ctx, concurrency, max_restarts, stop_timeout, drawing).run()
-    with _opened(queue_options, queue_names) as queues:
+    with _opened(queue_options, queue_names, keep_finished) as queues:
         if status_fd is None:
             # A supervised worker process waits an outage out: its supervisor checked.
             _check_queues(ctx, queues, serve)
@@ -232,10 +241,15 @@ def worker(
 
 
 @contextlib.contextmanager
-def _opened(queue_options: QueueOptions, names: tuple[str, ...]) -> Iterator[list[RedisQueue]]:
+def _opened(
+    queue_options: QueueOptions, names: tuple[str, ...], keep_finished: float | None
+) -> Iterator[list[RedisQueue]]:
     """The queues, open while the block runs (no I/O yet)."""
     with contextlib.ExitStack() as opened:
-        yield [opened.enter_context(queue_options.open(name)) for name in names]
+        yield [
+            opened.enter_context(queue_options.open(name, keep_finished=keep_finished))
+            for name in names
+        ]
 
 
 def _retry_policy(
