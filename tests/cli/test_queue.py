@@ -161,6 +161,25 @@ def test_inspection_writes_nothing(
     assert keyspace(redis_url) == before
 
 
+def test_inspecting_a_stream_as_another_group_creates_no_group(
+    redis_env: dict[str, str], redis_url: str, queue_name: str
+) -> None:
+    with RedisQueue(queue_name, redis_url, driver="stream") as queue:
+        queue.send("orders.created", {"id": 1})
+        stream = queue.keys.ready(0)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        groups = [group["name"] for group in client.xinfo_groups(stream)]
+        before = keyspace(redis_url)
+        for command in ("stats", "failed"):
+            args = ("queue", command, queue_name, "--group", "peek")
+            assert run_cli(*args, env=redis_env).returncode == 0, command
+        assert [group["name"] for group in client.xinfo_groups(stream)] == groups
+        assert keyspace(redis_url) == before
+    finally:
+        client.close()
+
+
 # --- failed -------------------------------------------------------------------------
 
 

@@ -147,13 +147,16 @@ class QueueOptions:
             group=params.pop("group", None),
         )
 
-    def open(self, name: str, *, keep_finished: float | None = None) -> RedisQueue:
+    def open(
+        self, name: str, *, keep_finished: float | None = None, inspect: bool = False
+    ) -> RedisQueue:
         """Open queue ``name`` (imports zevents.redis now; no I/O yet, unless a
         ``--group`` was given for a stream queue: it is created).
 
         Args:
             name: The queue.
             keep_finished: Seconds its workers keep finished records (``--keep-finished``).
+            inspect: Only read: a ``--group`` that does not exist is not created.
 
         Raises:
             MissingExtraError: redis-py is not installed.
@@ -169,6 +172,7 @@ class QueueOptions:
             priorities=self.priorities,
             group=self.group,
             keep_finished=keep_finished,
+            create_group=not inspect,
         )
 
 

@@ -56,6 +56,7 @@ def on_named_queue(
     must_exist: bool = False,
     check: Callable[..., None] | None = None,
     options: Callable[[Callable[..., None]], Callable[..., None]] = queue_options,
+    inspect: bool = False,
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Turn ``function(queue, **options)`` into a command taking NAME and queue options.
 
@@ -66,6 +67,7 @@ def on_named_queue(
         check: Called with the options before the queue is opened (before Redis is
             reached); raises ``click.UsageError`` for a bad combination.
         options: The queue options it takes (``whole_queue_options``: no ``--group``).
+        inspect: The command only reads (``--group`` is not created).
     """
 
     def decorate(function: Callable[..., None]) -> Callable[..., None]:
@@ -75,7 +77,7 @@ def on_named_queue(
         def command(name: str, queue_options: QueueOptions, **options: Any) -> None:
             if check is not None:
                 check(**options)
-            with queue_options.open(name) as target:
+            with queue_options.open(name, inspect=inspect) as target:
                 if must_exist:
                     _require(target)
                 function(target, **options)
@@ -266,7 +268,7 @@ Examples:
   zevents queue stats jobs --driver stream --priorities 10,5,1
 """
 )
-@on_named_queue()
+@on_named_queue(inspect=True)
 def stats(target: RedisQueue) -> None:
     """Print the counts of queue NAME as JSON: ready per priority, delayed, processing,
     failed."""
@@ -288,7 +290,7 @@ per message (id, event, payload, error, receiver, attempts, failed_at, reason);
 )
 @output_option
 @click.option("--compact", is_flag=True, help="Only the id, event and error of each message.")
-@on_named_queue(must_exist=True)
+@on_named_queue(must_exist=True, inspect=True)
 def failed(target: RedisQueue, as_json: bool | None, compact: bool) -> None:
     """Print the failed messages of queue NAME, oldest first."""
     print_failed(target.failed(), as_json=wants_json(as_json), compact=compact)

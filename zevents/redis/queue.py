@@ -68,7 +68,8 @@ class RedisQueue(QueueHistory):
         group: The stream consumer group this object reads as (stream driver; default
             ``"default"``). A group given here is created (if missing) when the queue is
             constructed, so it gets every message still in the stream and every one sent
-            later; the default group is created by the first send or consumer.
+            later (unless ``create_group=False``: a reader that only inspects); the
+            default group is created by the first send or consumer.
         consumer: The consumer name its consumers read as (stream driver); default
             ``host:pid:<random>``, unique to this queue object (two objects reading as
             one consumer could not be fenced from each other).
@@ -109,6 +110,7 @@ class RedisQueue(QueueHistory):
         serializer: Serializer | type | str | None = None,
         connection: str | None = None,
         keep_finished: str | float | None = None,
+        create_group: bool = True,
     ) -> None:
         QueueKeys(name, (0,), prefix=prefix)  # checks the name before any I/O
         if driver is not None and driver not in DRIVERS:
@@ -133,7 +135,8 @@ class RedisQueue(QueueHistory):
         self.record: QueueRecord | None = None
         self._opened = self._prepared = False
         self._send_action = f"send to {name!r}"
-        if group is not None and (driver or "stream") == "stream" and self.driver_name == "stream":
+        stream = (driver or "stream") == "stream"
+        if group is not None and create_group and stream and self.driver_name == "stream":
             # A reader that names its group gets every message from now on: its group
             # exists before any other reader's acknowledgements can trim the stream.
             self._prepare()
