@@ -146,6 +146,7 @@ class EmbeddedRedis:
             # Shared while we use it; a last user shutting it down holds it exclusively.
             _flock(users, fcntl.LOCK_SH, "a shutdown")
             self._start_unless_running()
+            self._wait_loaded()
         except BaseException:
             os.close(users)
             raise
@@ -162,6 +163,20 @@ class EmbeddedRedis:
             self._start()
         finally:
             os.close(start)
+
+    def _wait_loaded(self) -> None:
+        """Wait while the server loads its data (after a crash it replays its append-only
+        file and answers every command with LOADING until done)."""
+        deadline = time.monotonic() + _START_TIMEOUT
+        while (reply := _ask(self.socket_path, b"PING")) is not None and reply.startswith(
+            b"-LOADING"
+        ):
+            if time.monotonic() > deadline:
+                raise QueueUnavailable(
+                    f"the embedded Redis in {self.home} was still loading its data after "
+                    f"{_START_TIMEOUT:.0f} s"
+                )
+            time.sleep(0.02)
 
     def _start(self) -> None:
         log = self.home / "redis.log"
