@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,7 @@ KILLS = 3
 
 
 def handled_by(services: list[ServiceProcess]) -> list[int]:
-    return [
-        row["payload"]["i"]
-        for service in services
-        for row in service.events("fault.event")
-    ]
+    return [row["payload"]["i"] for service in services for row in service.events("fault.event")]
 
 
 class Killer:
@@ -69,17 +66,24 @@ def test_a_service_killed_and_restarted_confirms_only_what_it_handled(
     reported: list[int] = []
     bus.listen(PUSH_ERROR, lambda event, report: reported.append(report["payload"]["i"]))
     listener = EventListener(
-        connect=endpoint, confirmed=True, window=window, sndtimeo=250, rcvtimeo=1000, bus=bus
+        connect=endpoint,
+        confirmed=True,
+        window=window,
+        sndtimeo=250,
+        rcvtimeo=1000,
+        bus=bus,
+        # With immediate=True (the default) libzmq 4.3.5 can abort the sending process
+        # ("Assertion failed: !_more (src/fq.cpp:80)") when the peer dies while a
+        # confirmation is being read: 2 runs in 20 here. docs/guarantees.md says so.
+        immediate=False,
     )
     marks = [EVENTS * (k + 1) // (KILLS + 2) for k in range(KILLS)]
     killer = Killer(short_tmp, {"bind": endpoint, "confirmed": True}, marks)
     try:
         for i in range(EVENTS):
             listener("fault.event", {"i": i})
-        try:
+        with contextlib.suppress(DeliveryError):  # each was reported with push.error too
             listener.flush()
-        except DeliveryError:
-            pass  # each one was also reported with zevents.push.error
     finally:
         listener.close(linger=0)
         killer.stop()
@@ -97,3 +101,32 @@ def test_a_service_killed_and_restarted_confirms_only_what_it_handled(
     assert len(reported) == len(set(reported)), "an event was reported twice"
     assert lost == set()
     assert all(service.events("fault.event") for service in killer.services)
+
+
+@pytest.mark.timeout(60)
+def test_a_plain_push_sender_is_not_told_what_a_killed_service_had_not_handled(
+    short_tmp: Path, figures: Figures
+) -> None:
+    """Unconfirmed PUSH/PULL: events the service had received but not handled die with
+    it, and every send had returned without an error."""
+    endpoint = f"ipc://{short_tmp}/plain.sock"
+    service = ServiceProcess(short_tmp, {"bind": endpoint}, slow=["slow.*"]).wait_ready()
+    bus = Bus("sender")
+    reported: list[Any] = []
+    bus.listen(PUSH_ERROR, lambda event, report: reported.append(report))
+    try:
+        with EventListener(connect=endpoint, linger=0, bus=bus) as listener:
+            sent = sum(listener("slow.event", {"i": i, "seconds": 0.2}) for i in range(50))
+            service.wait_events("slow.event")
+            service.proc.kill()
+            service.proc.wait(10)
+    finally:
+        service.stop()
+    handled = len(service.events("slow.event"))
+    figures(
+        f"PUSH/PULL service SIGKILL: sent {sent}, send errors {len(reported)}, handled "
+        f"{handled}, lost {sent - handled} (the sender was not told)"
+    )
+    assert sent == 50
+    assert reported == []
+    assert handled < sent
