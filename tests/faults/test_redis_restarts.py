@@ -147,3 +147,19 @@ def test_the_embedded_redis_killed_with_sigkill_keeps_every_acknowledged_send(
         f"embedded Redis SIGKILL+restart: acknowledged 2,000, kept {kept:,}, lost {2000 - kept}"
     )
     assert kept == 2_000
+
+
+@pytest.mark.timeout(60)
+def test_a_redis_without_persistence_comes_back_empty_after_a_kill(figures: Figures) -> None:
+    """What the queue cannot keep: Redis without persistence, killed and restarted,
+    has none of the messages it acknowledged."""
+    with RedisServer() as server:
+        with RedisQueue("gone", server.url) as queue:
+            queue.send_many([("job.gone", {"i": i}) for i in range(1_000)])
+            before = sum(queue.stats()["ready"].values())
+        server.restart(hard=True)
+        with RedisQueue("gone", server.url) as queue:
+            exists = queue.exists()
+    figures(f"Redis without persistence SIGKILL+restart: acknowledged {before:,}, kept 0")
+    assert before == 1_000
+    assert not exists
