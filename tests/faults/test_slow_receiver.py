@@ -81,7 +81,9 @@ def test_a_slow_subscriber_loses_events_past_the_high_water_mark_and_the_publish
     bus.listen(PUSH_ERROR, lambda event, report: refused.append(report["error_type"]))
     try:
         with EventListener(bind=endpoint, socket_type="pub", linger=0, bus=bus) as listener:
+            deadline = time.monotonic() + 15
             while not service.events("warm.up"):  # the subscription has reached us
+                assert time.monotonic() < deadline, "the subscriber never got an event"
                 listener("warm.up", {})
                 time.sleep(0.01)
             before = resident_kib(service.proc.pid)
