@@ -1,0 +1,103 @@
+"""A slow receiver (1 s per event) behind a fast sender: the high-water marks bound what
+is held in memory; PUSH senders are refused (or wait), PUB drops."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.faults.conftest import Figures, resident_kib
+from tests.helpers import ServiceProcess
+from zevents import Bus, DeliveryTimeout, EventListener
+from zevents.events import PUSH_ERROR
+
+pytestmark = pytest.mark.faults
+
+ATTEMPTS = 20_000
+PAYLOAD = {"pad": "x" * 4096}  # 20,000 of them: 80 MiB, were they all held
+BOUND_KIB = 24 * 1024
+
+
+def slow_service(tmp: Path, options: dict[str, Any]) -> ServiceProcess:
+    """A service whose receiver takes 1 s for every ``slow.*`` event."""
+    return ServiceProcess(tmp, options, slow=["slow.*"]).wait_ready()
+
+
+@pytest.mark.timeout(60)
+def test_a_push_sender_to_a_slow_receiver_is_refused_at_the_high_water_mark(
+    short_tmp: Path, figures: Figures, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="zevents.listener")  # one warning per refusal
+    endpoint = f"ipc://{short_tmp}/slow.sock"
+    service = slow_service(short_tmp, {"bind": endpoint})
+    bus = Bus("sender")
+    refused: list[str] = []
+    bus.listen(PUSH_ERROR, lambda event, report: refused.append(report["error_type"]))
+    try:
+        before = resident_kib(service.proc.pid)
+        with EventListener(connect=endpoint, sndtimeo=0, linger=0, bus=bus) as listener:
+            accepted = sum(listener("slow.event", PAYLOAD) for _ in range(ATTEMPTS))
+        after = resident_kib(service.proc.pid)
+        # A sender of its own (its own pipe, so its own high-water mark) that may wait:
+        # each send returns at once until that pipe is full, then waits sndtimeo.
+        with EventListener(connect=endpoint, sndtimeo=300, linger=0) as waiting:
+            raised = None
+            for _ in range(ATTEMPTS):
+                started = time.monotonic()
+                try:
+                    waiting.send("slow.event", PAYLOAD)
+                except DeliveryTimeout as exc:
+                    raised = exc
+                    break
+            waited = time.monotonic() - started
+    finally:
+        service.stop()
+    figures(
+        f"PUSH to a 1 s/event receiver: tried {ATTEMPTS:,}, accepted {accepted:,}, refused "
+        f"{len(refused):,} (DeliveryTimeout), service memory +{(after - before) // 1024} MiB; "
+        f"sndtimeo=300 waited {waited:.2f} s, then DeliveryTimeout"
+    )
+    assert accepted + len(refused) == ATTEMPTS
+    assert set(refused) == {"DeliveryTimeout"}
+    assert accepted < ATTEMPTS // 4  # about the two high-water marks (1,000 each)
+    assert after - before < BOUND_KIB
+    assert raised is not None
+    assert raised.sent is False
+    assert waited >= 0.25
+
+
+@pytest.mark.timeout(60)
+def test_a_slow_subscriber_loses_events_past_the_high_water_mark_and_the_publisher_never_waits(
+    short_tmp: Path, figures: Figures
+) -> None:
+    endpoint = f"ipc://{short_tmp}/pub.sock"
+    service = slow_service(short_tmp, {"connect": endpoint, "socket_type": "sub"})
+    bus = Bus("publisher")
+    refused: list[str] = []
+    bus.listen(PUSH_ERROR, lambda event, report: refused.append(report["error_type"]))
+    try:
+        with EventListener(bind=endpoint, socket_type="pub", linger=0, bus=bus) as listener:
+            deadline = time.monotonic() + 15
+            while not service.events("warm.up"):  # the subscription has reached us
+                assert time.monotonic() < deadline, "the subscriber never got an event"
+                listener("warm.up", {})
+                time.sleep(0.01)
+            before = resident_kib(service.proc.pid)
+            started = time.monotonic()
+            sent = sum(listener("slow.event", PAYLOAD) for _ in range(ATTEMPTS))
+            took = time.monotonic() - started
+        after = resident_kib(service.proc.pid)
+    finally:
+        service.stop()
+    figures(
+        f"PUB to a 1 s/event subscriber: published {sent:,} in {took:.2f} s, refused "
+        f"{len(refused)}, service memory +{(after - before) // 1024} MiB "
+        f"(the rest past the high-water mark dropped, unreported)"
+    )
+    assert sent == ATTEMPTS
+    assert refused == []
+    assert after - before < BOUND_KIB
