@@ -176,20 +176,6 @@ class EmbeddedRedis:
         finally:
             os.close(start)
 
-    def _wait_loaded(self) -> None:
-        """Wait while the server loads its data (after a crash it replays its append-only
-        file and answers every command with LOADING until done)."""
-        deadline = time.monotonic() + _START_TIMEOUT
-        while (reply := _ask(self.socket_path, b"PING")) is not None and reply.startswith(
-            b"-LOADING"
-        ):
-            if time.monotonic() > deadline:
-                raise QueueUnavailable(
-                    f"the embedded Redis in {self.home} was still loading its data after "
-                    f"{_START_TIMEOUT:.0f} s"
-                )
-            time.sleep(0.02)
-
     def _start(self) -> None:
         log = self.home / "redis.log"
         command = [
