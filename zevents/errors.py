@@ -15,6 +15,8 @@ The tree::
     ├── ReceiverError(ZeventsError, TypeError)     a receiver that is not callable
     ├── QueueError(ZeventsError)                   Redis queue failures (``zevents.redis``)
     │   ├── QueueUnavailable(QueueError, ConnectionError)  Redis cannot be reached
+    │   │   └── ReplicationError(QueueUnavailable)  written to the master, too few replicas
+    │   │                                          acknowledged it (``min_replicas``)
     │   └── QueueNotFound(QueueError, LookupError)  no queue of that name was ever used
     └── MissingExtraError(ZeventsError, ImportError)       an optional extra is not installed
         └── EmbeddedRedisMissing(MissingExtraError)        no Redis URL, and no embedded Redis
@@ -44,6 +46,7 @@ __all__ = [
     "QueueUnavailable",
     "ReceiverError",
     "RemoteError",
+    "ReplicationError",
     "ServiceError",
     "WaitingError",
     "ZeventsError",
@@ -186,6 +189,25 @@ class QueueError(ZeventsError):
 
 class QueueUnavailable(QueueError, ConnectionError):
     """Redis could not be reached or did not answer in time."""
+
+
+class ReplicationError(QueueUnavailable):
+    """A write reached the master, but fewer replicas than asked acknowledged it in time.
+
+    Redis replicates asynchronously: the write is on the master, and is lost if that
+    master fails before a replica has it. Treat it as not confirmed (send again, or
+    report it); sending again can store a second copy.
+
+    Args:
+        message: What was written, where, and how many replicas acknowledged it.
+        acknowledged: How many replicas acknowledged the write.
+        wanted: How many were asked for (``min_replicas``).
+    """
+
+    def __init__(self, message: str, *, acknowledged: int, wanted: int) -> None:
+        super().__init__(message)
+        self.acknowledged = acknowledged
+        self.wanted = wanted
 
 
 class QueueNotFound(QueueError, LookupError):

@@ -245,3 +245,32 @@ def test_bridge_survives_a_redis_restart_and_never_confirms_what_it_did_not_stor
         assert bridge.stop() == 0
     warnings = [line for line in bridge.stderr_text.splitlines() if " WARNING " in line]
     assert "confirmed senders get an error until it is back" in warnings[0]
+
+
+def test_bridge_with_min_replicas_reports_a_batch_no_replica_acknowledged(
+    start_cli: Callable[..., CliProcess],
+    redis_env: dict[str, str],
+    ipc_endpoint: str,
+    queue_name: str,
+) -> None:
+    """A server with no replica: the confirmed sender is told, and the bridge goes on."""
+    bridge = start_bridge(
+        start_cli, redis_env, "--queue", queue_name, "--confirmed", "--min-replicas", "1",
+        ipc_endpoint,
+    )  # fmt: skip
+    for _ in range(2):
+        sent = run_cli(
+            "emit", "--confirmed", "-e", ipc_endpoint, "orders.created", "1", env=redis_env
+        )
+        assert sent.returncode == 1
+        assert "0 of 1 replica(s) acknowledged" in sent.stderr.decode()
+    assert bridge.proc.poll() is None
+    assert bridge.stop(signal.SIGTERM) == 0
+
+
+def test_bridge_refuses_a_negative_min_replicas(redis_env: dict[str, str]) -> None:
+    result = run_cli(
+        "bridge", "--queue", "q", "--min-replicas", "-1", "ipc:///tmp/x.sock", env=redis_env
+    )
+    assert result.returncode == 2
+    assert "--min-replicas" in result.stderr.decode()

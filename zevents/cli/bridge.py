@@ -14,6 +14,7 @@ from zevents.cli._receiving import ReceiveOptions, receive_options, start_receiv
 from zevents.cli._security import SocketCommand
 from zevents.errors import ConfigError
 from zevents.eventbus import Bus
+from zevents.redis.defaults import DEFAULT_MIN_REPLICAS
 
 if TYPE_CHECKING:
     from zevents.redis import Bridge, RedisQueue
@@ -24,7 +25,12 @@ __all__ = ["bridge", "open_bridge"]
 
 
 def open_bridge(
-    queue: RedisQueue, pattern: str, priority: int | None, delay: float, poll_timeout: float
+    queue: RedisQueue,
+    pattern: str,
+    priority: int | None,
+    delay: float,
+    poll_timeout: float,
+    min_replicas: int | None = None,
 ) -> Bridge:
     """The bridge into ``queue``, checked before anything is received: Redis answers,
     and takes the options.
@@ -44,6 +50,7 @@ def open_bridge(
             priority=priority,
             delay=delay,
             poll_timeout=poll_timeout,
+            min_replicas=min_replicas,
         )
     except ConfigError as exc:
         flag = "--delay" if exc.option == "delay" else "--priority"
@@ -61,6 +68,8 @@ With --confirmed, a sender's confirmation means "stored in Redis": an event is
 acknowledged only after Redis accepted it, and a Redis failure is reported back to the
 sender (emit --confirmed exits 1; the event may still have been stored) instead of
 being lost. Without it, an event Redis does not take is logged at ERROR and dropped.
+With --min-replicas N, "stored" means on the master and on N replicas (Redis WAIT): a
+batch fewer replicas acknowledged in time is reported as not stored.
 Redis unreachable at the start is exit status 1; a bad queue option, status 2.
 Stops cleanly, with exit status 0, on SIGTERM or SIGINT (Ctrl-C).
 """
@@ -85,6 +94,14 @@ Stops cleanly, with exit status 0, on SIGTERM or SIGINT (Ctrl-C).
     "[default: the queue's default level]",
 )
 @seconds_option("--delay", default=0.0, help="Delay before the enqueued messages are due.")
+@click.option(
+    "--min-replicas",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MIN_REPLICAS,
+    show_default=True,
+    metavar="N",
+    help="Confirm a batch only once N replicas have it (Redis WAIT); 0: the master's word.",
+)
 def bridge(
     receive: ReceiveOptions,
     queue_name: str,
@@ -92,6 +109,7 @@ def bridge(
     pattern: str,
     priority: int | None,
     delay: float,
+    min_replicas: int,
 ) -> None:
     """Receive ZeroMQ events on ENDPOINTs and put them into a Redis queue.
 
@@ -102,7 +120,7 @@ def bridge(
         raise click.BadParameter("the pattern is empty; use '*' for every event")
     socket = receive.receiving_socket()
     with queue_options.open(queue_name) as target:
-        bridge = open_bridge(target, pattern, priority, delay, receive.poll_timeout)
+        bridge = open_bridge(target, pattern, priority, delay, receive.poll_timeout, min_replicas)
         with installed_signal_handlers(stop_handlers(bridge.stop)):
             where = start_receiving(bridge, socket)
             logger.info("receiving on %s -> queue %r (%s)", where, queue_name, target.driver_name)

@@ -2,27 +2,41 @@
 
 ``Runner`` runs the plans of ``zevents.redis.protocol`` on one redis-py client: Lua
 scripts by SHA (loading them after ``NOSCRIPT``), commands by name, batches in one
-pipeline. It is the one place where redis-py errors become zevents errors.
+pipeline (a batch ending in ``WAIT`` on one connection: the master's, on a cluster). It
+is the one place where redis-py errors become zevents errors.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import redis
+from redis.exceptions import AskError, ClusterDownError, RedisClusterException, TryAgainError
 
 from zevents.errors import QueueError, QueueUnavailable
 from zevents.redis.connections import resolve_redis
 from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT
 from zevents.redis.embedded import embedded_url
-from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step
+from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step, Wait
 from zevents.redis.scripts import script_sha, script_source
 from zevents.redis.urls import check_url, is_cluster, mask_url
 
 __all__ = ["Runner", "close", "connect", "mask_url", "resolve_url", "translation"]
 
 T = TypeVar("T")
+
+#: redis-py errors that mean "not now" rather than "refused": a node that cannot be
+#: reached, a cluster failing over (``CLUSTERDOWN``, ``TRYAGAIN``), a slot that moved.
+_UNAVAILABLE = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    ClusterDownError,
+    TryAgainError,
+    AskError,
+    RedisClusterException,
+)
 
 
 def resolve_url(url: str | None, connection: str | None = None) -> str:
@@ -75,9 +89,9 @@ def close(client: Any) -> None:
         pool.disconnect()
 
 
-def translation(url: str, action: str, exc: redis.RedisError) -> QueueError:
+def translation(url: str, action: str, exc: Exception) -> QueueError:
     """The zevents error for a redis-py error."""
-    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+    if isinstance(exc, _UNAVAILABLE):
         return QueueUnavailable(f"Redis at {mask_url(url)} is unavailable ({action}): {exc}")
     return QueueError(f"Redis at {mask_url(url)} failed ({action}): {exc}")
 
@@ -108,7 +122,7 @@ class Runner:
         except StopIteration as done:
             result: T = done.value
             return result
-        except redis.RedisError as exc:
+        except (redis.RedisError, RedisClusterException) as exc:
             raise translation(self.url, action, exc) from exc
 
     def _step(self, step: Step) -> Any:
@@ -116,7 +130,35 @@ class Runner:
             return self._call(step)
         if isinstance(step, Command):
             return getattr(self.client, step.method)(*step.args)
-        return self._batch(step)
+        waits = [s for s in step.steps if isinstance(s, Wait)]
+        if waits and hasattr(self.client, "get_node_from_key"):
+            return self._on_master(step, waits[0].key)
+        return self._batch(self.client, step)
+
+    def _on_master(self, batch: Batch, key: str) -> list[Any]:
+        """Run a batch that ends in ``WAIT`` on the master of ``key``'s slot, over one
+        connection (WAIT counts the writes of its own connection; a cluster pipeline
+        could split them). A slot that moved is tried once more on its new master
+        (nothing was written)."""
+        try:
+            return self._on_node(batch, key)
+        except AskError:
+            return self._on_node(batch, key)
+
+    def _on_node(self, batch: Batch, key: str) -> list[Any]:
+        """The batch on the master the slot map names; a master that moved or cannot be
+        reached makes the client reload the map, so the next call finds the one that
+        took over."""
+        node = self.client.get_node_from_key(key)
+        try:
+            return self._batch(self.client.get_redis_connection(node), batch)
+        except (AskError, ClusterDownError, redis.ConnectionError, redis.TimeoutError):
+            self._reload_slots()
+            raise
+
+    def _reload_slots(self) -> None:
+        with contextlib.suppress(redis.RedisError, RedisClusterException):
+            self.client.nodes_manager.initialize()  # none answered: the next call tries
 
     def _call(self, call: Call) -> Any:
         execute = self.client.execute_command
@@ -127,18 +169,21 @@ class Runner:
             self.client.script_load(script_source(call.script))
             return execute("EVALSHA", sha, len(call.keys), *call.keys, *call.args)
 
-    def _batch(self, batch: Batch) -> list[Any]:
+    @staticmethod
+    def _batch(client: Any, batch: Batch) -> list[Any]:
         """One pipeline; steps that met ``NOSCRIPT`` run again once their script is loaded
-        (those never ran), the first other error is raised."""
-        replies = self._pipeline(batch.steps)
+        (those never ran; a ``WAIT`` runs again after them), the first other error is
+        raised."""
+        replies = Runner._pipeline(client, batch.steps)
         missing = [
             i for i, r in enumerate(replies) if isinstance(r, redis.exceptions.NoScriptError)
         ]
         if missing:
+            missing += [i for i, s in enumerate(batch.steps) if isinstance(s, Wait)]
             steps = [batch.steps[i] for i in missing]
             for name in {step.script for step in steps if isinstance(step, Call)}:
-                self.client.script_load(script_source(name))
-            again = self._pipeline(steps)
+                client.script_load(script_source(name))
+            again = Runner._pipeline(client, steps)
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
         for reply in replies:
@@ -146,14 +191,17 @@ class Runner:
                 raise reply
         return replies
 
-    def _pipeline(self, steps: Sequence[Call | Command]) -> list[Any]:
+    @staticmethod
+    def _pipeline(client: Any, steps: Sequence[Call | Command | Wait]) -> list[Any]:
         if not steps:
             return []
-        pipe = self.client.pipeline(transaction=False)
+        pipe = client.pipeline(transaction=False)
         for step in steps:
             if isinstance(step, Call):
                 sha = script_sha(step.script)
                 pipe.execute_command("EVALSHA", sha, len(step.keys), *step.keys, *step.args)
+            elif isinstance(step, Wait):
+                pipe.execute_command("WAIT", step.replicas, step.timeout_ms)
             else:
                 getattr(pipe, step.method)(*step.args)
         return list(pipe.execute(raise_on_error=False))

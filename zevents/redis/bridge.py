@@ -2,9 +2,11 @@
 
 Everything a poll returns (up to ``batch`` messages) goes to Redis in one ``send_many``
 round trip, and each confirmed message is confirmed only once that batch was accepted:
-a confirmation from a bridge means "stored". A batch Redis refused confirms none of its
-events: their senders get the error (a ``RemoteError``), and the events that carried no
-confirmation are logged at ERROR, never dropped silently.
+a confirmation from a bridge means "stored". With ``min_replicas``, "stored" means "on
+the master and on that many replicas" (Redis ``WAIT``). A batch Redis refused, or too
+few replicas acknowledged, confirms none of its events: their senders get the error (a
+``RemoteError``), and the events that carried no confirmation are logged at ERROR, never
+dropped silently.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from zevents.eventbus import Bus, matcher
 from zevents.events import INTERNAL_PREFIX, SERVICE_STOP
 from zevents.eventsocket import EventSocket, Received
 from zevents.redis.queue import RedisQueue
+from zevents.redis.replication import Replication
 from zevents.service import EventService
 
 logger = logging.getLogger(__name__)
@@ -138,12 +141,14 @@ class Bridge(EventService):
         priority: The priority of the stored messages (default: the queue's).
         delay: Seconds before the stored messages are due.
         batch: Most events stored in one round trip.
+        min_replicas: Replicas that must have a batch before its events are confirmed
+            (None: the queue's ``min_replicas``).
         poll_timeout: As for ``EventService``.
         drain_timeout: As for ``EventService``.
 
     Raises:
         ConfigError: A priority or delay the queue cannot take (checked now, before
-            anything is received), or a bad batch size.
+            anything is received), a bad batch size or ``min_replicas``.
         QueueUnavailable: Redis cannot be reached (the queue is opened now).
     """
 
@@ -156,12 +161,16 @@ class Bridge(EventService):
         priority: int | None = None,
         delay: float = 0.0,
         batch: int = DEFAULT_BATCH,
+        min_replicas: int | None = None,
         **service: Any,
     ) -> None:
         super().__init__(bus if bus is not None else Bus("bridge"), **service)
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ConfigError(f"batch must be a whole number >= 1, not {batch!r}", option="batch")
         queue.check_send(priority=priority, delay=delay)
+        if min_replicas is not None:
+            Replication(min_replicas, queue.replication.timeout)  # checks it
+        self.min_replicas = min_replicas
         self.queue = queue
         self.pattern = pattern
         self.batch = batch
@@ -241,7 +250,7 @@ class Bridge(EventService):
         options = {"priority": self.priority, "delay": self.delay}
         entries = [{"event": m.event, "payload": m.payload, **options} for m in messages]
         try:
-            self.queue.send_many(entries)
+            self.queue.send_many(entries, min_replicas=self.min_replicas)
         except QueueError as exc:
             self._refused(messages, exc)
             return [(m, exc) for m in messages]
@@ -256,7 +265,11 @@ class Bridge(EventService):
     def _store_one(self, message: Received) -> list[Answer]:
         try:
             self.queue.send(
-                message.event, message.payload, priority=self.priority, delay=self.delay
+                message.event,
+                message.payload,
+                priority=self.priority,
+                delay=self.delay,
+                min_replicas=self.min_replicas,
             )
         except ZeventsError as exc:
             self._refused([message], exc)

@@ -14,8 +14,10 @@ __all__ = [
     "DEFAULT_KEEP_ALIVE",
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_MAX_RECLAIMS",
+    "DEFAULT_MIN_REPLICAS",
     "DEFAULT_PREFETCH",
     "DEFAULT_PREFIX",
+    "DEFAULT_REPLICA_TIMEOUT",
     "DEFAULT_SOCKET_TIMEOUT",
     "DRIVERS",
     "URL_ENV",
@@ -29,6 +31,10 @@ DEFAULT_PREFIX = "zevents:"
 DEFAULT_GROUP = "default"
 #: Seconds any single Redis call may take before it fails.
 DEFAULT_SOCKET_TIMEOUT = 5.0
+#: Replicas that must acknowledge a send before it is confirmed (0: the master's word).
+DEFAULT_MIN_REPLICAS = 0
+#: Seconds a send waits for ``min_replicas`` replicas (Redis ``WAIT``) before it fails.
+DEFAULT_REPLICA_TIMEOUT = 1.0
 #: The environment variable read when no URL is given.
 URL_ENV = "ZEVENTS_REDIS_URL"
 

@@ -14,7 +14,9 @@ from zevents.redis.defaults import (
     DEFAULT_GROUP,
     DEFAULT_KEEP_ALIVE,
     DEFAULT_MAX_RECLAIMS,
+    DEFAULT_MIN_REPLICAS,
     DEFAULT_PREFIX,
+    DEFAULT_REPLICA_TIMEOUT,
     DEFAULT_SOCKET_TIMEOUT,
     DRIVERS,
 )
@@ -34,6 +36,7 @@ from zevents.redis.protocol.records import (
 )
 from zevents.redis.protocol.sending import send_item, send_items
 from zevents.redis.registry import WorkerRegistry
+from zevents.redis.replication import Replication, replicated
 from zevents.serializers import Serializer, resolve_serializer
 
 logger = logging.getLogger(__name__)
@@ -86,6 +89,10 @@ class RedisQueue(QueueHistory):
             ``zevents.redis.connections``), instead of ``url``.
         keep_finished: Keep a record of each message this object's workers finish, for
             this long (``"14d"``, or seconds; see ``finished()``); None keeps none.
+        min_replicas: A send (and ``retry_failed``) is confirmed only once this many
+            replicas have it (Redis ``WAIT``), else it raises ``ReplicationError``;
+            0 takes the master's word (replication is asynchronous).
+        replica_timeout: Seconds a send waits for those replicas.
 
     Raises:
         ConfigError: Bad options, or a driver or levels other than the queue's own.
@@ -111,6 +118,8 @@ class RedisQueue(QueueHistory):
         connection: str | None = None,
         keep_finished: str | float | None = None,
         create_group: bool = True,
+        min_replicas: int = DEFAULT_MIN_REPLICAS,
+        replica_timeout: float = DEFAULT_REPLICA_TIMEOUT,
     ) -> None:
         QueueKeys(name, (0,), prefix=prefix)  # checks the name before any I/O
         if driver is not None and driver not in DRIVERS:
@@ -124,6 +133,8 @@ class RedisQueue(QueueHistory):
         self.max_reclaims = max_reclaims
         self.codec = BodyCodec(resolve_serializer(serializer))
         self.keep_finished = keep_finished_seconds(keep_finished)
+        #: The replicas a send waits for (``min_replicas``, ``replica_timeout``).
+        self.replication = Replication(min_replicas, replica_timeout)
         self._asked = (driver, tuple(priorities) if priorities else None, default_priority)
         if priorities is not None or default_priority is not None:
             settle_shape(name, None, *self._asked)  # bad levels fail here, before any I/O
@@ -171,11 +182,15 @@ class RedisQueue(QueueHistory):
         self.runner.run(self._driver.prepare(), f"create group {self.group!r}")
         self._prepared = True
 
-    def _write(self, plan: Plan[T], action: str) -> T:
-        """Run a plan that writes, the queue prepared first."""
+    def _write(self, plan: Plan[T], action: str, min_replicas: int | None = None) -> T:
+        """Run a plan that writes messages, the queue prepared first, confirmed by
+        ``min_replicas`` replicas (None: the queue's ``replication``)."""
         if not self._prepared:
             self._prepare()
-        return self.runner.run(plan, action)
+        wanted = self.replication
+        if min_replicas is not None:
+            wanted = Replication(min_replicas, wanted.timeout)
+        return self.runner.run(replicated(plan, wanted, self._keys.key("msgs"), action), action)
 
     @property
     def shape(self) -> QueueShape:
@@ -234,6 +249,7 @@ class RedisQueue(QueueHistory):
         identifier: str | None = None,
         serial_group: str | None = None,
         unique: bool = False,
+        min_replicas: int | None = None,
     ) -> str:
         """Enqueue one event in one round trip.
 
@@ -247,6 +263,7 @@ class RedisQueue(QueueHistory):
             serial_group: Messages of one group run one at a time, in order.
             unique: With ``identifier``: if an unfinished message has it, enqueue
                 nothing and return that message's id.
+            min_replicas: Replicas to wait for, instead of the queue's ``min_replicas``.
 
         Returns:
             The message id.
@@ -255,6 +272,7 @@ class RedisQueue(QueueHistory):
             ConfigError: Bad options.
             QueueError: Redis refused the command.
             QueueUnavailable: Redis cannot be reached.
+            ReplicationError: Fewer than ``min_replicas`` replicas acknowledged it.
             EncodeError: ``payload`` cannot be serialized.
         """
         if not self._prepared:
@@ -268,14 +286,20 @@ class RedisQueue(QueueHistory):
             "unique": unique,
         }
         item = send_item(self._shape, self.codec, event, payload, options)
-        return self.runner.run(self._driver.send([item]), self._send_action)[0]
+        return self._write(self._driver.send([item]), self._send_action, min_replicas)[0]
 
-    def send_many(self, events: Iterable[tuple[str, Any] | Mapping[str, Any]]) -> list[str]:
+    def send_many(
+        self,
+        events: Iterable[tuple[str, Any] | Mapping[str, Any]],
+        *,
+        min_replicas: int | None = None,
+    ) -> list[str]:
         """Enqueue many events in one round trip (scripts of 1,000 in one pipeline).
 
         Args:
             events: ``(event, payload)`` pairs, or mappings with ``event``, ``payload`` and
                 any keyword of ``send``.
+            min_replicas: As for ``send``.
 
         Returns:
             The ids, in order.
@@ -285,7 +309,7 @@ class RedisQueue(QueueHistory):
         items = send_items(self._shape, self.codec, events)
         if not items:
             return []
-        return self.runner.run(self._driver.send_many(items), self._send_action)
+        return self._write(self._driver.send_many(items), self._send_action, min_replicas)
 
     # --- consuming ------------------------------------------------------------------
 
@@ -383,7 +407,9 @@ class RedisQueue(QueueHistory):
 
     def flush_failed(self) -> int:
         """Empty the failed store; returns how many messages were dropped."""
-        return self._write(self.driver.flush_failed(), f"flush failed of {self.name!r}")
+        if not self._prepared:
+            self._prepare()
+        return self.runner.run(self.driver.flush_failed(), f"flush failed of {self.name!r}")
 
     # --- lifetime -------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from zevents.redis._client import translation
 from zevents.redis.connections import resolve_redis
 from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT
 from zevents.redis.embedded import embedded_url
-from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step
+from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step, Wait
 from zevents.redis.scripts import script_sha, script_source
 from zevents.redis.urls import check_url, mask_url
 
@@ -91,7 +91,7 @@ def _evalsha(call: Call) -> tuple[Any, ...]:
     return ("EVALSHA", script_sha(call.script), len(call.keys), *call.keys, *call.args)
 
 
-def unloaded_scripts(steps: Sequence[Call | Command], replies: Sequence[Any]) -> list[int]:
+def unloaded_scripts(steps: Sequence[Call | Command | Wait], replies: Sequence[Any]) -> list[int]:
     """The positions in a pipeline's ``replies`` that are ``NOSCRIPT`` errors (their step
     never ran: it runs again once its script is loaded)."""
     return [
@@ -183,13 +183,15 @@ class AsyncRunner:
         return replies
 
     @staticmethod
-    async def _pipeline(client: Any, steps: Sequence[Call | Command]) -> list[Any]:
+    async def _pipeline(client: Any, steps: Sequence[Call | Command | Wait]) -> list[Any]:
         if not steps:
             return []
         pipe = client.pipeline(transaction=False)
         for step in steps:
             if isinstance(step, Call):
                 pipe.execute_command(*_evalsha(step))
+            elif isinstance(step, Wait):  # one connection: a plain client's pipeline
+                pipe.execute_command("WAIT", step.replicas, step.timeout_ms)
             else:
                 getattr(pipe, step.method)(*step.args)
         return list(await pipe.execute(raise_on_error=False))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from zevents.redis.protocol import Batch, Call, Command, Plan, Step
+from zevents.redis.protocol.steps import Wait
 
 __all__ = ["together"]
 
@@ -20,7 +21,7 @@ B = TypeVar("B")
 _DONE = object()
 
 
-def _parts(step: Step) -> Sequence[Call | Command]:
+def _parts(step: Step) -> Sequence[Call | Command | Wait]:
     return step.steps if isinstance(step, Batch) else (step,)
 
 

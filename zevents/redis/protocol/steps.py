@@ -1,9 +1,10 @@
 """The vocabulary of the sans-I/O Redis protocol: steps, and plans made of them.
 
 A *plan* is a generator: it yields the Redis work it needs (a ``Call`` of a Lua script,
-a ``Command`` of redis-py, or a ``Batch`` of either sent in one pipeline), is sent each
-reply back, and returns its result. It never touches a socket, so one plan serves a
-blocking client and an asyncio one alike: each front end only runs the steps.
+a ``Command`` of redis-py, or a ``Batch`` of either sent in one pipeline, which may end
+with a ``Wait`` for replicas), is sent each reply back, and returns its result. It never
+touches a socket, so one plan serves a blocking client and an asyncio one alike: each
+front end only runs the steps.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, Union
 
-__all__ = ["Batch", "Call", "Command", "Plan", "Step", "single"]
+__all__ = ["Batch", "Call", "Command", "Plan", "Step", "Wait", "single"]
 
 T = TypeVar("T")
 
@@ -45,10 +46,23 @@ class Command:
 
 
 @dataclass(frozen=True, slots=True)
+class Wait:
+    """Redis ``WAIT``: block until ``replicas`` replicas acknowledged the writes sent
+    before it on the same connection, or ``timeout_ms`` passed; the reply is how many
+    did. Only inside a ``Batch``, after its writes (WAIT counts the writes of its own
+    connection); on a cluster it goes to the master of ``key``'s slot.
+    """
+
+    replicas: int
+    timeout_ms: int
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     """Several steps sent in one pipeline; the reply is the list of their replies."""
 
-    steps: Sequence[Call | Command]
+    steps: Sequence[Call | Command | Wait]
 
 
 #: What a plan may yield.

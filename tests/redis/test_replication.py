@@ -1,0 +1,85 @@
+"""``min_replicas``: sends confirmed only once Redis ``WAIT`` says replicas have them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from zevents.errors import ConfigError, QueueUnavailable, ReplicationError
+from zevents.redis import RedisQueue
+from zevents.redis.protocol.steps import Batch, Call, Plan, Wait
+from zevents.redis.replication import Replication, replicated
+
+
+def two_steps() -> Plan[list[Any]]:
+    first = yield Call("a.lua", ["k"], [])
+    second = yield Batch([Call("b.lua", ["k"], []), Call("c.lua", ["k"], [])])
+    return [first, second]
+
+
+def test_replicated_puts_a_wait_after_each_step_and_checks_its_reply() -> None:
+    plan = replicated(two_steps(), Replication(2, 0.25), "{q}:msgs", "send to 'q'")
+    step = next(plan)
+    assert step == Batch([Call("a.lua", ["k"], []), Wait(2, 250, "{q}:msgs")])
+    step = plan.send(["one", 2])
+    assert isinstance(step, Batch)
+    assert step.steps[-1] == Wait(2, 250, "{q}:msgs")
+    with pytest.raises(StopIteration) as done:
+        plan.send(["b", "c", 3])
+    assert done.value.value == ["one", ["b", "c"]]
+
+
+def test_too_few_replicas_raise_a_replication_error_naming_the_counts() -> None:
+    plan = replicated(two_steps(), Replication(2), "{q}:msgs", "send to 'q'")
+    next(plan)
+    with pytest.raises(ReplicationError, match="1 of 2 replica") as raised:
+        plan.send(["one", 1])
+    assert (raised.value.acknowledged, raised.value.wanted) == (1, 2)
+
+
+def test_no_replicas_asked_leaves_the_plan_as_it_is() -> None:
+    plan = replicated(two_steps(), Replication(0), "{q}:msgs", "send")
+    assert next(plan) == Call("a.lua", ["k"], [])
+
+
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [
+        ({"min_replicas": -1}, "min_replicas"),
+        ({"min_replicas": True}, "min_replicas"),
+        ({"min_replicas": 1.5}, "min_replicas"),
+        ({"replica_timeout": 0}, "replica_timeout"),
+        ({"replica_timeout": "1"}, "replica_timeout"),
+    ],
+)
+def test_bad_replication_options_fail_at_construction(
+    url: str, options: dict[str, Any], option: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        RedisQueue("jobs", url, **options)
+    assert raised.value.option == option
+
+
+def test_a_server_without_replicas_refuses_sends_that_ask_for_one(
+    make_queue: Callable[..., RedisQueue],
+) -> None:
+    """The write is on the master, but the send says it is not confirmed, within the
+    replica timeout; without min_replicas the master's word is enough."""
+    queue = make_queue("repl", min_replicas=1, replica_timeout=0.2)
+    started = time.monotonic()
+    with pytest.raises(ReplicationError) as raised:
+        queue.send("x", 1)
+    assert time.monotonic() - started < 2
+    assert isinstance(raised.value, QueueUnavailable)
+    assert (raised.value.acknowledged, raised.value.wanted) == (0, 1)
+    with pytest.raises(ReplicationError):
+        queue.send_many([("x", n) for n in range(2500)])
+    assert queue.send("x", 2, min_replicas=0)
+    assert queue.stats()["ready"] == {0: 2502}
+    plain = make_queue("repl")
+    assert plain.send_many([("x", 3)], min_replicas=0)
+    with pytest.raises(ReplicationError):
+        plain.send("x", 4, min_replicas=1)

@@ -1,0 +1,102 @@
+"""Writes confirmed by replicas: ``min_replicas`` and Redis ``WAIT`` (sans-I/O).
+
+Redis replicates asynchronously: a write the master accepted is lost if the master
+dies before a replica has it. ``replicated`` wraps a plan that writes so that each of
+its steps goes in one pipeline with a ``WAIT`` after it; a step fewer replicas
+acknowledged in time fails with ``ReplicationError``. Importable without redis-py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from zevents.errors import ConfigError, ReplicationError
+from zevents.redis.defaults import DEFAULT_MIN_REPLICAS, DEFAULT_REPLICA_TIMEOUT
+from zevents.redis.protocol.steps import Batch, Plan, Wait
+
+__all__ = ["Replication", "replicated"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Replication:
+    """How many replicas must acknowledge a write, and how long to wait for them.
+
+    Attributes:
+        min_replicas: Replicas that must have the write (0: the master's word is enough).
+        timeout: Seconds ``WAIT`` blocks at most.
+
+    Raises:
+        ConfigError: A negative or non-integer count, or a timeout that is not > 0.
+    """
+
+    min_replicas: int = DEFAULT_MIN_REPLICAS
+    timeout: float = DEFAULT_REPLICA_TIMEOUT
+
+    def __post_init__(self) -> None:
+        count = self.min_replicas
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ConfigError(
+                f"min_replicas must be a whole number >= 0, not {count!r}", option="min_replicas"
+            )
+        timeout = self.timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ConfigError(
+                f"replica_timeout must be a number of seconds > 0, not {timeout!r}",
+                option="replica_timeout",
+            )
+
+    @property
+    def is_required(self) -> bool:
+        """Whether writes wait for replicas at all."""
+        return self.min_replicas > 0
+
+    def wait(self, key: str) -> Wait:
+        """The ``WAIT`` step for writes to ``key``'s slot (at least 1 ms: 0 would block
+        for ever)."""
+        return Wait(self.min_replicas, max(1, round(self.timeout * 1000)), key)
+
+
+def replicated(plan: Plan[T], replication: Replication, key: str, what: str) -> Plan[T]:
+    """``plan`` with each step followed by ``WAIT`` in its pipeline.
+
+    Args:
+        plan: A plan whose steps write to ``key``'s slot.
+        replication: The replicas to wait for.
+        key: A key of the slot written to (a cluster sends ``WAIT`` to its master).
+        what: What is written, for the error (``"send to 'orders'"``).
+
+    Raises:
+        ReplicationError: Fewer than ``min_replicas`` replicas acknowledged a step in
+            time (the write is on the master, not confirmed).
+    """
+    if not replication.is_required:
+        return (yield from plan)
+    wait = replication.wait(key)
+    try:
+        step = next(plan)
+        while True:
+            lone = not isinstance(step, Batch)
+            steps = list(step.steps) if isinstance(step, Batch) else [step]
+            replies: list[Any] = yield Batch([*steps, wait])
+            check_acknowledged(replies[-1], replication, what)
+            step = plan.send(replies[0] if lone else replies[:-1])
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+def check_acknowledged(reply: Any, replication: Replication, what: str) -> None:
+    """Raise ``ReplicationError`` if ``WAIT``'s ``reply`` is below ``min_replicas``."""
+    acknowledged, wanted = int(reply), replication.min_replicas
+    if acknowledged >= wanted:
+        return
+    raise ReplicationError(
+        f"{what}: {acknowledged} of {wanted} replica(s) acknowledged the write within "
+        f"{replication.timeout:g} s; it is on the master but not confirmed (it is lost "
+        "if the master fails before a replica has it)",
+        acknowledged=acknowledged,
+        wanted=wanted,
+    )
