@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -118,11 +119,18 @@ def test_confirmed_timeout_then_next_event_goes_through(start: Any, short_tmp: P
     listener.close()
 
 
-def test_confirmed_remote_receiver_raising_reports_remote_error(start: Any, endpoint: str) -> None:
+def test_confirmed_remote_receiver_raising_reports_remote_error(
+    start: Any, endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
     service = start({"bind": endpoint, "confirmed": True}, fail="explode.*")
     bus, listener, errors = sender(endpoint, confirmed=True, rcvtimeo=5000)
-    assert bus.fire("explode.now", {"x": 1}) == [(listener, False)]
+    with caplog.at_level(logging.WARNING, logger="zevents.listener"):
+        assert bus.fire("explode.now", {"x": 1}) == [(listener, False)]
     assert errors[0]["error_type"] == "RemoteError"
+    # delivered, so the log does not say "could not deliver"
+    assert [r.getMessage().split(": ")[0] for r in caplog.records] == [
+        f"'explode.now' was delivered to {endpoint}; the remote handler failed"
+    ]
     assert "RuntimeError: receiver failed on explode.now" in errors[0]["error"]
     # the next event goes through
     assert bus.fire("calm", 2) == [(listener, True)]

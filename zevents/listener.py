@@ -18,7 +18,7 @@ from zevents._opening import S
 from zevents._sockets import LazySocket, SocketOwner
 from zevents.config import ListenerOptions, load_connection
 from zevents.confirmations import ConfirmWindow, InFlight, new_token, unconfirmed_error, wait_ms
-from zevents.errors import DeliveryError, DeliveryTimeout
+from zevents.errors import DeliveryError, DeliveryTimeout, RemoteError
 from zevents.eventbus import Bus, current_bus, default_bus
 from zevents.events import PUSH_ERROR
 from zevents.eventsocket import EventSocket
@@ -151,7 +151,12 @@ class ListenerBase(SocketOwner[S]):
         """Log a failed event; the bus to fire ``zevents.push.error`` on, and its payload."""
         endpoint = self.options.endpoints
         name = type(error).__name__
-        logger.warning("could not deliver %r to %s: %s: %s", event, endpoint, name, error)
+        if isinstance(error, RemoteError):
+            logger.warning(
+                "%r was delivered to %s; the remote handler failed: %s", event, endpoint, error
+            )
+        else:
+            logger.warning("could not deliver %r to %s: %s: %s", event, endpoint, name, error)
         report = {
             "event": event,
             "payload": payload,
