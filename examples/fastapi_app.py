@@ -3,10 +3,12 @@
 Its request handlers send events from the event loop without blocking it:
 ``POST /orders`` sends ``orders.created`` confirmed (the response says whether the
 service's receivers ran), ``DELETE /orders/{id}`` sends ``orders.cancelled`` confirmed,
-and ``POST /orders/{id}/viewed`` fires ``orders.viewed`` on the app's bus, where a plain
-listener forwards it. The lifespan runs an async ``EventService`` (the app's inbox:
-``GET /inbox`` lists what other processes sent it) beside the web server, in
-``BACKGROUND``, and stops it, drained, when the server shuts down.
+``POST /orders/{id}/viewed`` fires ``orders.viewed`` on the app's bus, where a plain
+listener forwards it, and ``POST /orders/{id}/receipt`` puts a ``receipts.send`` job into
+a durable Redis queue. The lifespan runs, beside the web server, an async
+``EventService`` (the app's inbox: ``GET /inbox`` lists what other processes sent it)
+and an async Redis ``Worker`` working that queue four jobs at a time (``GET /receipts``
+lists the jobs done), and stops both, drained, when the server shuts down.
 
 Run the orders service of examples/orders_service.py, then the app:
 
@@ -15,10 +17,12 @@ Run the orders service of examples/orders_service.py, then the app:
     curl -X POST localhost:8000/orders -H 'content-type: application/json' -d '{"id": 1}'
     zevents emit -e ipc:///tmp/zevents-app-inbox.sock --confirmed stock.changed '{"sku": "A"}'
     curl localhost:8000/inbox
+    curl -X POST localhost:8000/orders/1/receipt && curl localhost:8000/receipts
 
 Endpoints come from the environment: ``ORDERS_ENDPOINT`` (default
 ``ipc:///tmp/zevents-orders.sock``) and ``INBOX_ENDPOINT`` (default
-``ipc:///tmp/zevents-app-inbox.sock``).
+``ipc:///tmp/zevents-app-inbox.sock``); the queue is ``JOBS_QUEUE`` (default
+``app-jobs``) on the Redis of ``ZEVENTS_REDIS_URL``, else the embedded one.
 """
 
 from __future__ import annotations
@@ -27,13 +31,14 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
 from zevents import Bus, DeliveryError, DeliveryTimeout, RemoteError
 from zevents.aio import EventListener, EventService
+from zevents.aio.redis import RedisQueue, Worker
 
 ORDERS = os.environ.get("ORDERS_ENDPOINT", "ipc:///tmp/zevents-orders.sock")
 INBOX = os.environ.get("INBOX_ENDPOINT", "ipc:///tmp/zevents-app-inbox.sock")
@@ -59,48 +64,53 @@ async def remember(event: str, payload: Any) -> None:
     inbox.append({"event": event, "payload": payload})
 
 
-class Background(Protocol):
-    """Something the lifespan runs beside the web server: an ``EventService``, or an
-    async Redis ``Worker``."""
-
-    @property
-    def is_running(self) -> bool: ...
-
-    async def run(self) -> None: ...
-
-    def stop(self) -> None: ...
+# Durable jobs: a queue on Redis, and an async worker that runs up to four at a time.
+jobs = RedisQueue(os.environ.get("JOBS_QUEUE", "app-jobs"))
+jobs_bus = Bus("jobs")
+receipts: list[int] = []
 
 
-#: Run while the app serves: started in order, stopped (and awaited: each drains) at
-#: shutdown. Add an async Redis worker here to consume a queue beside the server.
-BACKGROUND: list[Background] = [inbox_service]
+@jobs_bus.on("receipts.send")
+async def send_receipt(event: str, payload: Any) -> None:
+    await asyncio.sleep(0.01)  # a mail server's round trip
+    receipts.append(payload["id"])
 
 
-async def _started(parts: list[Background], tasks: list[asyncio.Task[None]]) -> None:
-    """Wait until every part runs; raise the error of one that could not start."""
+worker = Worker(jobs, jobs_bus, concurrency=4)
+
+#: The lifespan's tasks, while the app serves.
+running: dict[str, asyncio.Task[Any]] = {}
+
+
+async def _started() -> None:
+    """Wait until the service receives; raise the error of a task that ended at start."""
     deadline = asyncio.get_running_loop().time() + 10
-    while not all(part.is_running for part in parts):
-        for task in tasks:
+    while not inbox_service.is_running:
+        for task in running.values():
             if task.done():
                 task.result()  # raises what ended it
                 raise RuntimeError(f"{task.get_name()} ended at start")
         if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("the background parts did not start within 10 s")
+            raise TimeoutError("the inbox service did not start within 10 s")
         await asyncio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-    tasks = [asyncio.create_task(part.run()) for part in BACKGROUND]
+    running["inbox"] = asyncio.create_task(inbox_service.run(), name="inbox service")
+    # handle_signals=False: SIGINT and SIGTERM are the web server's; stop() comes below
+    running["worker"] = asyncio.create_task(worker.run(handle_signals=False), name="worker")
     try:
-        await _started(BACKGROUND, tasks)
+        await _started()
         yield
     finally:
-        for part in reversed(BACKGROUND):
-            part.stop()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        inbox_service.stop()
+        worker.stop()  # the jobs in flight finish first
+        await asyncio.gather(*running.values(), return_exceptions=True)
+        running.clear()
         await orders.aclose()
         await notifier.aclose()
+        await jobs.aclose()
 
 
 app = FastAPI(title="zevents + FastAPI", lifespan=lifespan)
@@ -142,6 +152,18 @@ async def order_viewed(order_id: int) -> dict[str, Any]:
     return {"order": order_id, "sent": all(sent for _, sent in results)}
 
 
+@app.post("/orders/{order_id}/receipt", status_code=202)
+async def queue_receipt(order_id: int) -> dict[str, Any]:
+    # Stored in Redis when this returns: the worker sends it even if the app restarts.
+    message_id = await jobs.send("receipts.send", {"id": order_id})
+    return {"order": order_id, "queued": message_id}
+
+
+@app.get("/receipts")
+async def read_receipts() -> list[int]:
+    return receipts
+
+
 @app.get("/inbox")
 async def read_inbox() -> list[dict[str, Any]]:
     return inbox
@@ -149,4 +171,5 @@ async def read_inbox() -> list[dict[str, Any]]:
 
 @app.get("/health")
 async def health() -> dict[str, Any]:
-    return {"ok": all(part.is_running for part in BACKGROUND)}
+    working = bool(running) and not any(task.done() for task in running.values())
+    return {"ok": inbox_service.is_running and working}

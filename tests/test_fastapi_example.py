@@ -1,6 +1,7 @@
 """examples/fastapi_app.py under uvicorn in a child process, with real HTTP requests:
 its handlers' events reach a zevents service in another process (a confirmed one's
-outcome is in the response), and its lifespan's async service receives events."""
+outcome is in the response), its lifespan's async service receives events, and its
+lifespan's async Redis worker runs the jobs a request queued."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from tests.conftest import free_tcp_port
 from tests.helpers import ROOT, ServiceProcess, child_env, wait_for
 from zevents import EventListener
+from zevents.redis import RedisQueue, RedisServer
 
 
 @pytest.fixture
@@ -29,8 +31,16 @@ def orders_service(short_tmp: Path) -> Iterator[ServiceProcess]:
         service.stop()
 
 
-def _start_app(short_tmp: Path, port: int) -> subprocess.Popen[str]:
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    with RedisServer() as server:
+        yield server.url
+
+
+def _start_app(short_tmp: Path, port: int, redis_url: str) -> subprocess.Popen[str]:
     env = child_env()
+    env["ZEVENTS_REDIS_URL"] = redis_url
+    env["JOBS_QUEUE"] = "receipts"
     env["ORDERS_ENDPOINT"] = f"ipc://{short_tmp}/orders.sock"
     env["INBOX_ENDPOINT"] = f"ipc://{short_tmp}/inbox.sock"
     uvicorn = [sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "examples")]
@@ -54,10 +64,10 @@ def _is_up(client: httpx.Client, app: subprocess.Popen[str]) -> bool:
 
 
 def test_requests_fire_events_and_the_lifespan_service_receives(
-    short_tmp: Path, orders_service: ServiceProcess
+    short_tmp: Path, orders_service: ServiceProcess, redis_url: str
 ) -> None:
     port = free_tcp_port()
-    app = _start_app(short_tmp, port)
+    app = _start_app(short_tmp, port, redis_url)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             wait_for(lambda: _is_up(client, app), 30, what="the app up")
@@ -81,10 +91,19 @@ def test_requests_fire_events_and_the_lifespan_service_receives(
             assert client.get("/inbox").json() == [
                 {"event": "stock.changed", "payload": {"sku": "A", "left": 4}}
             ]
+
+            # a job stored in Redis, run by the lifespan's async worker
+            queued = [client.post(f"/orders/{n}/receipt") for n in (5, 6, 7)]
+            assert [r.status_code for r in queued] == [202, 202, 202]
+            assert all(r.json()["queued"] for r in queued)
+            wait_for(lambda: sorted(client.get("/receipts").json()) == [5, 6, 7], 15, what="jobs")
         app.send_signal(signal.SIGINT)
         _, err = app.communicate(timeout=20)
         assert app.returncode == 0, err
         assert not (short_tmp / "inbox.sock").exists()  # the lifespan closed the service
+        with RedisQueue("receipts", redis_url) as queue:
+            stats = queue.stats()
+        assert (stats["ready"], stats["processing"], stats["failed"]) == ({0: 0}, 0, 0)
     finally:
         if app.poll() is None:
             app.kill()
