@@ -25,6 +25,7 @@ import redis
 
 from tests.cli.conftest import CliProcess, cli_env
 from tests.conftest import free_tcp_port
+from tests.faults.conftest import Figures
 from tests.helpers import wait_for
 from zevents.errors import DeliveryError, QueueUnavailable, ReplicationError
 from zevents.eventbus import Bus
@@ -179,7 +180,7 @@ def stop(child: subprocess.Popen[bytes]) -> None:
 
 @pytest.mark.timeout(150)
 def test_acknowledged_sends_survive_a_master_failover(
-    cluster: ClusterServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cluster: ClusterServer, tmp_path: Path, figures: Figures
 ) -> None:
     """Kill -9 the queue's master mid-run: every acknowledged send and every event the
     bridge confirmed is handled, and producer, bridge and worker resume by themselves."""
@@ -225,7 +226,7 @@ def test_acknowledged_sends_survive_a_master_failover(
             left = inspect.stats()
         seen = handled()
         lost = wanted - set(seen)
-        figures = (
+        summary = (
             f"failover: sent {MESSAGES} (acknowledged {len(producer.acknowledged)}, "
             f"{acknowledged_before} before the kill; refused attempts "
             f"{dict(producer.refused)}), bridge sent {len(sender.sent)} confirmed "
@@ -236,13 +237,12 @@ def test_acknowledged_sends_survive_a_master_failover(
             f"{left['processing']}; worker {'running' if worker.poll() is None else 'exited'}, "
             f"bridge {'running' if bridge.proc.poll() is None else 'exited'}"
         )
-        with capsys.disabled():
-            print(f"\n{figures}")
-        assert len(producer.acknowledged) == MESSAGES, figures
-        assert not lost, f"{sorted(lost)[:10]} ... {figures}"
-        assert worker.poll() is None, figures
-        assert bridge.proc.poll() is None, figures
-        assert left["processing"] == 0, figures
+        figures(summary)
+        assert len(producer.acknowledged) == MESSAGES, summary
+        assert not lost, f"{sorted(lost)[:10]} ... {summary}"
+        assert worker.poll() is None, summary
+        assert bridge.proc.poll() is None, summary
+        assert left["processing"] == 0, summary
     finally:
         producer.stopped.set()
         if sender is not None:
@@ -257,7 +257,7 @@ def test_acknowledged_sends_survive_a_master_failover(
 
 @pytest.mark.timeout(90)
 def test_sends_wait_for_a_replica_and_are_refused_while_none_is_left(
-    cluster: ClusterServer, capsys: pytest.CaptureFixture[str]
+    cluster: ClusterServer, figures: Figures
 ) -> None:
     """With min_replicas=1, a send to a master whose replica is dead is refused with
     ``ReplicationError`` within the replica timeout, and accepted again once the
@@ -299,10 +299,9 @@ def test_sends_wait_for_a_replica_and_are_refused_while_none_is_left(
         back_in = time.monotonic() - revived
         assert replica in replicas_of(master)
         assert waiting.send_many([("fo.accepted", n) for n in range(14, 24)])
-        figures = (
+        summary = (
             f"replica loss: refused in {refused_in:.2f} s (replica_timeout 0.3 s); "
             f"{refusals} send(s) refused after the revive; accepted again "
             f"{back_in:.1f} s after the replica was started"
         )
-        with capsys.disabled():
-            print(f"\n{figures}")
+        figures(summary)
