@@ -1,5 +1,5 @@
-"""What the history modules use of a ``RedisQueue`` (private): they take the queue as
-this protocol, so none of them imports ``zevents.redis.queue``."""
+"""What the history and failed-store modules use of a ``RedisQueue`` (private): they
+take the queue as this protocol, so none of them imports ``zevents.redis.queue``."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ T = TypeVar("T")
 
 
 class QueueParts(Protocol):
-    """What the history methods use of a ``RedisQueue``."""
+    """What the history and failed-store methods use of a ``RedisQueue``."""
 
     name: str
     codec: BodyCodec
+    _prepared: bool
 
     @property
     def runner(self) -> PlanRunner: ...
@@ -28,4 +29,5 @@ class QueueParts(Protocol):
     @property
     def driver(self) -> Driver: ...
     def exists(self) -> bool: ...
+    def _prepare(self) -> None: ...
     def _write(self, plan: Plan[T], action: str) -> T: ...

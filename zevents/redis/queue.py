@@ -20,9 +20,10 @@ from zevents.redis.defaults import (
     DEFAULT_SOCKET_TIMEOUT,
     DRIVERS,
 )
+from zevents.redis.failed_store import FailedStore
 from zevents.redis.history import QueueHistory, keep_finished_seconds
 from zevents.redis.keys import QueueKeys, unique_name
-from zevents.redis.message import BodyCodec, FailedMessage, select_failed
+from zevents.redis.message import BodyCodec
 from zevents.redis.protocol import Driver, Plan, make_driver
 from zevents.redis.protocol.records import (
     QueueRecord,
@@ -46,7 +47,7 @@ __all__ = ["RedisQueue"]
 T = TypeVar("T")
 
 
-class RedisQueue(QueueHistory):
+class RedisQueue(QueueHistory, FailedStore):
     """A durable queue of events in Redis.
 
     A queue is also a bus receiver: ``bus.listen("orders.*", queue)`` enqueues every
@@ -379,37 +380,6 @@ class RedisQueue(QueueHistory):
         """The identifiers that still have a message queued, delayed or processing."""
         wanted = list(identifiers)
         return self.runner.run(self.driver.unfinished(wanted), f"unfinished of {self.name!r}")
-
-    # --- failed store ---------------------------------------------------------------
-
-    def failed(self) -> list[FailedMessage]:
-        """The failed store, oldest failure first."""
-        return self.runner.run(self.driver.failed(), f"failed of {self.name!r}")
-
-    def retry_failed(
-        self,
-        ids: Iterable[str] | None = None,
-        event: str | None = None,
-        receiver: str | None = None,
-    ) -> int:
-        """Put failed messages back to be tried afresh; returns how many.
-
-        Each goes back at the priority its body names (the default when it names none).
-        The selectors combine; with none, every failed message goes back.
-
-        Args:
-            ids: Only these failed-store ids.
-            event: Only messages of this event name (or ``*`` pattern).
-            receiver: Only messages whose failing receiver is this one (or pattern).
-        """
-        chosen = select_failed(self.failed(), ids=ids, event=event, receiver=receiver)
-        return self._write(self.driver.retry_failed(chosen), f"retry failed of {self.name!r}")
-
-    def flush_failed(self) -> int:
-        """Empty the failed store; returns how many messages were dropped."""
-        if not self._prepared:
-            self._prepare()
-        return self.runner.run(self.driver.flush_failed(), f"flush failed of {self.name!r}")
 
     # --- lifetime -------------------------------------------------------------------
 
