@@ -10,7 +10,7 @@ import pytest
 
 from zevents.errors import ConfigError, QueueUnavailable, ReplicationError
 from zevents.redis import RedisQueue
-from zevents.redis.protocol.steps import Batch, Call, Plan, Wait
+from zevents.redis.protocol.steps import Batch, Call, Plan, Wait, step_replies
 from zevents.redis.replication import Replication, replicated
 
 
@@ -83,3 +83,28 @@ def test_a_server_without_replicas_refuses_sends_that_ask_for_one(
     assert plain.send_many([("x", 3)], min_replicas=0)
     with pytest.raises(ReplicationError):
         plain.send("x", 4, min_replicas=1)
+
+
+def test_step_replies_drop_the_marker_write_of_each_wait() -> None:
+    steps = [Call("a.lua", ["k"], []), Wait(1, 100, "{q}:replicated")]
+    assert step_replies(steps, ["id", 7, 1]) == ["id", 1]
+    wrong = ValueError("WRONGTYPE")
+    assert step_replies(steps, ["id", wrong, 1]) == ["id", wrong]  # no write, no confirmation
+
+
+@pytest.mark.parametrize("driver", ["list", "set"])
+def test_a_send_that_matches_a_stored_message_still_waits_on_a_write_of_its_own(
+    make_queue: Callable[..., RedisQueue], raw: Any, driver: str
+) -> None:
+    """A unique send that finds its message already there writes nothing itself; the
+    marker write makes WAIT cover it (since Redis 7 WAIT counts only the connection's
+    own last write), so it is not confirmed while no replica has anything."""
+    queue = make_queue(f"repl-{driver}", driver=driver, min_replicas=1, replica_timeout=0.05)
+    marker = queue.keys.key("replicated")
+    written = []
+    for _ in range(2):
+        with pytest.raises(ReplicationError):
+            queue.send("x", {"same": True}, identifier="one", unique=True)
+        written.append(int(raw.get(marker)))
+    assert 0 < written[0] < written[1]  # the second send, which matched, wrote the marker
+    assert sum(queue.stats()["ready"].values()) == 1

@@ -19,7 +19,7 @@ from zevents.errors import QueueError, QueueUnavailable
 from zevents.redis.connections import resolve_redis
 from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT
 from zevents.redis.embedded import embedded_url
-from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step, Wait
+from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step, Wait, step_replies
 from zevents.redis.scripts import script_sha, script_source
 from zevents.redis.urls import check_url, is_cluster, mask_url
 
@@ -201,7 +201,8 @@ class Runner:
                 sha = script_sha(step.script)
                 pipe.execute_command("EVALSHA", sha, len(step.keys), *step.keys, *step.args)
             elif isinstance(step, Wait):
+                pipe.incr(step.key)  # a write of its own first (see replication.py)
                 pipe.execute_command("WAIT", step.replicas, step.timeout_ms)
             else:
                 getattr(pipe, step.method)(*step.args)
-        return list(pipe.execute(raise_on_error=False))
+        return step_replies(steps, pipe.execute(raise_on_error=False))

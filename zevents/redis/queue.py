@@ -191,7 +191,9 @@ class RedisQueue(QueueHistory, FailedStore):
         wanted = self.replication
         if min_replicas is not None:
             wanted = Replication(min_replicas, wanted.timeout)
-        return self.runner.run(replicated(plan, wanted, self._keys.key("msgs"), action), action)
+        return self.runner.run(
+            replicated(plan, wanted, self._keys.key("replicated"), action), action
+        )
 
     @property
     def shape(self) -> QueueShape:

@@ -4,6 +4,13 @@ Redis replicates asynchronously: a write the master accepted is lost if the mast
 dies before a replica has it. ``replicated`` wraps a plan that writes so that each of
 its steps goes in one pipeline with a ``WAIT`` after it; a step fewer replicas
 acknowledged in time fails with ``ReplicationError``. Importable without redis-py.
+
+A ``Wait`` step is run as ``INCR`` of its key, then ``WAIT``: a step may write nothing
+(a unique send that matches a message another producer sent a moment ago, or a set
+queue that already holds the body), and since Redis 7 a connection's ``WAIT`` covers
+only that connection's own last write, so without a write of its own it would confirm
+at once what no replica may have yet. The marker comes after the matched message in the
+replication stream: a replica that has the marker has the message.
 """
 
 from __future__ import annotations
@@ -65,7 +72,8 @@ def replicated(plan: Plan[T], replication: Replication, key: str, what: str) -> 
     Args:
         plan: A plan whose steps write to ``key``'s slot.
         replication: The replicas to wait for.
-        key: A key of the slot written to (a cluster sends ``WAIT`` to its master).
+        key: A key of the slot written to, which only ``WAIT``'s marker write uses (a
+            cluster sends the pipeline to that slot's master).
         what: What is written, for the error (``"send to 'orders'"``).
 
     Raises:

@@ -24,7 +24,7 @@ from zevents.redis._client import translation
 from zevents.redis.connections import resolve_redis
 from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT
 from zevents.redis.embedded import embedded_url
-from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step, Wait
+from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step, Wait, step_replies
 from zevents.redis.scripts import script_sha, script_source
 from zevents.redis.urls import check_url, mask_url
 
@@ -191,10 +191,11 @@ class AsyncRunner:
             if isinstance(step, Call):
                 pipe.execute_command(*_evalsha(step))
             elif isinstance(step, Wait):  # one connection: a plain client's pipeline
+                pipe.incr(step.key)  # a write of its own first (see replication.py)
                 pipe.execute_command("WAIT", step.replicas, step.timeout_ms)
             else:
                 getattr(pipe, step.method)(*step.args)
-        return list(await pipe.execute(raise_on_error=False))
+        return step_replies(steps, await pipe.execute(raise_on_error=False))
 
     async def aclose(self) -> None:
         """Close the client's connections."""

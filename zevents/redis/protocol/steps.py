@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, Union
 
-__all__ = ["Batch", "Call", "Command", "Plan", "Step", "Wait", "single"]
+__all__ = ["Batch", "Call", "Command", "Plan", "Step", "Wait", "single", "step_replies"]
 
 T = TypeVar("T")
 
@@ -50,7 +50,9 @@ class Wait:
     """Redis ``WAIT``: block until ``replicas`` replicas acknowledged the writes sent
     before it on the same connection, or ``timeout_ms`` passed; the reply is how many
     did. Only inside a ``Batch``, after its writes (WAIT counts the writes of its own
-    connection); on a cluster it goes to the master of ``key``'s slot.
+    connection); on a cluster it goes to the master of ``key``'s slot. The clients run
+    it as ``INCR key`` then ``WAIT``, so the connection has written something even when
+    the batch's writes matched what was there (see ``zevents.redis.replication``).
     """
 
     replicas: int
@@ -75,3 +77,18 @@ def single(step: Call | Command, parse: Callable[[Any], T]) -> Plan[T]:
     """The plan of one step whose reply ``parse`` turns into the result."""
     reply = yield step
     return parse(reply)
+
+
+def step_replies(steps: Sequence[Call | Command | Wait], replies: Sequence[Any]) -> list[Any]:
+    """One reply per step, from a pipeline that ran each ``Wait`` as two commands
+    (``INCR`` of its key, then ``WAIT``): the marker's reply is left out, or stands for
+    the ``Wait`` when it is an error (no write, no confirmation)."""
+    out: list[Any] = []
+    found = iter(replies)
+    for step in steps:
+        reply = next(found)
+        if isinstance(step, Wait):
+            waited = next(found)
+            reply = reply if isinstance(reply, Exception) else waited
+        out.append(reply)
+    return out
