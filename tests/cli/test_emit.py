@@ -139,7 +139,8 @@ def test_remote_handler_failure_on_a_line_says_delivered_and_resumes_after_it(
     assert result.returncode == 1
     assert result.stderr.decode().splitlines() == [
         f"Error: 'boom' (line 2) was sent to {ipc_endpoint} and delivered; the remote "
-        "handler failed: ValueError: boom was fired; stopped there (resume with: tail -n +3)"
+        "handler failed: ValueError: boom was fired; stopped there (resume with: tail -n +3; "
+        "or tail -n +2 to send it again, e.g. to a bridge that could not store it)"
     ]
 
 

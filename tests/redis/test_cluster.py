@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from redis.cluster import RedisCluster
 
+from tests.conftest import free_tcp_port
 from tests.redis.conftest import DRIVERS, wait_for
 from zevents.eventbus import Bus
 from zevents.redis import RedisQueue, RedisServer, RetryPolicy, Worker, workers
@@ -55,3 +56,12 @@ def test_every_operation_works_on_a_cluster_without_crossslot_errors(
         assert queue.stats()["ready"] == {5: 0, 0: 1}
     finally:
         client.close()
+
+
+def test_a_cluster_url_with_no_node_answering_is_unavailable_not_a_raw_error() -> None:
+    from zevents.errors import QueueUnavailable
+    from zevents.redis._client import connect
+
+    port = free_tcp_port()  # nothing listens there
+    with pytest.raises(QueueUnavailable, match="connect to the cluster"):
+        connect(f"redis+cluster://127.0.0.1:{port}", socket_timeout=0.5)

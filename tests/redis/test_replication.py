@@ -53,6 +53,8 @@ def test_no_replicas_asked_leaves_the_plan_as_it_is() -> None:
         ({"min_replicas": 1.5}, "min_replicas"),
         ({"replica_timeout": 0}, "replica_timeout"),
         ({"replica_timeout": "1"}, "replica_timeout"),
+        # WAIT may block as long as a read may: its answer would come too late
+        ({"min_replicas": 1, "replica_timeout": 2, "socket_timeout": 2}, "replica_timeout"),
     ],
 )
 def test_bad_replication_options_fail_at_construction(
@@ -86,7 +88,7 @@ def test_a_server_without_replicas_refuses_sends_that_ask_for_one(
 
 
 def test_step_replies_drop_the_marker_write_of_each_wait() -> None:
-    steps = [Call("a.lua", ["k"], []), Wait(1, 100, "{q}:replicated")]
+    steps: list[Call | Wait] = [Call("a.lua", ["k"], []), Wait(1, 100, "{q}:replicated")]
     assert step_replies(steps, ["id", 7, 1]) == ["id", 1]
     wrong = ValueError("WRONGTYPE")
     assert step_replies(steps, ["id", wrong, 1]) == ["id", wrong]  # no write, no confirmation

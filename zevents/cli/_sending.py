@@ -186,13 +186,19 @@ def _undelivered(failure: _Failure, listener: EventListener) -> DeliveryError:
     endpoint = listener.options.endpoints
     where = f" (line {line.number})" if line.number is not None else ""
     if isinstance(error, RemoteError):
-        # Delivered: a resend would run the handler again, so the next line resumes.
+        # Delivered: a resend would run the handler again, so the next line resumes;
+        # but a handler that failed before doing its work (a bridge that could not
+        # store the event) wants the line itself again.
         message = (
             f"{line.event!r}{where} was sent to {endpoint} and delivered; "
             f"the remote handler failed: {error}"
         )
         if line.number is not None:
-            message += f"; stopped there (resume with: tail -n +{line.number + 1})"
+            message += (
+                f"; stopped there (resume with: tail -n +{line.number + 1}; or "
+                f"tail -n +{line.number} to send it again, e.g. to a bridge that could "
+                "not store it)"
+            )
         return RemoteError(message, event=line.event, endpoint=endpoint)
     reason = f"{error} ({type(error).__name__})"
     if isinstance(error, DeliveryTimeout) and not error.sent and listener.options.confirmed:

@@ -73,7 +73,7 @@ def connect(url: str, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT) -> Any:
             plain = url.replace("+cluster://", "://", 1)
             try:
                 return RedisCluster.from_url(plain, **timeouts)
-            except redis.RedisError as exc:
+            except (redis.RedisError, RedisClusterException) as exc:
                 raise translation(url, "connect to the cluster", exc) from exc
         return redis.Redis.from_url(url, health_check_interval=30, **timeouts)
     except ValueError as exc:

@@ -135,7 +135,7 @@ class RedisQueue(QueueHistory, FailedStore):
         self.codec = BodyCodec(resolve_serializer(serializer))
         self.keep_finished = keep_finished_seconds(keep_finished)
         #: The replicas a send waits for (``min_replicas``, ``replica_timeout``).
-        self.replication = Replication(min_replicas, replica_timeout)
+        self.replication = Replication(min_replicas, replica_timeout).within(socket_timeout)
         self._asked = (driver, tuple(priorities) if priorities else None, default_priority)
         if priorities is not None or default_priority is not None:
             settle_shape(name, None, *self._asked)  # bad levels fail here, before any I/O

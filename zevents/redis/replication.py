@@ -55,6 +55,21 @@ class Replication:
                 option="replica_timeout",
             )
 
+    def within(self, socket_timeout: float) -> Replication:
+        """This, checked against the connection's ``socket_timeout``: a ``WAIT`` that may
+        block as long as a read may take would end as a timeout, not as an answer.
+
+        Raises:
+            ConfigError: Replicas are asked for and ``timeout >= socket_timeout``.
+        """
+        if self.is_required and self.timeout >= socket_timeout:
+            raise ConfigError(
+                f"replica_timeout ({self.timeout:g} s) must be shorter than socket_timeout "
+                f"({socket_timeout:g} s), or WAIT's answer would arrive after the read gave up",
+                option="replica_timeout",
+            )
+        return self
+
     @property
     def is_required(self) -> bool:
         """Whether writes wait for replicas at all."""

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import redis
 import redis.asyncio
 from redis.connection import HiredisRespSerializer
+from redis.exceptions import RedisClusterException
 from redis.utils import HIREDIS_AVAILABLE
 
 from zevents.errors import QueueError
@@ -152,7 +153,7 @@ class AsyncRunner:
         except StopIteration as done:
             result: T = done.value
             return result
-        except redis.RedisError as exc:
+        except (redis.RedisError, RedisClusterException) as exc:
             raise translation(self.url or "unix://(embedded)", action, exc) from exc
 
     async def _step(self, client: Any, step: Step) -> Any:
