@@ -20,29 +20,34 @@ def two_steps() -> Plan[list[Any]]:
     return [first, second]
 
 
-def test_replicated_puts_a_wait_after_each_step_and_checks_its_reply() -> None:
-    plan = replicated(two_steps(), Replication(2, 0.25), "{q}:msgs", "send to 'q'")
-    step = next(plan)
-    assert step == Batch([Call("a.lua", ["k"], []), Wait(2, 250, "{q}:msgs")])
-    step = plan.send(["one", 2])
-    assert isinstance(step, Batch)
-    assert step.steps[-1] == Wait(2, 250, "{q}:msgs")
+def test_replicated_runs_the_plan_then_one_wait_and_checks_its_reply() -> None:
+    plan = replicated(two_steps(), Replication(2, 0.25), "{q}:replicated", "send to 'q'")
+    assert next(plan) == Call("a.lua", ["k"], [])
+    step = plan.send("one")
+    assert step == Batch([Call("b.lua", ["k"], []), Call("c.lua", ["k"], [])])
+    assert plan.send(["b", "c"]) == Batch([Wait(2, 250, "{q}:replicated")])
     with pytest.raises(StopIteration) as done:
-        plan.send(["b", "c", 3])
+        plan.send([2])
     assert done.value.value == ["one", ["b", "c"]]
 
 
 def test_too_few_replicas_raise_a_replication_error_naming_the_counts() -> None:
-    plan = replicated(two_steps(), Replication(2), "{q}:msgs", "send to 'q'")
+    plan = replicated(two_steps(), Replication(2), "{q}:replicated", "send to 'q'")
     next(plan)
+    plan.send("one")
+    plan.send(["b", "c"])
     with pytest.raises(ReplicationError, match="1 of 2 replica") as raised:
-        plan.send(["one", 1])
+        plan.send([1])
     assert (raised.value.acknowledged, raised.value.wanted) == (1, 2)
 
 
 def test_no_replicas_asked_leaves_the_plan_as_it_is() -> None:
-    plan = replicated(two_steps(), Replication(0), "{q}:msgs", "send")
+    plan = replicated(two_steps(), Replication(0), "{q}:replicated", "send")
     assert next(plan) == Call("a.lua", ["k"], [])
+    plan.send("one")
+    with pytest.raises(StopIteration) as done:
+        plan.send(["b", "c"])
+    assert done.value.value == ["one", ["b", "c"]]
 
 
 @pytest.mark.parametrize(
@@ -108,5 +113,5 @@ def test_a_send_that_matches_a_stored_message_still_waits_on_a_write_of_its_own(
         with pytest.raises(ReplicationError):
             queue.send("x", {"same": True}, identifier="one", unique=True)
         written.append(int(raw.get(marker)))
-    assert 0 < written[0] < written[1]  # the second send, which matched, wrote the marker
+    assert written == [1, 2]  # the second send, which matched, wrote the marker too
     assert sum(queue.stats()["ready"].values()) == 1

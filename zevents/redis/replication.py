@@ -1,11 +1,11 @@
 """Writes confirmed by replicas: ``min_replicas`` and Redis ``WAIT`` (sans-I/O).
 
 Redis replicates asynchronously: a write the master accepted is lost if the master
-dies before a replica has it. ``replicated`` wraps a plan that writes so that each of
-its steps goes in one pipeline with a ``WAIT`` after it; a step fewer replicas
-acknowledged in time fails with ``ReplicationError``. Importable without redis-py.
+dies before a replica has it. ``replicated`` runs a plan that writes, then a ``WAIT``;
+writes fewer replicas acknowledged in time fail with ``ReplicationError``. Importable
+without redis-py.
 
-A ``Wait`` step is run as ``INCR`` of its key, then ``WAIT``: a step may write nothing
+A ``Wait`` step is run as ``INCR`` of its key, then ``WAIT``: a plan may write nothing
 (a unique send that matches a message another producer sent a moment ago, or a set
 queue that already holds the body), and since Redis 7 a connection's ``WAIT`` covers
 only that connection's own last write, so without a write of its own it would confirm
@@ -82,33 +82,28 @@ class Replication:
 
 
 def replicated(plan: Plan[T], replication: Replication, key: str, what: str) -> Plan[T]:
-    """``plan`` with each step followed by ``WAIT`` in its pipeline.
+    """``plan``, then ``WAIT`` for its writes.
+
+    The ``Wait`` step runs as ``INCR key`` then ``WAIT`` on one connection: the marker
+    write comes after every write of the plan in the replication stream, so the replicas
+    that have it have them all, whichever connections the plan's steps used.
 
     Args:
         plan: A plan whose steps write to ``key``'s slot.
         replication: The replicas to wait for.
         key: A key of the slot written to, which only ``WAIT``'s marker write uses (a
-            cluster sends the pipeline to that slot's master).
+            cluster sends the marker and ``WAIT`` to that slot's master).
         what: What is written, for the error (``"send to 'orders'"``).
 
     Raises:
-        ReplicationError: Fewer than ``min_replicas`` replicas acknowledged a step in
-            time (the write is on the master, not confirmed).
+        ReplicationError: Fewer than ``min_replicas`` replicas acknowledged the writes in
+            time (they are on the master, not confirmed).
     """
-    if not replication.is_required:
-        return (yield from plan)
-    wait = replication.wait(key)
-    try:
-        step = next(plan)
-        while True:
-            lone = not isinstance(step, Batch)
-            steps = list(step.steps) if isinstance(step, Batch) else [step]
-            replies: list[Any] = yield Batch([*steps, wait])
-            check_acknowledged(replies[-1], replication, what)
-            step = plan.send(replies[0] if lone else replies[:-1])
-    except StopIteration as done:
-        result: T = done.value
-        return result
+    result = yield from plan
+    if replication.is_required:
+        replies: list[Any] = yield Batch([replication.wait(key)])
+        check_acknowledged(replies[-1], replication, what)
+    return result
 
 
 def check_acknowledged(reply: Any, replication: Replication, what: str) -> None:
