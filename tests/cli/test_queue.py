@@ -171,9 +171,14 @@ def test_inspecting_a_stream_as_another_group_creates_no_group(
     try:
         groups = [group["name"] for group in client.xinfo_groups(stream)]
         before = keyspace(redis_url)
-        for command in ("stats", "failed"):
-            args = ("queue", command, queue_name, "--group", "peek")
-            assert run_cli(*args, env=redis_env).returncode == 0, command
+        stats = run_cli("queue", "stats", queue_name, "--group", "peek", env=redis_env)
+        assert stats.returncode == 2  # a group that does not exist is named, not zeros
+        assert_one_error_line(
+            stats.stderr.decode(),
+            f"queue {queue_name!r} has no consumer group 'peek' (its groups: default)",
+        )
+        failed = run_cli("queue", "failed", queue_name, "--group", "peek", env=redis_env)
+        assert failed.returncode == 0
         assert [group["name"] for group in client.xinfo_groups(stream)] == groups
         assert keyspace(redis_url) == before
     finally:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from zevents.errors import ConfigError
 from zevents.redis.keys import QueueKeys
 from zevents.redis.message import BodyCodec, FailedMessage, Taken
 from zevents.redis.protocol.base import BaseDriver, Done, Fields, Finished, Reader, as_str, as_strs
@@ -137,6 +138,14 @@ class StreamDriver(BaseDriver):
         streams = [p for p, found in zip(keys.priorities, replies[:n], strict=True) if found]
         infos = yield Batch([Command("xinfo_groups", (keys.ready(p),)) for p in streams])
         groups_of = dict(zip(streams, infos, strict=True))
+        names = {as_str(g["name"]) for groups in infos for g in groups}
+        if names and self.group not in names:
+            # other groups read this stream: a typo would otherwise read as an empty queue
+            raise ConfigError(
+                f"queue {keys.name!r} has no consumer group {self.group!r} (its groups: "
+                f"{', '.join(sorted(names))})",
+                option="group",
+            )
         ready: dict[int, int] = {}
         processing = 0
         firsts: list[Any] = []
