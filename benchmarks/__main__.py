@@ -10,7 +10,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import dispatch, enqueue, latency, memory, processing, report, throughput
+from benchmarks import (
+    aio,
+    aio_peers,
+    dispatch,
+    enqueue,
+    latency,
+    memory,
+    processing,
+    report,
+    safe,
+    throughput,
+)
 from benchmarks.harness import PAIRS, Figure, Settings
 
 #: Benchmark name -> what runs it, in the order of the issue.
@@ -21,8 +32,11 @@ BENCHMARKS: dict[str, Callable[[Settings], list[Figure]]] = {
     "enqueue": enqueue.run,
     "processing": processing.run,
     "memory": lambda settings: [memory.service(settings), memory.worker(settings)],
+    "aio": aio.run,
+    "aio_peers": aio_peers.run,
+    "safe": safe.run,
 }
-_NEEDS_REDIS = {"enqueue", "processing", "memory"}
+_NEEDS_REDIS = {"enqueue", "processing", "memory", "aio_peers", "safe"}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -306,3 +306,37 @@ def endpoints(transport: str, directory: Path, prefix: str) -> Callable[[], str]
         return f"tcp://127.0.0.1:{free_port()}"
 
     return make
+
+
+class Rounds:
+    """Counts events in a receiving child that stays up for every round: round ``k`` is
+    events ``k * (warmup + count)`` onwards; once its ``count`` events after ``warmup``
+    arrived, the child prints their rate."""
+
+    def __init__(self, warmup: int, count: int) -> None:
+        self.warmup, self.count = warmup, count
+        self.seen = 0
+        self._base = 0
+        self._start = 0.0
+
+    def hit(self) -> None:
+        """One event arrived."""
+        self.seen += 1
+        done = self.seen - self._base
+        if done == self.warmup:
+            self._start = time.perf_counter()
+        elif done == self.warmup + self.count:
+            emit({"rate": self.count / (time.perf_counter() - self._start)})
+            self._base = self.seen
+
+
+def standing_round(receiver: Child, sender: Child, timeout: float = 120.0) -> Callable[[], float]:
+    """One round of a receiver and a sender that stay up: the sender is told to ``go``
+    (it sends one round's events), and the receiver's rate is read."""
+
+    def one() -> float:
+        sender.command("go")
+        rate: float = receiver.result(timeout)["rate"]
+        return rate
+
+    return one

@@ -48,7 +48,8 @@ def machine() -> dict[str, Any]:
         "pyzmq": zmq.pyzmq_version(),
         "libzmq": zmq.zmq_version(),
     }
-    for package in ("orjson", "blinker", "redis", "hiredis", "rq", "dramatiq", "celery"):
+    peers = ("rq", "dramatiq", "celery", "taskiq", "taskiq-redis", "streaq", "saq", "uvloop")
+    for package in ("orjson", "blinker", "redis", "hiredis", *peers):
         info[package] = _version(package)
     try:
         from zevents.redis.server import find_redis_server

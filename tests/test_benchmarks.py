@@ -15,13 +15,26 @@ import pytest
 
 from tests.helpers import ROOT, child_env
 
-BENCHMARKS = ("throughput", "latency", "dispatch", "enqueue", "processing", "memory")
+BENCHMARKS = (
+    "throughput",
+    "latency",
+    "dispatch",
+    "enqueue",
+    "processing",
+    "memory",
+    "aio",
+    "aio_peers",
+    "safe",
+)
 QUICK_TIMEOUT = 240
 
 pytest.importorskip("rq", reason="the bench extra is not installed")
 pytest.importorskip("dramatiq", reason="the bench extra is not installed")
 pytest.importorskip("celery", reason="the bench extra is not installed")
 pytest.importorskip("psutil", reason="the bench extra is not installed")
+pytest.importorskip("taskiq_redis", reason="the bench extra is not installed")
+pytest.importorskip("streaq", reason="the bench extra is not installed")
+pytest.importorskip("saq", reason="the bench extra is not installed")
 
 
 @pytest.fixture(scope="module")
