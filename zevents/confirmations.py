@@ -26,6 +26,7 @@ from zevents.events import CONFIRMED, ZEROEVENTS_CONFIRMED
 __all__ = [
     "CONFIRMED_FRAME",
     "CONFIRM_OK",
+    "READ_EVERY",
     "TOKEN_LENGTH",
     "TOKEN_MARKER",
     "ZEROEVENTS_CONFIRMED_FRAME",
@@ -178,6 +179,11 @@ class InFlight:
     error: DeliveryError | None = field(default=None)
 
 
+#: Sends between two reads of the confirmations that came meanwhile: a poll per send
+#: costs more than the send, and the window bounds what waits unread.
+READ_EVERY = 32
+
+
 class ConfirmWindow:
     """Events in flight, by token, oldest first.
 
@@ -196,6 +202,7 @@ class ConfirmWindow:
         self.timeout = timeout
         self.endpoint = endpoint
         self._flight: OrderedDict[bytes, InFlight] = OrderedDict()
+        self._unread = 0
 
     def __len__(self) -> int:
         return len(self._flight)
@@ -204,6 +211,15 @@ class ConfirmWindow:
     def is_full(self) -> bool:
         """Whether a new event must wait for a confirmation first."""
         return len(self._flight) >= self.size
+
+    def is_due(self) -> bool:
+        """Whether to read the confirmations that came before the next send: every
+        ``READ_EVERY`` sends, and whenever the window is full."""
+        self._unread += 1
+        if self._unread >= READ_EVERY or self.is_full:
+            self._unread = 0
+            return True
+        return False
 
     def add(self, token: bytes, event: str, payload: Any, now: float) -> None:
         """An event went out with ``token``."""

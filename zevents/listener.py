@@ -288,7 +288,7 @@ class EventListener(ListenerBase[EventSocket]):
     def _push_windowed(self, window: ConfirmWindow, event: str, payload: Any) -> list[InFlight]:
         """Send with a token once the window has room; the events found failed meanwhile."""
         sock = self._socket.get()
-        failed = self._settled(window, sock.read_confirmations(0))
+        failed = self._settled(window, sock.read_confirmations(0)) if window.is_due() else []
         while window.is_full:
             wait = wait_ms(window.next_deadline())
             failed += self._settled(window, sock.read_confirmations(wait))

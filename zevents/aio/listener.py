@@ -124,7 +124,7 @@ class EventListener(ListenerBase[AsyncEventSocket]):
     ) -> list[InFlight]:
         """Send with a token once the window has room; the events found failed meanwhile."""
         sock = self._socket.get()
-        failed = self._settled(window, await sock.read_confirmations(0))
+        failed = self._settled(window, await sock.read_confirmations(0)) if window.is_due() else []
         while window.is_full:
             wait = wait_ms(window.next_deadline())
             failed += self._settled(window, await sock.read_confirmations(wait))
