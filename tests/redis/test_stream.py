@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import redis
 
 from tests.redis.conftest import Running, wait_for
+from zevents.errors import ConfigError
 from zevents.eventbus import Bus
 from zevents.redis import RedisQueue
 from zevents.redis.message import BodyCodec
@@ -255,3 +257,16 @@ def test_stream_stats_count_a_backlog_longer_than_one_page(make_queue: MakeQueue
     queue.send_many([("x", i) for i in range(2 * stream.PAGE + 5)])
     queue.consumer().ack(queue.consumer(lease=30.0, serve=[0]).take(3))
     assert queue.stats()["ready"] == {0: 2 * stream.PAGE + 2}
+
+
+def test_a_queue_that_fails_while_creating_its_group_closes_its_connection(
+    url: str, raw: Any
+) -> None:
+    with RedisQueue("recorded-list", url) as listed:
+        listed.send("x", 1)  # recorded as a list queue
+    before = len(raw.client_list())
+    with pytest.raises(ConfigError, match="list queue") as raised:
+        RedisQueue("recorded-list", url, driver="stream", group="g")
+    # closed at once, not when the half-made queue (held by the traceback) is collected
+    assert raised.traceback
+    assert len(raw.client_list()) == before

@@ -148,10 +148,13 @@ class RedisQueue(QueueHistory, FailedStore):
         self._opened = self._prepared = False
         self._send_action = f"send to {name!r}"
         stream = (driver or "stream") == "stream"
-        if group is not None and create_group and stream and self.driver_name == "stream":
-            # A reader that names its group gets every message from now on: its group
-            # exists before any other reader's acknowledgements can trim the stream.
-            self._prepare()
+        try:  # a reader that names its group gets every message from now on: it exists
+            # before any other reader's acknowledgements can trim the stream
+            if group is not None and create_group and stream and self.driver_name == "stream":
+                self._prepare()
+        except BaseException:
+            self.close()  # the client made above, not left open
+            raise
 
     # --- what the queue is: read on first use -------------------------------------
 
