@@ -269,4 +269,5 @@ def test_a_queue_that_fails_while_creating_its_group_closes_its_connection(
         RedisQueue("recorded-list", url, driver="stream", group="g")
     # closed at once, not when the half-made queue (held by the traceback) is collected
     assert raised.traceback
-    assert len(raw.client_list()) == before
+    # the server sees a closed connection go a moment later
+    wait_for(lambda: len(raw.client_list()) == before, what="the connection closed")
