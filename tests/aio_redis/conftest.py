@@ -4,24 +4,23 @@ each test, and a way to run a coroutine with a deadline."""
 from __future__ import annotations
 
 import asyncio
-import signal
 import subprocess
-import sys
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-import redis
 
-from tests.helpers import child_env, wait_for
-from zevents.redis import RedisServer
+from tests.helpers import script_processes, wait_for
+
+# the same server and emptied-per-test URL as the sync Redis tests
+from tests.redis.conftest import redis_server, url
 from zevents.redis.defaults import DRIVERS as ALL_DRIVERS
 
 T = TypeVar("T")
 DRIVERS = list(ALL_DRIVERS)
 WORKER_SCRIPT = Path(__file__).with_name("worker_script.py")
-__all__ = ["DRIVERS", "run", "wait_for"]
+__all__ = ["DRIVERS", "redis_server", "run", "url", "wait_for"]
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
@@ -41,45 +40,12 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
     return asyncio.run(bounded())
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
-def url(redis_server: RedisServer) -> str:
-    client = redis.Redis.from_url(redis_server.url)
-    try:
-        client.flushall()
-    finally:
-        client.close()
-    return redis_server.url
-
-
 @pytest.fixture
 def spawn(tmp_path: Path, url: str) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """Start ``worker_script.py`` processes (an async worker each); all are killed in
     teardown."""
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(*args: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, str(WORKER_SCRIPT), url, str(tmp_path), *args],
-            env=child_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    with script_processes(WORKER_SCRIPT, url, str(tmp_path)) as start:
+        yield start
 
 
 def wait_ready(proc: subprocess.Popen[bytes]) -> None:

