@@ -1,4 +1,4 @@
-"""Fixtures shared by every test: endpoints and tracked zmq contexts."""
+"""Fixtures shared by every test: endpoints, tracked zmq contexts, service children."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import zmq
+
+from tests.helpers import ServiceProcess
 
 
 def free_tcp_port() -> int:
@@ -66,3 +68,25 @@ def context() -> Iterator[zmq.Context[zmq.Socket[bytes]]]:
     ctx = TrackingContext()
     yield ctx
     ctx.destroy(linger=0)
+
+
+@pytest.fixture
+def services(short_tmp: Path) -> Iterator[list[ServiceProcess]]:
+    """The ``ServiceProcess`` children a test started (see ``start``), stopped after it,
+    before its ``short_tmp`` goes."""
+    started: list[ServiceProcess] = []
+    yield started
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture
+def start(short_tmp: Path, services: list[ServiceProcess]) -> Any:
+    """Start a ``ServiceProcess`` child and wait until it serves; stopped after the test."""
+
+    def start(*listen: dict[str, Any] | str, **options: Any) -> ServiceProcess:
+        service = ServiceProcess(short_tmp, *listen, **options)
+        services.append(service)
+        return service.wait_ready()
+
+    return start

@@ -7,7 +7,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,27 +14,9 @@ import pytest
 import zmq
 
 from tests.conftest import free_tcp_port
-from tests.helpers import ServiceProcess, wait_for
+from tests.helpers import wait_for
 from zevents import Bus, DeliveryError, EventListener, EventService
 from zevents.events import PUSH_ERROR, SERVICE_ERROR, SERVICE_IDLE, SERVICE_STOP
-
-
-@pytest.fixture
-def services(short_tmp: Path) -> Iterator[list[ServiceProcess]]:
-    started: list[ServiceProcess] = []
-    yield started
-    for service in started:
-        service.stop()
-
-
-@pytest.fixture
-def start(short_tmp: Path, services: list[ServiceProcess]) -> Any:
-    def start(*listen: dict[str, Any] | str, **options: Any) -> ServiceProcess:
-        service = ServiceProcess(short_tmp, *listen, **options)
-        services.append(service)
-        return service.wait_ready()
-
-    return start
 
 
 def sender(endpoint: str, **options: Any) -> tuple[Bus, EventListener, list[Any]]:

@@ -3,35 +3,16 @@ in any order, each failure reported once, flush and close."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import free_tcp_port
-from tests.helpers import ServiceProcess, wait_for
+from tests.helpers import wait_for
 from zevents import Bus, ConfigError, DeliveryError, EventListener
 from zevents.confirmations import ConfirmWindow
 from zevents.events import PUSH_ERROR
-
-
-@pytest.fixture
-def services(short_tmp: Path) -> Iterator[list[ServiceProcess]]:
-    started: list[ServiceProcess] = []
-    yield started
-    for service in started:
-        service.stop()
-
-
-@pytest.fixture
-def start(short_tmp: Path, services: list[ServiceProcess]) -> Any:
-    def start(*listen: dict[str, Any] | str, **options: Any) -> ServiceProcess:
-        service = ServiceProcess(short_tmp, *listen, **options)
-        services.append(service)
-        return service.wait_ready()
-
-    return start
 
 
 def windowed(endpoint: str | list[str], window: int, **options: Any) -> tuple[Any, list[Any]]:

@@ -9,7 +9,6 @@ argument, and carries no token.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,6 @@ from tests.helpers import ServiceProcess
 from zevents import Bus, ConfigError, DeliveryTimeout, EventListener, EventService
 
 Context = zmq.Context[zmq.Socket[bytes]]
-
-
-@pytest.fixture
-def services(short_tmp: Path) -> Iterator[list[ServiceProcess]]:
-    started: list[ServiceProcess] = []
-    yield started
-    for service in started:
-        service.stop()
 
 
 def raw(context: Context, kind: int, **endpoints: str) -> zmq.Socket[bytes]:
