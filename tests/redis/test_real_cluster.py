@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from tests.helpers import wait_for
-from tests.redis.conftest import DRIVERS
-from zevents.eventbus import Bus
-from zevents.redis import RedisQueue, RetryPolicy, Worker, queues, workers
+from tests.redis.conftest import DRIVERS, working_a_mixed_queue
+from zevents.redis import RedisQueue, queues, workers
 from zevents.redis.cluster import ClusterServer
 
 
@@ -25,28 +22,8 @@ def cluster() -> Iterator[ClusterServer]:
 def test_every_driver_works_on_a_cluster_by_its_url(cluster: ClusterServer, driver: str) -> None:
     name = f"rc-{driver}"
     with RedisQueue(name, cluster.url, driver=driver, priorities=[0, 5]) as queue:
-        queue.send("x", 1)
-        queue.send("x", 2, priority=5, identifier="i", unique=True)
-        queue.send("x", 3, serial_group="g", delay=0 if driver == "set" else 0.05)
-        queue.send_many([("x", n) for n in range(4, 104)])
-        seen: list[int] = []
-        bus = Bus()
-
-        def receiver(event: str, payload: Any) -> None:
-            seen.append(payload)
-            if payload == 5:
-                raise ValueError("five")
-
-        bus.listen("x", receiver)
-        worker = Worker(queue, bus, retry=RetryPolicy(max_attempts=1), keep_alive=0.5)
-        thread = threading.Thread(target=worker.run, daemon=True)
-        thread.start()
-        try:
-            wait_for(lambda: sorted(seen) == list(range(1, 104)) and queue.failed())
+        with working_a_mixed_queue(queue, driver, 103, keep_alive=0.5):
             wait_for(lambda: [w["queues"] for w in workers(cluster.url)] == [[name]])
-        finally:
-            worker.stop()
-            thread.join(10)
         stats = queue.stats()
         assert (stats["processing"], stats["failed"], stats["ready"]) == (0, 1, {5: 0, 0: 0})
         assert queue.retry_failed() == 1
