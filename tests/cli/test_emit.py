@@ -19,6 +19,20 @@ from zevents.cli.emit import BadLine, Line, read_lines
 Serve = Callable[..., CliProcess]
 
 
+def serve_handling(serve: Serve, endpoint: str, handler: str, tmp: Path) -> Path:
+    """``zevents serve --confirmed --handler sample_handlers:HANDLER ENDPOINT``; the file
+    its handler writes what it handled to."""
+    out = tmp / "handled.jsonl"
+    serve(
+        "--confirmed",
+        "--handler",
+        f"sample_handlers:{handler}",
+        endpoint,
+        env=cli_env(ZEV_TEST_OUT=str(out)),
+    )
+    return out
+
+
 def test_confirmed_round_trip_exits_0(serve: Serve, ipc_endpoint: str) -> None:
     server = serve("--confirmed", ipc_endpoint)
     result = run_cli("emit", "-e", ipc_endpoint, "--confirmed", "orders.created", '{"id": 1}')
@@ -54,14 +68,7 @@ def test_confirmation_that_never_comes_names_the_wait_without_the_hint(
     serve: Serve, ipc_endpoint: str, short_tmp: Path
 ) -> None:
     """Sent, but the handler outlasts --timeout: not confirmed, and not a pairing problem."""
-    out = short_tmp / "handled.jsonl"
-    serve(
-        "--confirmed",
-        "--handler",
-        "sample_handlers:record_slowly",
-        ipc_endpoint,
-        env=cli_env(ZEV_TEST_OUT=str(out)),
-    )
+    serve_handling(serve, ipc_endpoint, "record_slowly", short_tmp)
     result = run_cli("emit", "-e", ipc_endpoint, "--confirmed", "--timeout", "0.3", "slow")
     assert result.returncode == 1
     assert result.stderr.decode().splitlines() == [
@@ -125,14 +132,7 @@ def test_remote_handler_failure_on_a_line_says_delivered_and_resumes_after_it(
     serve: Serve, ipc_endpoint: str, short_tmp: Path
 ) -> None:
     """Delivered, so a resend would run the handler again: resume at the next line."""
-    out = short_tmp / "handled.jsonl"
-    serve(
-        "--confirmed",
-        "--handler",
-        "sample_handlers:record_unless_boom",
-        ipc_endpoint,
-        env=cli_env(ZEV_TEST_OUT=str(out)),
-    )
+    serve_handling(serve, ipc_endpoint, "record_unless_boom", short_tmp)
     lines = b'{"event": "a"}\n{"event": "boom"}\n{"event": "c"}\n'
     args = ["-q", "emit", "-e", ipc_endpoint, "--confirmed", "--window", "1", "-"]
     result = run_cli(*args, input=lines)
@@ -150,14 +150,7 @@ SUMMARY = re.compile(r"zevents emit: sent ([\d,]+) events to (\S+) in [\d.]+ s \
 def test_a_confirmed_run_from_stdin_keeps_a_window_in_flight(
     serve: Serve, ipc_endpoint: str, short_tmp: Path
 ) -> None:
-    out = short_tmp / "handled.jsonl"
-    serve(
-        "--confirmed",
-        "--handler",
-        "sample_handlers:record",
-        ipc_endpoint,
-        env=cli_env(ZEV_TEST_OUT=str(out)),
-    )
+    out = serve_handling(serve, ipc_endpoint, "record", short_tmp)
     lines = b"".join(b'{"event": "n", "payload": %d}\n' % n for n in range(3000))
     result = run_cli("emit", "-e", ipc_endpoint, "--confirmed", "-", input=lines)
     assert result.returncode == 0, result.stderr
@@ -172,14 +165,7 @@ def test_a_confirmed_run_from_stdin_keeps_a_window_in_flight(
 def test_a_windowed_run_counts_what_was_not_confirmed_and_stops_sending(
     serve: Serve, ipc_endpoint: str, short_tmp: Path
 ) -> None:
-    out = short_tmp / "handled.jsonl"
-    serve(
-        "--confirmed",
-        "--handler",
-        "sample_handlers:record_unless_boom",
-        ipc_endpoint,
-        env=cli_env(ZEV_TEST_OUT=str(out)),
-    )
+    out = serve_handling(serve, ipc_endpoint, "record_unless_boom", short_tmp)
     events = [b'{"event": "boom"}' if n == 10 else b'{"event": "a"}' for n in range(50_000)]
     result = run_cli(
         "emit",
