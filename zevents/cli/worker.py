@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from zevents._signals import installed_signal_handlers, stop_handlers
 from zevents.cli._durations import Duration
 from zevents.cli._handlers import handler_option, load_handler
 from zevents.cli._logging import verbosity_of
@@ -233,9 +234,13 @@ def worker(
             )
         messages = MessageLog(logger, retry.max_attempts, verbose=verbosity_of(ctx) > 0)
         messages.listen(bus)
-        logger.info("worker %s on %s -> %s", runner.id, ", ".join(queue_names), ", ".join(handlers))
-        with _reporting(runner, messages, status_fd, drawing):
-            processed = runner.run()
+        # before the start line: a stop signal right after it stops the worker cleanly
+        # (run() installs its own again), never with the default action
+        with installed_signal_handlers(stop_handlers(runner.stop)):
+            names, receivers = ", ".join(queue_names), ", ".join(handlers)
+            logger.info("worker %s on %s -> %s", runner.id, names, receivers)
+            with _reporting(runner, messages, status_fd, drawing):
+                processed = runner.run()
     logger.info("worker stopped after %d message(s)", processed)
     return 0
 
