@@ -7,12 +7,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zmq
 
 from tests.conftest import free_tcp_port
 from tests.helpers import wait_for
 from zevents import Bus, ConfigError, DeliveryError, EventListener
-from zevents.confirmations import ConfirmWindow
+from zevents.confirmations import (
+    CONFIRM_OK,
+    TOKEN_LENGTH,
+    TOKEN_MARKER,
+    ConfirmWindow,
+    new_token,
+    split_tokens,
+)
 from zevents.events import PUSH_ERROR
+from zevents.eventsocket import EventSocket
 
 
 def windowed(endpoint: str | list[str], window: int, **options: Any) -> tuple[Any, list[Any]]:
@@ -144,3 +153,69 @@ def test_the_window_matches_out_of_order_confirmations_and_times_out_the_oldest(
     (expired,) = window.expire(now=101.0)
     assert (expired.event, type(expired.error).__name__) == ("e0", "DeliveryTimeout")
     assert len(window) == 0
+
+
+def test_a_batched_confirmation_settles_every_token_it_carries() -> None:
+    """A confirmation's token frame may hold several tokens end to end; an OK one
+    settles them all, a failed one reports each, late tokens settle nothing."""
+    window = ConfirmWindow(10, timeout=None, endpoint="ipc://x")
+    tokens = [window.open(f"e{n}", n) for n in range(5)]
+    assert all(len(t) == TOKEN_LENGTH and t.startswith(TOKEN_MARKER) for t in tokens)
+    assert split_tokens(b"".join(tokens)) == tokens
+    assert window.settle(b"".join(tokens[:3]), CONFIRM_OK) == []
+    assert len(window) == 2
+    failed = window.settle(b"".join(tokens[2:]), b'{"ok":false,"error":"KeyError: k"}')
+    assert [(f.event, str(f.error)) for f in failed] == [
+        ("e3", "KeyError: k"),
+        ("e4", "KeyError: k"),
+    ]
+    assert len(window) == 0
+    window.discard(window.open("never", None))  # a send that failed leaves nothing
+    assert len(window) == 0
+
+
+def test_the_service_confirms_a_drained_batch_in_one_message_per_sender(
+    context: zmq.Context[zmq.Socket[bytes]], short_tmp: Path
+) -> None:
+    """``confirmations_of`` on a real ROUTER: one message per sender for what went
+    well, one each for failures; a raw DEALER peer reads them back."""
+    endpoint = f"ipc://{short_tmp}/batch.sock"
+    router = context.socket(zmq.ROUTER, socket_class=EventSocket)
+    router.linger = 0
+    router.rcvtimeo = router.sndtimeo = 5000
+    router.bind(endpoint)
+    peers = []
+    for name in (b"one", b"two"):
+        peer = context.socket(zmq.DEALER)
+        peer.linger = 0
+        peer.rcvtimeo = 5000
+        peer.identity = name
+        peer.connect(endpoint)
+        peers.append(peer)
+    sent = {}
+    for peer in peers:
+        for n in range(3):
+            token = new_token()
+            sent[token] = peer.identity
+            peer.send_multipart([b"job", str(n).encode(), token])
+    answers = []
+    for _ in range(6):
+        received = router.receive()
+        error = ValueError("bad") if received.payload == 2 else None
+        answers.append((received, error))
+    messages = router.confirmations_of(answers)
+    # two failures, one each; the four that went well: one message per sender
+    assert sorted(count for _, _, count in messages) == [1, 1, 2, 2]
+    for frames, _, _ in messages:
+        router.send_frames(frames)
+    for peer in peers:
+        got = [peer.recv_multipart() for _ in range(2)]
+        ok = [f for f in got if f[2] == CONFIRM_OK]
+        failed = [f for f in got if f[2] != CONFIRM_OK]
+        assert len(ok) == len(failed) == 1
+        assert {sent[t] for t in split_tokens(ok[0][1])} == {peer.identity}
+        assert len(split_tokens(ok[0][1])) == 2
+        assert b"ValueError: bad" in failed[0][2]
+    router.close()
+    for peer in peers:
+        peer.close()

@@ -2,10 +2,12 @@
 bookkeeping of several events in flight.
 
 A confirmed message ends with a token frame; the receiver answers with
-``[zevents.confirmed, token, status]``. A sender with a window of N puts each event on
-the wire at once and keeps it in a ``ConfirmWindow`` until its confirmation (matched by
-token, in any order) arrives, it fails remotely, or its time is up. The sync and
-asyncio sockets and listeners share all of this; only they read and write sockets.
+``[zevents.confirmed, tokens, status]``, where ``tokens`` is one token, or several
+(messages of one sender that went well, confirmed in one message). A sender with a
+window of N puts each event on the wire at once and keeps it in a ``ConfirmWindow``
+until its confirmation (matched by token, in any order) arrives, it fails remotely, or
+its time is up. The sync and asyncio sockets and listeners share all of this; only they
+read and write sockets.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ __all__ = [
     "is_zeroevents_confirmation",
     "new_token",
     "raise_for_status",
+    "split_tokens",
     "status_error",
     "unconfirmed_error",
     "wait_ms",
@@ -81,6 +84,13 @@ def confirmation_frames(
     return [address, CONFIRMED_FRAME, token, status]
 
 
+def split_tokens(tokens: bytes) -> list[bytes]:
+    """The tokens of a confirmation's token frame (one, or several end to end)."""
+    if len(tokens) == TOKEN_LENGTH:
+        return [tokens]
+    return [tokens[i : i + TOKEN_LENGTH] for i in range(0, len(tokens), TOKEN_LENGTH)]
+
+
 def zeroevents_confirmation_frames(event: str, address: bytes | None = None) -> list[bytes]:
     """zeroevents' confirmation of ``event``: its name, as one JSON argument; routed to
     ``address`` when given."""
@@ -89,7 +99,8 @@ def zeroevents_confirmation_frames(event: str, address: bytes | None = None) -> 
 
 
 def confirmation_in(frames: list[bytes]) -> tuple[bytes, bytes] | None:
-    """The ``(token, status)`` of a confirmation's frames; None for any other message."""
+    """The ``(tokens, status)`` of a confirmation's frames (``split_tokens`` parts the
+    tokens); None for any other message."""
     if len(frames) >= 2 and frames[0] == CONFIRMED_FRAME:
         return frames[1], frames[2] if len(frames) > 2 else _OK
     return None
@@ -216,7 +227,7 @@ class ConfirmWindow:
         """Whether to read the confirmations that came before the next send: every
         ``READ_EVERY`` sends, and whenever the window is full."""
         self._unread += 1
-        if self._unread >= READ_EVERY or self.is_full:
+        if self._unread >= READ_EVERY or len(self._flight) >= self.size:
             self._unread = 0
             return True
         return False
@@ -225,6 +236,38 @@ class ConfirmWindow:
         """An event went out with ``token``."""
         deadline = None if self.timeout is None else now + self.timeout
         self._flight[token] = InFlight(token, event, payload, deadline)
+
+    def open(self, event: str, payload: Any) -> bytes:
+        """A fresh token for an event about to be sent, kept in flight from now (the
+        sender ``discard``s it if the send fails)."""
+        token = TOKEN_MARKER + next(_TOKEN_IDS).to_bytes(8, "big")
+        timeout = self.timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._flight[token] = InFlight(token, event, payload, deadline)
+        return token
+
+    def discard(self, token: bytes) -> None:
+        """Forget an event whose send failed (it never went out)."""
+        self._flight.pop(token, None)
+
+    def settle(self, tokens: bytes, status: bytes) -> list[InFlight]:
+        """A confirmation of ``tokens`` (one token or several end to end) arrived; the
+        events it settles that failed remotely, each carrying a ``RemoteError`` (late
+        ones, of events already timed out, settle nothing)."""
+        if status == _OK:
+            pop = self._flight.pop
+            if len(tokens) == TOKEN_LENGTH:
+                pop(tokens, None)
+            else:
+                for token in split_tokens(tokens):
+                    pop(token, None)
+            return []
+        failed = []
+        for token in split_tokens(tokens):
+            flight = self.confirm(token, status)
+            if flight is not None and flight.error is not None:
+                failed.append(flight)
+        return failed
 
     def confirm(self, token: bytes, status: bytes) -> InFlight | None:
         """A confirmation arrived; the event it settles, if it was still in flight (a

@@ -32,13 +32,17 @@ from zevents.confirmations import (
     is_zeroevents_confirmation,
     new_token,
     raise_for_status,
+    split_tokens,
     zeroevents_confirmation_frames,
 )
 from zevents.errors import DecodeError
 from zevents.events import ZEROEVENTS_CONFIRMED
 from zevents.serializers import Decoder, Encoder, JsonSerializer, Serializer, codec_of
 
-__all__ = ["TOKEN_MARKER", "EventSocket", "EventSocketBase", "Received"]
+__all__ = ["TOKEN_MARKER", "Answer", "EventSocket", "EventSocketBase", "Received"]
+
+#: A message received, with the error its handling met (None: it went well).
+Answer = tuple[Received | DecodeError, Exception | None]
 
 # Plain ints: ``flags | zmq.SNDMORE`` on the IntFlag members runs enum's Python __or__.
 _SNDMORE = int(zmq.SNDMORE)
@@ -176,6 +180,32 @@ class EventSocketBase(zmq.Socket[Any]):
             _raw_send(self, frame, more)
         _raw_send(self, frames[-1], flags)
 
+    def confirmations_of(self, answers: list[Answer]) -> list[tuple[list[bytes], str, int]]:
+        """The messages that confirm ``answers`` (each message with the error its
+        handling met, or None), each with the first event it confirms and how many: one
+        per sender for the messages that went well, their tokens end to end in one
+        frame, so a batch costs a send per sender, not per event; one each for the
+        rest."""
+        ok: dict[bytes | None, list[bytes]] = {}
+        first: dict[bytes | None, str] = {}
+        messages = []
+        for received, error in answers:
+            token = received.token
+            if token is not None and error is None:
+                address = received.address
+                tokens = ok.get(address)
+                if tokens is None:
+                    ok[address] = [token]
+                    first[address] = received.event or ""
+                else:
+                    tokens.append(token)
+            elif (frames := self.confirmation_of(received, error)) is not None:
+                messages.append((frames, received.event or "", 1))
+        for address, tokens in ok.items():
+            frames = confirmation_frames(b"".join(tokens), None, address)
+            messages.append((frames, first[address], len(tokens)))
+        return messages
+
     def confirmation_of(
         self, received: Received | DecodeError, error: BaseException | str | None = None
     ) -> list[bytes] | None:
@@ -246,8 +276,9 @@ class EventSocketBase(zmq.Socket[Any]):
         return frames
 
     def take_confirmations(self) -> list[tuple[bytes, bytes]]:
-        """Take every message already here; the ``(token, status)`` of the
-        confirmations among them (anything else is skipped)."""
+        """Take every message already here; the ``(tokens, status)`` of the
+        confirmations among them (``tokens``: one token or several end to end, see
+        ``split_tokens``; anything else is skipped)."""
         found = []
         while (frames := self._take_reply()) is not None:
             if (confirmation := confirmation_in(frames)) is not None:
@@ -259,8 +290,12 @@ class EventSocketBase(zmq.Socket[Any]):
         None if it has not come (confirmations of other tokens, late answers to earlier
         messages, and stray messages are skipped)."""
         while (frames := self._take_reply()) is not None:
-            if len(frames) >= 2 and frames[1] == token and frames[0] == CONFIRMED_FRAME:
-                return frames[2] if len(frames) > 2 else CONFIRM_OK
+            if len(frames) >= 2 and frames[0] == CONFIRMED_FRAME:
+                tokens = frames[1]
+                if tokens == token or (
+                    len(tokens) > TOKEN_LENGTH and token in split_tokens(tokens)
+                ):
+                    return frames[2] if len(frames) > 2 else CONFIRM_OK
         return None
 
     def take_zeroevents_confirmation(self, event: str) -> bool:
@@ -340,8 +375,8 @@ class EventSocket(EventSocketBase):
 
     def read_confirmations(self, wait_ms: int) -> list[tuple[bytes, bytes]]:
         """Wait up to ``wait_ms`` (-1: forever) for a message, then take every message
-        already here; return the ``(token, status)`` of the confirmations among them
-        (anything else is skipped)."""
+        already here; return the ``(tokens, status)`` of the confirmations among them
+        (see ``take_confirmations``)."""
         if not _zmq_poll([(self, _POLLIN)], wait_ms):
             return []
         return self.take_confirmations()

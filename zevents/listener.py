@@ -17,7 +17,7 @@ import zmq
 from zevents._opening import S
 from zevents._sockets import LazySocket, SocketOwner
 from zevents.config import ListenerOptions, load_connection
-from zevents.confirmations import ConfirmWindow, InFlight, new_token, unconfirmed_error, wait_ms
+from zevents.confirmations import ConfirmWindow, InFlight, unconfirmed_error, wait_ms
 from zevents.errors import DeliveryError, DeliveryTimeout, RemoteError
 from zevents.eventbus import Bus, current_bus, default_bus
 from zevents.events import PUSH_ERROR
@@ -112,13 +112,11 @@ class ListenerBase(SocketOwner[S]):
     def _settled(
         self, window: ConfirmWindow, confirmations: list[tuple[bytes, bytes]]
     ) -> list[InFlight]:
-        """Settle ``confirmations`` (token, status) and what is past its time; the events
+        """Settle ``confirmations`` (tokens, status) and what is past its time; the events
         found failed, also kept for ``flush``."""
         failed = []
-        for token, status in confirmations:
-            flight = window.confirm(token, status)
-            if flight is not None and flight.error is not None:
-                failed.append(flight)
+        for tokens, status in confirmations:
+            failed += window.settle(tokens, status)
         failed += window.expire(time.monotonic())
         self._unconfirmed += failed
         return failed
@@ -288,13 +286,18 @@ class EventListener(ListenerBase[EventSocket]):
     def _push_windowed(self, window: ConfirmWindow, event: str, payload: Any) -> list[InFlight]:
         """Send with a token once the window has room; the events found failed meanwhile."""
         sock = self._socket.get()
-        failed = self._settled(window, sock.read_confirmations(0)) if window.is_due() else []
-        while window.is_full:
-            wait = wait_ms(window.next_deadline())
-            failed += self._settled(window, sock.read_confirmations(wait))
-        token = new_token()
-        sock.send_event(event, payload, 0, None, token)
-        window.add(token, event, payload, time.monotonic())
+        failed = []
+        if window.is_due():  # every READ_EVERY sends, and whenever the window is full
+            failed = self._settled(window, sock.read_confirmations(0))
+            while window.is_full:
+                wait = wait_ms(window.next_deadline())
+                failed += self._settled(window, sock.read_confirmations(wait))
+        token = window.open(event, payload)
+        try:
+            sock.send_event(event, payload, 0, None, token)
+        except BaseException:
+            window.discard(token)
+            raise
         return failed
 
     def flush(self, timeout: float | None = None) -> None:

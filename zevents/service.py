@@ -22,12 +22,12 @@ from zevents.config import DEFAULT_DRAIN_TIMEOUT, DEFAULT_POLL_TIMEOUT, check_se
 from zevents.errors import DecodeError, ServiceError
 from zevents.eventbus import Bus, default_bus
 from zevents.events import SERVICE_ERROR, SERVICE_IDLE, SERVICE_STOP
-from zevents.eventsocket import EventSocket, EventSocketBase, Received
+from zevents.eventsocket import Answer, EventSocket, EventSocketBase, Received
 from zevents.receiving import ReceivingSocket, ReceivingSocketBase, receiving_socket
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Answer", "Answers", "EventService", "ServiceBase"]
+__all__ = ["Answer", "Answers", "EventService", "ServiceBase", "log_unsent"]
 
 R = TypeVar("R", bound=ReceivingSocketBase[Any])
 _S = TypeVar("_S", bound="ServiceBase[Any]")
@@ -45,7 +45,15 @@ _CONFIRM_BATCH = 0.002
 _NOBLOCK = zmq.NOBLOCK
 
 
-Answer = tuple[Received | DecodeError, Exception | None]
+def log_unsent(event: str, count: int, exc: zmq.ZMQError) -> None:
+    """Log a confirmation message that could not be sent (``count`` events, the first
+    ``event``): their senders will time out and treat them as unknown."""
+    if count == 1:
+        logger.warning("could not confirm %r to its sender: %s", event, exc)
+    else:
+        logger.warning(
+            "could not confirm %r and %d more to their sender: %s", event, count - 1, exc
+        )
 
 
 class Answers:
@@ -62,9 +70,11 @@ class Answers:
 
     def add(self, received: Received | DecodeError, error: Exception | None) -> bool:
         """Keep one; whether the confirmations kept are due now."""
-        if not self.pending:
+        pending = self.pending
+        pending.append((received, error))
+        if len(pending) == 1:
             self.since = time.monotonic()
-        self.pending.append((received, error))
+            return False
         return time.monotonic() - self.since >= _CONFIRM_BATCH
 
     def take(self) -> list[Answer]:
@@ -370,13 +380,14 @@ class EventService(ServiceBase[ReceivingSocket]):
 
     def _confirm(self, sock: EventSocket, confirms: list[Answer]) -> None:
         """Send the confirmations of ``confirms`` (each message with the error its
-        handling met, or None), together."""
-        confirm = sock.confirm
-        for received, error in confirms:
+        handling met, or None), together: one message per sender for those that went
+        well (see ``EventSocket.confirmations_of``)."""
+        send = sock.send_frames
+        for frames, event, count in sock.confirmations_of(confirms):
             try:
-                confirm(received, error)
+                send(frames)
             except zmq.ZMQError as exc:
-                logger.warning("could not confirm %r to its sender: %s", received.event, exc)
+                log_unsent(event, count, exc)
         self._last_confirm = time.monotonic()
 
     def _report(

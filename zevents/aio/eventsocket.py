@@ -98,6 +98,17 @@ class AsyncEventSocket(EventSocketBase, zmq.asyncio.Socket):
         except zmq.Again:
             await self._send_soon(lambda: self.send_frames(frames, _NOBLOCK))
 
+    async def send_soon(self, frames: list[bytes]) -> None:
+        """Send ``frames`` as one message, once the socket has room.
+
+        Raises:
+            zmq.Again: No room within ``send_timeout``.
+        """
+        try:
+            self.send_frames(frames, _NOBLOCK)
+        except zmq.Again:
+            await self._send_soon(lambda: self.send_frames(frames, _NOBLOCK))
+
     async def _send_soon(self, send: Callable[[], None]) -> None:
         """Call ``send`` (a send with ``NOBLOCK``) once the socket has room.
 
@@ -123,7 +134,8 @@ class AsyncEventSocket(EventSocketBase, zmq.asyncio.Socket):
 
     async def read_confirmations(self, wait_ms: int) -> list[tuple[bytes, bytes]]:
         """Await a message for up to ``wait_ms`` (-1: forever), then take every message
-        already here; the ``(token, status)`` of the confirmations among them."""
+        already here; the ``(tokens, status)`` of the confirmations among them (see
+        ``take_confirmations``)."""
         if not await self.readable(wait_ms):
             return []
         return self.take_confirmations()

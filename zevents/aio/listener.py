@@ -13,7 +13,7 @@ import zmq.asyncio
 
 from zevents.aio.eventsocket import AsyncEventSocket
 from zevents.config import ZEROEVENTS
-from zevents.confirmations import ConfirmWindow, Deadline, InFlight, new_token, wait_ms
+from zevents.confirmations import ConfirmWindow, Deadline, InFlight, wait_ms
 from zevents.errors import DeliveryError
 from zevents.events import PUSH_ERROR
 from zevents.listener import ListenerBase
@@ -124,13 +124,18 @@ class EventListener(ListenerBase[AsyncEventSocket]):
     ) -> list[InFlight]:
         """Send with a token once the window has room; the events found failed meanwhile."""
         sock = self._socket.get()
-        failed = self._settled(window, await sock.read_confirmations(0)) if window.is_due() else []
-        while window.is_full:
-            wait = wait_ms(window.next_deadline())
-            failed += self._settled(window, await sock.read_confirmations(wait))
-        token = new_token()
-        await sock.send_message(event, payload, None, token)
-        window.add(token, event, payload, time.monotonic())
+        failed = []
+        if window.is_due():  # every READ_EVERY sends, and whenever the window is full
+            failed = self._settled(window, await sock.read_confirmations(0))
+            while window.is_full:
+                wait = wait_ms(window.next_deadline())
+                failed += self._settled(window, await sock.read_confirmations(wait))
+        token = window.open(event, payload)
+        try:
+            await sock.send_message(event, payload, None, token)
+        except BaseException:
+            window.discard(token)
+            raise
         return failed
 
     async def flush(self, timeout: float | None = None) -> None:

@@ -21,7 +21,7 @@ from zevents.aio.receiving import ReceivingSocket, receiving_socket
 from zevents.errors import DecodeError
 from zevents.events import SERVICE_ERROR, SERVICE_IDLE, SERVICE_STOP
 from zevents.eventsocket import Received
-from zevents.service import Answer, Answers, ServiceBase
+from zevents.service import Answer, Answers, ServiceBase, log_unsent
 
 logger = logging.getLogger(__name__)
 
@@ -186,12 +186,12 @@ class EventService(ServiceBase[ReceivingSocket]):
         return None
 
     async def _confirm(self, sock: AsyncEventSocket, answers: list[Answer]) -> None:
-        for received, error in answers:
+        for frames, event, count in sock.confirmations_of(answers):
             try:
-                await sock.confirm(received, error)
+                await sock.send_soon(frames)
                 self._last_confirm = time.monotonic()
             except zmq.ZMQError as exc:
-                logger.warning("could not confirm %r to its sender: %s", received.event, exc)
+                log_unsent(event, count, exc)
 
     async def _fire_idle(self, idle_for: float) -> None:
         try:
