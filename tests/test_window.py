@@ -21,7 +21,7 @@ from zevents.confirmations import (
     split_tokens,
 )
 from zevents.events import PUSH_ERROR
-from zevents.eventsocket import EventSocket
+from zevents.eventsocket import Answer, EventSocket
 
 
 def windowed(endpoint: str | list[str], window: int, **options: Any) -> tuple[Any, list[Any]]:
@@ -180,7 +180,7 @@ def test_the_service_confirms_a_drained_batch_in_one_message_per_sender(
     """``confirmations_of`` on a real ROUTER: one message per sender for what went
     well, one each for failures; a raw DEALER peer reads them back."""
     endpoint = f"ipc://{short_tmp}/batch.sock"
-    router = context.socket(zmq.ROUTER, socket_class=EventSocket)
+    router: EventSocket = context.socket(zmq.ROUTER, socket_class=EventSocket)  # type: ignore[assignment]
     router.linger = 0
     router.rcvtimeo = router.sndtimeo = 5000
     router.bind(endpoint)
@@ -198,15 +198,15 @@ def test_the_service_confirms_a_drained_batch_in_one_message_per_sender(
             token = new_token()
             sent[token] = peer.identity
             peer.send_multipart([b"job", str(n).encode(), token])
-    answers = []
+    answers: list[Answer] = []
     for _ in range(6):
         received = router.receive()
         error = ValueError("bad") if received.payload == 2 else None
         answers.append((received, error))
     messages = router.confirmations_of(answers)
     # two failures, one each; the four that went well: one message per sender
-    assert sorted(count for _, _, count in messages) == [1, 1, 2, 2]
-    for frames, _, _ in messages:
+    assert sorted(count for _frames, _event, count in messages) == [1, 1, 2, 2]
+    for frames, _event, _count in messages:
         router.send_frames(frames)
     for peer in peers:
         got = [peer.recv_multipart() for _ in range(2)]

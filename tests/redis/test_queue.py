@@ -168,6 +168,20 @@ def test_send_many_of_plain_messages_keeps_priorities_order_and_bodies(
     assert [t.id for t in taken[:3]] == [ids[0], ids[3], ids[6]]
     assert all(b["event"] == "job.run" and b["enqueued_at"] > 0 for b in bodies)
     assert {t.priority for t in taken[: len(high)]} == {9}
+    # The batch is stamped once, with the Redis clock read just before its scripts ran
+    # (their ids carry the clock of the script, the same or a little later).
+    stamped = {b["enqueued_at"] for b in bodies if b["payload"] != "single"}
+    assert len(stamped) == 1
+    (at,) = stamped
+    assert at <= min(int(i.split("-")[0]) for i in ids) <= at + 5000
+
+
+def test_a_small_send_many_is_stamped_by_its_script(make_queue: MakeQueue) -> None:
+    queue = make_queue(driver="list")
+    ids = queue.send_many([("job.run", i) for i in range(3)])
+    taken = queue.consumer(lease=30.0).take(3)
+    stamps = [BodyCodec().decode(t.body)["enqueued_at"] for t in taken]
+    assert stamps == [int(i.split("-")[0]) for i in ids]
 
 
 def test_send_many_on_the_set_driver_never_queues_the_same_message_twice(

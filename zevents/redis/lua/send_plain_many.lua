@@ -1,19 +1,23 @@
 -- Enqueue many plain messages (no delay, identifier or serial group) in one call, for
 -- send_many: one INCRBY, one HSET and one push per priority level, instead of three
 -- calls per message. KEYS: 1 msgs, 2 seq, then the ready key of each priority level.
--- ARGV: 1 driver kind, then triples: ready key number (1 = KEYS[3]), id ('' = generate;
+-- ARGV: 1 driver kind, 2 '' when this script stamps each body with enqueued_at, else the
+-- bodies carry it already (the sender read TIME once for the batch: a splice per body
+-- here makes a string per message, and Lua's string table chains bodies that differ in
+-- only a few bytes), then triples: ready key number (1 = KEYS[3]), id ('' = generate;
 -- the set driver passes its content hash), body (JSON object). Returns the ids, in order;
 -- on the set driver a message already stored (or repeated in the batch) is not queued
 -- again and its existing id is returned.
 if redis.replicate_commands then redis.replicate_commands() end
 local kind = ARGV[1]
-local n = (#ARGV - 1) / 3
+local stamp = ARGV[2] == ''
+local n = (#ARGV - 2) / 3
 local t = redis.call('TIME')
 local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local first = redis.call('INCRBY', KEYS[2], n) - n
 local ids, fields, per_key, seen = {}, {}, {}, {}
 for i = 1, n do
-  local at = 3 * i - 1
+  local at = 3 * i
   local k, id, body = tonumber(ARGV[at]), ARGV[at + 1], ARGV[at + 2]
   local seq = first + i
   if id == '' then id = now .. '-' .. seq end
@@ -24,7 +28,7 @@ for i = 1, n do
     seen[id] = true
   end
   if fresh then
-    body = string.sub(body, 1, -2) .. ',"enqueued_at":' .. now .. '}'
+    if stamp then body = string.sub(body, 1, -2) .. ',"enqueued_at":' .. now .. '}' end
     if kind == 'stream' then
       redis.call('XADD', KEYS[2 + k], '*', 'i', id, 'm', body)
     else

@@ -13,19 +13,9 @@ import orjson
 
 from zevents.redis.keys import shutdown_key, workers_key
 from zevents.redis.protocol.base import as_str
-from zevents.redis.protocol.steps import Call, Command, Plan, single
+from zevents.redis.protocol.steps import Call, Command, Plan, single, time_ms
 
 __all__ = ["beat", "forget", "request_shutdown", "shutdown_requested_at", "time_ms", "workers"]
-
-
-def _ms(reply: Any) -> int:
-    seconds, micros = reply
-    return int(seconds) * 1000 + int(micros) // 1000
-
-
-def time_ms() -> Plan[int]:
-    """The Redis server clock, in milliseconds."""
-    return single(Command("time"), _ms)
 
 
 def beat(prefix: str, worker_id: str, info: dict[str, Any], ttl_ms: int) -> Plan[int]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, Union
 
-__all__ = ["Batch", "Call", "Command", "Plan", "Step", "Wait", "single", "step_replies"]
+__all__ = ["Batch", "Call", "Command", "Plan", "Step", "Wait", "single", "step_replies", "time_ms"]
 
 T = TypeVar("T")
 
@@ -77,6 +77,16 @@ def single(step: Call | Command, parse: Callable[[Any], T]) -> Plan[T]:
     """The plan of one step whose reply ``parse`` turns into the result."""
     reply = yield step
     return parse(reply)
+
+
+def _ms(reply: Any) -> int:
+    seconds, micros = reply
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def time_ms() -> Plan[int]:
+    """The Redis server clock, in milliseconds."""
+    return single(Command("time"), _ms)
 
 
 def step_replies(steps: Sequence[Call | Command | Wait], replies: Sequence[Any]) -> list[Any]:
