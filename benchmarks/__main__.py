@@ -31,7 +31,7 @@ BENCHMARKS: dict[str, Callable[[Settings], list[Figure]]] = {
     "dispatch": dispatch.run,
     "enqueue": enqueue.run,
     "processing": processing.run,
-    "memory": lambda settings: [memory.service(settings), memory.worker(settings)],
+    "memory": memory.run,
     "aio": aio.run,
     "aio_peers": aio_peers.run,
     "safe": safe.run,
