@@ -212,7 +212,9 @@ class ConfirmWindow:
         self.size = size
         self.timeout = timeout
         self.endpoint = endpoint
-        self._flight: OrderedDict[bytes, InFlight] = OrderedDict()
+        # token -> (event, payload, deadline): a tuple per event, an InFlight only for
+        # the ones settled with an error (the common path makes no object).
+        self._flight: OrderedDict[bytes, tuple[str, Any, float | None]] = OrderedDict()
         self._unread = 0
 
     def __len__(self) -> int:
@@ -235,7 +237,7 @@ class ConfirmWindow:
     def add(self, token: bytes, event: str, payload: Any, now: float) -> None:
         """An event went out with ``token``."""
         deadline = None if self.timeout is None else now + self.timeout
-        self._flight[token] = InFlight(token, event, payload, deadline)
+        self._flight[token] = (event, payload, deadline)
 
     def open(self, event: str, payload: Any) -> bytes:
         """A fresh token for an event about to be sent, kept in flight from now (the
@@ -243,7 +245,7 @@ class ConfirmWindow:
         token = TOKEN_MARKER + next(_TOKEN_IDS).to_bytes(8, "big")
         timeout = self.timeout
         deadline = None if timeout is None else time.monotonic() + timeout
-        self._flight[token] = InFlight(token, event, payload, deadline)
+        self._flight[token] = (event, payload, deadline)
         return token
 
     def discard(self, token: bytes) -> None:
@@ -273,9 +275,10 @@ class ConfirmWindow:
         """A confirmation arrived; the event it settles, if it was still in flight (a
         late one of an event already timed out settles nothing). One that failed
         remotely carries a ``RemoteError``."""
-        flight = self._flight.pop(token, None)
-        if flight is None:
+        kept = self._flight.pop(token, None)
+        if kept is None:
             return None
+        flight = InFlight(token, *kept)
         error = status_error(status)
         if error is not None:
             flight.error = RemoteError(error, event=flight.event, endpoint=self.endpoint)
@@ -286,10 +289,11 @@ class ConfirmWindow:
         ``DeliveryTimeout``, oldest first."""
         expired = []
         while self._flight:
-            oldest = next(iter(self._flight.values()))
-            if oldest.deadline is None or oldest.deadline > now:
+            token, kept = next(iter(self._flight.items()))
+            if kept[2] is None or kept[2] > now:
                 break
-            del self._flight[oldest.token]
+            del self._flight[token]
+            oldest = InFlight(token, *kept)
             oldest.error = DeliveryTimeout(
                 f"no confirmation of {oldest.event!r} within {self.timeout:g} s",
                 event=oldest.event,
@@ -303,12 +307,12 @@ class ConfirmWindow:
         """When the oldest event in flight times out (None: never, or none in flight)."""
         if not self._flight:
             return None
-        return next(iter(self._flight.values())).deadline
+        return next(iter(self._flight.values()))[2]
 
     def abandon(self, why: str) -> list[InFlight]:
         """Give up on every event in flight, each carrying a ``DeliveryTimeout`` that
         says ``why``; their confirmations, if any come, settle nothing."""
-        gone = list(self._flight.values())
+        gone = [InFlight(token, *kept) for token, kept in self._flight.items()]
         self._flight.clear()
         for flight in gone:
             flight.error = DeliveryTimeout(
