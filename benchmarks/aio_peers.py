@@ -41,8 +41,10 @@ from benchmarks.harness import ready as say_ready
 
 NAME = "aio_peers"
 IN_FLIGHT = 32
-PEERS = ("taskiq", "streaq", "saq")
+PEERS = ("taskiq", "taskiq-bare", "streaq", "saq")
 ZEVENTS = ("zevents list", "zevents stream")
+#: The sync worker, one message at a time (worker figures only).
+SYNC = ("zevents-sync list", "zevents-sync stream")
 _DEADLINE = 600.0
 _serial = itertools.count()
 
@@ -169,13 +171,16 @@ async def zevents_round(url: str, driver: str, count: int, width: int, work: boo
         return rate, await until_done(marks, asyncio.create_task(worker.run()))
 
 
-async def taskiq_round(url: str, count: int, width: int, work: bool) -> Any:
+async def taskiq_round(
+    url: str, count: int, width: int, work: bool, *, backend: bool = True
+) -> Any:
     from taskiq.api import run_receiver_task
     from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
     marks = Marks(count)
     broker = RedisStreamBroker(url, queue_name=f"taskiq{next(_serial)}", xread_count=32)
-    broker = broker.with_result_backend(RedisAsyncResultBackend(url, result_ex_time=1))
+    if backend:
+        broker = broker.with_result_backend(RedisAsyncResultBackend(url, result_ex_time=1))
 
     @broker.task(task_name="noop")
     async def noop(payload: Any) -> None:
@@ -250,10 +255,33 @@ async def saq_round(url: str, count: int, width: int, work: bool) -> Any:
         await queue.disconnect()
 
 
+def sync_round(url: str, driver: str, count: int) -> tuple[float, float]:
+    """The sync worker (``zevents.redis.Worker``, one message at a time) over ``count``
+    messages queued with ``send_many``: (0, its rate; no enqueue figure)."""
+    from zevents.eventbus import Bus
+    from zevents.redis import RedisQueue, Worker
+
+    with RedisQueue(f"sync{next(_serial)}", url, driver=driver) as queue:
+        for first in range(0, count, 1000):
+            last = min(count, first + 1000)
+            queue.send_many([(EVENT, {"i": i, "body": BODY}) for i in range(first, last)])
+        marks = Marks(count)
+        bus = Bus("bench")
+        bus.listen(EVENT, lambda event, payload: marks.hit())
+        Worker(queue, bus, max_messages=count).run()
+    if marks.seen != count:
+        raise SystemExit(f"ran {marks.seen} of {count} tasks")
+    return 0.0, marks.rate()
+
+
 async def one_round(peer: str, url: str, count: int, width: int, work: bool) -> dict[str, float]:
     count -= count % width  # every producer sends as many
-    if peer.startswith("zevents"):
+    if peer.startswith("zevents-sync"):
+        rates: Any = sync_round(url, peer.split()[1], count)
+    elif peer.startswith("zevents"):
         rates = await zevents_round(url, peer.split()[1], count, width, work)
+    elif peer == "taskiq-bare":
+        rates = await taskiq_round(url, count, width, work, backend=False)
     else:
         rates = await globals()[f"{peer}_round"](url, count, width, work)
     return {"enqueue": rates[0], "work": rates[1]}
@@ -289,7 +317,7 @@ def run(settings: Settings) -> list[Figure]:
     count = settings.count(20_000, 128)
     with peer_redis(settings.redis_url) as (url, version), children() as running:
         up: dict[str, Child] = {}
-        names = settings.count(ZEVENTS, ZEVENTS[:1]) + PEERS
+        names = settings.count(ZEVENTS + SYNC, ZEVENTS[:1] + SYNC[:1]) + PEERS
         running += [Child(NAME, n, url) for n in names]  # all start at once
         for name, child in zip(names, running, strict=True):
             why = started(child)
@@ -306,12 +334,16 @@ def run(settings: Settings) -> list[Figure]:
     missing = [n for n in names if n not in up]
     note = f"{setting}; did not start: {', '.join(missing)}" if missing else setting
     figures: list[Figure] = []
-    for kind, label, target in (("work", "worker", ">= 10"), ("enqueue", "enqueue", ">= 5")):
+    for kind, label, target in (("work", "worker", ">= 25"), ("enqueue", "enqueue", ">= 5")):
         samples = {n: [r[kind] for r in results[n]] for n in results}
         peers = [p for p in PEERS if p in samples]
         fastest = max(peers, key=lambda p: statistics.median(samples[p])) if peers else ""
-        for z in (n for n in ZEVENTS if n in samples):
-            case = f"{label}, {z.split()[1]}, 32 in flight, {count:,}"
+        ours = ZEVENTS + SYNC if kind == "work" else ZEVENTS
+        for z in (n for n in ours if n in samples):
+            flight = "one at a time" if z in SYNC else "32 in flight"
+            case = f"{label}, {z.split()[1]}, {flight}, {count:,}"
+            if z in SYNC:
+                case = f"sync {case}"
             base = samples[fastest] if fastest else []
             figures.append(
                 Figure(
@@ -343,7 +375,8 @@ def main(argv: list[str]) -> None:
     *words, url = argv
     peer = " ".join(words)
     if not peer.startswith("zevents"):
-        __import__({"taskiq": "taskiq_redis", "streaq": "streaq", "saq": "saq"}[peer])
+        modules = {"taskiq": "taskiq_redis", "taskiq-bare": "taskiq_redis"}
+        __import__(modules.get(peer, peer))
     server = redis.Redis.from_url(url).info("server")["redis_version"]
     if peer == "streaq" and int(server.split(".")[0]) < 7:
         raise SystemExit(f"streaQ needs Redis 7 or later (FUNCTION); the server is {server}")

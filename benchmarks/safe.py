@@ -308,8 +308,10 @@ def workers(settings: Settings) -> list[Figure]:
 
 
 def run(settings: Settings) -> list[Figure]:
-    """The window, the bridge and the workers, one after the other."""
-    return window(settings) + bridge(settings) + workers(settings)
+    """The window, the bridge, the workers and the peer's worker processes, in turn."""
+    from benchmarks import peer_workers
+
+    return window(settings) + bridge(settings) + workers(settings) + peer_workers.run(settings)
 
 
 def main(argv: list[str]) -> None:
