@@ -106,6 +106,7 @@ def run(settings: Settings) -> list[Figure]:
     assert settings.redis_url is not None
     url = settings.redis_url
     count = settings.count(10_000, 200)
+    count -= count % IN_FLIGHT  # every producer sends as many
     sizes = settings.count((1, 2, 4), (1, 2))
     ran: dict[int, list[int]] = {n: [] for n in sizes}
     with children() as started:
