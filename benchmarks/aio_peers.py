@@ -58,7 +58,7 @@ def loop_name() -> str:
     return "uvloop"
 
 
-def _run(main: Coroutine[Any, Any, dict[str, float]]) -> dict[str, float]:
+def run_loop(main: Coroutine[Any, Any, dict[str, float]]) -> dict[str, float]:
     if loop_name() == "uvloop":
         import uvloop
 
@@ -368,7 +368,9 @@ def run(settings: Settings) -> list[Figure]:
             )
             for p in peers
         )
-    return figures
+    from benchmarks import peer_bulk
+
+    return figures + peer_bulk.run(settings)
 
 
 def main(argv: list[str]) -> None:
@@ -384,7 +386,7 @@ def main(argv: list[str]) -> None:
     for line in sys.stdin:
         command, number = line.split()
         width = IN_FLIGHT if command == "round" else 1
-        emit(_run(one_round(peer, url, int(number), width, command == "round")))
+        emit(run_loop(one_round(peer, url, int(number), width, command == "round")))
 
 
 if __name__ == "__main__":
