@@ -17,6 +17,7 @@ from benchmarks import (
     enqueue,
     latency,
     memory,
+    peer_bulk,
     processing,
     report,
     safe,
@@ -33,7 +34,7 @@ BENCHMARKS: dict[str, Callable[[Settings], list[Figure]]] = {
     "processing": processing.run,
     "memory": memory.run,
     "aio": aio.run,
-    "aio_peers": aio_peers.run,
+    "aio_peers": lambda settings: aio_peers.run(settings) + peer_bulk.run(settings),
     "safe": safe.run,
 }
 _NEEDS_REDIS = {"enqueue", "processing", "memory", "aio_peers", "safe"}

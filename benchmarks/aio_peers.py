@@ -368,9 +368,7 @@ def run(settings: Settings) -> list[Figure]:
             )
             for p in peers
         )
-    from benchmarks import peer_bulk
-
-    return figures + peer_bulk.run(settings)
+    return figures
 
 
 def main(argv: list[str]) -> None:

@@ -22,7 +22,8 @@ from typing import Any
 
 import orjson
 
-from zevents.errors import DeliveryError, DeliveryTimeout, RemoteError
+from zevents._frames import Received
+from zevents.errors import DecodeError, DeliveryError, DeliveryTimeout, RemoteError
 from zevents.events import CONFIRMED, ZEROEVENTS_CONFIRMED
 
 __all__ = [
@@ -32,9 +33,12 @@ __all__ = [
     "TOKEN_LENGTH",
     "TOKEN_MARKER",
     "ZEROEVENTS_CONFIRMED_FRAME",
+    "Answer",
     "ConfirmWindow",
     "Deadline",
     "InFlight",
+    "answer_frames",
+    "answers_frames",
     "confirmation_frames",
     "confirmation_in",
     "is_zeroevents_confirmation",
@@ -96,6 +100,54 @@ def zeroevents_confirmation_frames(event: str, address: bytes | None = None) -> 
     ``address`` when given."""
     frames = [ZEROEVENTS_CONFIRMED_FRAME, orjson.dumps(event)]
     return frames if address is None else [address, *frames]
+
+
+#: A message received, with the error its handling met (None: it went well).
+Answer = tuple[Received | DecodeError, Exception | None]
+
+
+def answer_frames(
+    received: Received | DecodeError, error: BaseException | str | None, zeroevents: bool
+) -> list[bytes] | None:
+    """The frames (routed, on ROUTER) that confirm ``received``, or None when it needs
+    no answer (no token, and not ``zeroevents``' form).
+
+    Args:
+        received: What a socket's ``receive`` returned, or the ``DecodeError`` it raised.
+        error: The failure to report to the sender, if its handling failed.
+        zeroevents: Answer a message without a token in zeroevents' form.
+    """
+    if received.token is not None:
+        return confirmation_frames(received.token, error, received.address)
+    if zeroevents and received.event not in (None, ZEROEVENTS_CONFIRMED):
+        return zeroevents_confirmation_frames(received.event, received.address)
+    return None
+
+
+def answers_frames(answers: list[Answer], zeroevents: bool) -> list[tuple[list[bytes], str, int]]:
+    """The messages that confirm ``answers`` (each message with the error its handling
+    met, or None), each with the first event it confirms and how many: one per sender
+    for the messages that went well, their tokens end to end in one frame, so a batch
+    costs a send per sender, not per event; one each for the rest."""
+    ok: dict[bytes | None, list[bytes]] = {}
+    first: dict[bytes | None, str] = {}
+    messages = []
+    for received, error in answers:
+        token = received.token
+        if token is not None and error is None:
+            address = received.address
+            tokens = ok.get(address)
+            if tokens is None:
+                ok[address] = [token]
+                first[address] = received.event or ""
+            else:
+                tokens.append(token)
+        elif (frames := answer_frames(received, error, zeroevents)) is not None:
+            messages.append((frames, received.event or "", 1))
+    for address, tokens in ok.items():
+        frames = confirmation_frames(b"".join(tokens), None, address)
+        messages.append((frames, first[address], len(tokens)))
+    return messages
 
 
 def confirmation_in(frames: list[bytes]) -> tuple[bytes, bytes] | None:

@@ -26,23 +26,21 @@ from zevents.confirmations import (
     CONFIRMED_FRAME,
     TOKEN_LENGTH,
     TOKEN_MARKER,
+    Answer,
     Deadline,
+    answer_frames,
+    answers_frames,
     confirmation_frames,
     confirmation_in,
     is_zeroevents_confirmation,
     new_token,
     raise_for_status,
     split_tokens,
-    zeroevents_confirmation_frames,
 )
 from zevents.errors import DecodeError
-from zevents.events import ZEROEVENTS_CONFIRMED
 from zevents.serializers import Decoder, Encoder, JsonSerializer, Serializer, codec_of
 
 __all__ = ["TOKEN_MARKER", "Answer", "EventSocket", "EventSocketBase", "Received"]
-
-#: A message received, with the error its handling met (None: it went well).
-Answer = tuple[Received | DecodeError, Exception | None]
 
 # Plain ints: ``flags | zmq.SNDMORE`` on the IntFlag members runs enum's Python __or__.
 _SNDMORE = int(zmq.SNDMORE)
@@ -181,46 +179,16 @@ class EventSocketBase(zmq.Socket[Any]):
         _raw_send(self, frames[-1], flags)
 
     def confirmations_of(self, answers: list[Answer]) -> list[tuple[list[bytes], str, int]]:
-        """The messages that confirm ``answers`` (each message with the error its
-        handling met, or None), each with the first event it confirms and how many: one
-        per sender for the messages that went well, their tokens end to end in one
-        frame, so a batch costs a send per sender, not per event; one each for the
-        rest."""
-        ok: dict[bytes | None, list[bytes]] = {}
-        first: dict[bytes | None, str] = {}
-        messages = []
-        for received, error in answers:
-            token = received.token
-            if token is not None and error is None:
-                address = received.address
-                tokens = ok.get(address)
-                if tokens is None:
-                    ok[address] = [token]
-                    first[address] = received.event or ""
-                else:
-                    tokens.append(token)
-            elif (frames := self.confirmation_of(received, error)) is not None:
-                messages.append((frames, received.event or "", 1))
-        for address, tokens in ok.items():
-            frames = confirmation_frames(b"".join(tokens), None, address)
-            messages.append((frames, first[address], len(tokens)))
-        return messages
+        """The messages that confirm ``answers``, each with the first event it confirms
+        and how many (see ``confirmations.answers_frames``)."""
+        return answers_frames(answers, self.zeroevents)
 
     def confirmation_of(
         self, received: Received | DecodeError, error: BaseException | str | None = None
     ) -> list[bytes] | None:
         """The frames (routed, on ROUTER) that confirm ``received``, or None when it
-        needs no answer.
-
-        Args:
-            received: What ``receive`` returned, or the ``DecodeError`` it raised.
-            error: The failure to report to the sender, if its handling failed.
-        """
-        if received.token is not None:
-            return confirmation_frames(received.token, error, received.address)
-        if self.zeroevents and received.event not in (None, ZEROEVENTS_CONFIRMED):
-            return zeroevents_confirmation_frames(received.event, received.address)
-        return None
+        needs no answer (see ``confirmations.answer_frames``)."""
+        return answer_frames(received, error, self.zeroevents)
 
     # --- receiving ------------------------------------------------------------------
 
