@@ -281,7 +281,7 @@ class ConfirmWindow:
         """Whether to read the confirmations that came before the next send: every
         ``READ_EVERY`` sends, and whenever the window is full."""
         self._unread += 1
-        if self._unread >= READ_EVERY or len(self._flight) >= self.size:
+        if self._unread >= READ_EVERY or self.is_full:
             self._unread = 0
             return True
         return False
@@ -294,10 +294,8 @@ class ConfirmWindow:
     def open(self, event: str, payload: Any) -> bytes:
         """A fresh token for an event about to be sent, kept in flight from now (the
         sender ``discard``s it if the send fails)."""
-        token = TOKEN_MARKER + next(_TOKEN_IDS).to_bytes(8, "big")
-        timeout = self.timeout
-        deadline = None if timeout is None else time.monotonic() + timeout
-        self._flight[token] = (event, payload, deadline)
+        token = new_token()
+        self.add(token, event, payload, time.monotonic())
         return token
 
     def discard(self, token: bytes) -> None:
@@ -310,11 +308,8 @@ class ConfirmWindow:
         ones, of events already timed out, settle nothing)."""
         if status == _OK:
             pop = self._flight.pop
-            if len(tokens) == TOKEN_LENGTH:
-                pop(tokens, None)
-            else:
-                for token in split_tokens(tokens):
-                    pop(token, None)
+            for token in split_tokens(tokens):
+                pop(token, None)
             return []
         failed = []
         for token in split_tokens(tokens):

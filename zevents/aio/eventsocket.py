@@ -91,12 +91,8 @@ class AsyncEventSocket(EventSocketBase, zmq.asyncio.Socket):
                 within ``send_timeout``).
         """
         frames = self.confirmation_of(received, error)
-        if frames is None:
-            return
-        try:
-            self.send_frames(frames, _NOBLOCK)
-        except zmq.Again:
-            await self._send_soon(lambda: self.send_frames(frames, _NOBLOCK))
+        if frames is not None:
+            await self.send_soon(frames)
 
     async def send_soon(self, frames: list[bytes]) -> None:
         """Send ``frames`` as one message, once the socket has room.

@@ -251,15 +251,11 @@ class BaseDriver:
             )
         if all(item.is_plain for item in items):
             index = self._many_index
-            if now_ms is None:
-                args: list[Any] = [self.name, ""]
-                for item in items:
-                    args.extend((index[item.priority], item.id, item.body))
-            else:
-                stamp = b',"enqueued_at":%d}' % now_ms
-                args = [self.name, now_ms]
-                for item in items:
-                    args.extend((index[item.priority], item.id, item.body[:-1] + stamp))
+            stamp = b"" if now_ms is None else b',"enqueued_at":%d}' % now_ms
+            args: list[Any] = [self.name, "" if now_ms is None else now_ms]
+            for item in items:
+                body = item.body[:-1] + stamp if stamp else item.body
+                args.extend((index[item.priority], item.id, body))
             return Call("send_plain_many.lua", self._many_keys, args)
         args = []
         for item in items:
@@ -268,7 +264,10 @@ class BaseDriver:
 
     def send(self, items: Sequence[SendItem]) -> Plan[list[str]]:
         """Enqueue up to ``QUEUE_BATCH`` items in one script call; returns their ids."""
-        reply = yield self._send_call(items)
+        return (yield from self._send(items, None))
+
+    def _send(self, items: Sequence[SendItem], now_ms: int | None) -> Plan[list[str]]:
+        reply = yield self._send_call(items, now_ms)
         if len(items) == 1 and items[0].is_plain:
             return [as_str(reply)]
         return as_strs(reply)
@@ -283,10 +282,8 @@ class BaseDriver:
         now_ms = None
         if len(items) >= STAMP_ONCE and all(item.is_plain for item in items):
             now_ms = yield from time_ms()
-        if now_ms is None and len(items) <= QUEUE_BATCH:
-            return (yield from self.send(items))
         if len(items) <= QUEUE_BATCH:
-            return as_strs((yield self._send_call(items, now_ms)))
+            return (yield from self._send(items, now_ms))
         chunks = [items[i : i + QUEUE_BATCH] for i in range(0, len(items), QUEUE_BATCH)]
         replies = yield Batch([self._send_call(chunk, now_ms) for chunk in chunks])
         return [as_str(i) for reply in replies for i in reply]
