@@ -36,7 +36,18 @@ from typing import Any
 
 import redis
 
-from benchmarks.harness import BODY, EVENT, Child, Figure, Settings, alternate, children, emit
+from benchmarks.harness import (
+    BODY,
+    EVENT,
+    Child,
+    Figure,
+    Settings,
+    alternate,
+    batches,
+    children,
+    emit,
+    messages,
+)
 from benchmarks.harness import ready as say_ready
 
 NAME = "aio_peers"
@@ -262,9 +273,8 @@ def sync_round(url: str, driver: str, count: int) -> tuple[float, float]:
     from zevents.redis import RedisQueue, Worker
 
     with RedisQueue(f"sync{next(_serial)}", url, driver=driver) as queue:
-        for first in range(0, count, 1000):
-            last = min(count, first + 1000)
-            queue.send_many([(EVENT, {"i": i, "body": BODY}) for i in range(first, last)])
+        for batch in batches(count):
+            queue.send_many(messages(batch))
         marks = Marks(count)
         bus = Bus("bench")
         bus.listen(EVENT, lambda event, payload: marks.hit())

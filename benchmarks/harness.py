@@ -259,6 +259,16 @@ def short_tempdir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def batches(count: int, size: int = 1000) -> list[range]:
+    """The message numbers ``0..count-1`` in runs of ``size`` (the last may be shorter)."""
+    return [range(first, min(count, first + size)) for first in range(0, count, size)]
+
+
+def messages(numbers: range) -> list[tuple[str, dict[str, Any]]]:
+    """The benchmark's ``(event, payload)`` of each number, for ``send_many``."""
+    return [(EVENT, {"i": i, "body": BODY}) for i in numbers]
+
+
 def emit(result: object) -> None:
     """Print a child's JSON result line."""
     print(json.dumps(result), flush=True)

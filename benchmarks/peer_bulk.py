@@ -16,7 +16,17 @@ import time
 from typing import Any
 
 from benchmarks import aio_peers
-from benchmarks.harness import BODY, EVENT, Child, Figure, Settings, alternate, children, emit
+from benchmarks.harness import (
+    BODY,
+    Child,
+    Figure,
+    Settings,
+    alternate,
+    batches,
+    children,
+    emit,
+    messages,
+)
 from benchmarks.harness import ready as say_ready
 
 NAME = "aio_peers"
@@ -24,17 +34,13 @@ BATCH = 1000
 _serial = itertools.count()
 
 
-def _batches(count: int) -> list[range]:
-    return [range(first, min(count, first + BATCH)) for first in range(0, count, BATCH)]
-
-
 async def zevents_bulk(url: str, count: int) -> dict[str, float]:
     from zevents.aio.redis import RedisQueue
 
     async with RedisQueue(f"bulk{next(_serial)}", url) as queue:
         start = time.perf_counter()
-        for batch in _batches(count):
-            await queue.send_many([(EVENT, {"i": i, "body": BODY}) for i in batch])
+        for batch in batches(count, BATCH):
+            await queue.send_many(messages(batch))
         return {"rate": count / (time.perf_counter() - start)}
 
 
@@ -51,7 +57,7 @@ async def streaq_bulk(url: str, count: int) -> dict[str, float]:
 
     async with worker:
         start = time.perf_counter()
-        for batch in _batches(count):
+        for batch in batches(count, BATCH):
             await worker.enqueue_many([noop.enqueue({"i": i, "body": BODY}) for i in batch])
         return {"rate": count / (time.perf_counter() - start)}
 

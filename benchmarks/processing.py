@@ -18,7 +18,17 @@ from typing import Any
 
 import redis
 
-from benchmarks.harness import BODY, EVENT, Child, Figure, Settings, alternate, children, emit
+from benchmarks.harness import (
+    EVENT,
+    Child,
+    Figure,
+    Settings,
+    alternate,
+    batches,
+    children,
+    emit,
+    messages,
+)
 from benchmarks.harness import ready as say_ready
 from benchmarks.peers import PEERS
 
@@ -34,9 +44,8 @@ def fill(url: str, queue: str, driver: str, count: int) -> None:
     client.flushdb()
     client.close()
     with RedisQueue(queue, url, driver=driver) as q:
-        for first in range(0, count, _BATCH):
-            last = min(count, first + _BATCH)
-            q.send_many([(EVENT, {"i": i, "body": BODY}) for i in range(first, last)])
+        for batch in batches(count, _BATCH):
+            q.send_many(messages(batch))
 
 
 def work_zevents(url: str, queue: str, driver: str, count: int) -> None:

@@ -36,9 +36,11 @@ from benchmarks.harness import (
     Rounds,
     Settings,
     alternate,
+    batches,
     children,
     emit,
     endpoints,
+    messages,
     ready,
     short_tempdir,
     standing_round,
@@ -239,9 +241,8 @@ def fill_and_drain(url: str, queue_name: str, driver: str, count: int) -> float:
 
     with RedisQueue(queue_name, url, driver=driver) as queue:
         start = time.perf_counter()
-        for first in range(0, count, 1000):
-            last = min(count, first + 1000)
-            queue.send_many([(EVENT, {"i": i, "body": BODY}) for i in range(first, last)])
+        for batch in batches(count):
+            queue.send_many(messages(batch))
         deadline = time.monotonic() + _DEADLINE
         while True:
             stats = queue.stats()
