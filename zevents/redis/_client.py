@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import redis
 from redis.exceptions import AskError, ClusterDownError, RedisClusterException, TryAgainError
@@ -23,7 +23,7 @@ from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step, Wait,
 from zevents.redis.scripts import script_sha, script_source
 from zevents.redis.urls import check_url, is_cluster, mask_url
 
-__all__ = ["Runner", "close", "connect", "mask_url", "resolve_url", "translation"]
+__all__ = ["Begun", "Runner", "close", "connect", "mask_url", "resolve_url", "translation"]
 
 T = TypeVar("T")
 
@@ -162,25 +162,62 @@ class Runner:
 
     def _call(self, call: Call) -> Any:
         execute = self.client.execute_command
-        sha = script_sha(call.script)
         try:
-            return execute("EVALSHA", sha, len(call.keys), *call.keys, *call.args)
+            return execute(*_evalsha(call))
         except redis.exceptions.NoScriptError:
             self.client.script_load(script_source(call.script))
-            return execute("EVALSHA", sha, len(call.keys), *call.keys, *call.args)
+            return execute(*_evalsha(call))
+
+    def begin(self, plan: Plan[T], action: str) -> Begun[T]:
+        """Send ``plan``'s first round trip now, to read its replies (and run the rest of
+        the plan) in ``Begun.finish``: Redis works on it while the caller does
+        something else. Only script calls are sent ahead, and only on a single server; a
+        cluster client, or a plan starting with a command, runs it all in ``finish``.
+
+        Raises:
+            QueueUnavailable: Redis cannot be reached.
+            QueueError: redis-py refused the calls.
+        """
+        try:
+            step = next(plan)
+        except StopIteration as done:
+            return Begun(self, plan, action, None, None, done.value)
+        calls = _script_calls(step)
+        if calls is None or hasattr(self.client, "get_node_from_key"):
+            return Begun(self, plan, action, step, None)
+        pool = self.client.connection_pool
+        try:
+            connection = pool.get_connection()
+        except redis.RedisError as exc:
+            raise translation(self.url, action, exc) from exc
+        try:
+            connection.send_packed_command(connection.pack_commands([_evalsha(c) for c in calls]))
+        except BaseException as exc:
+            connection.disconnect()
+            pool.release(connection)
+            if isinstance(exc, redis.RedisError):
+                raise translation(self.url, action, exc) from exc
+            raise
+        return Begun(self, plan, action, step, connection)
 
     @staticmethod
     def _batch(client: Any, batch: Batch) -> list[Any]:
         """One pipeline; steps that met ``NOSCRIPT`` run again once their script is loaded
         (those never ran; a ``WAIT`` runs again after them), the first other error is
         raised."""
-        replies = Runner._pipeline(client, batch.steps)
+        return Runner._mended(client, batch.steps, Runner._pipeline(client, batch.steps))
+
+    @staticmethod
+    def _mended(
+        client: Any, all_steps: Sequence[Call | Command | Wait], replies: list[Any]
+    ) -> list[Any]:
+        """``replies`` of ``all_steps`` with those that met ``NOSCRIPT`` run again."""
         missing = [
             i for i, r in enumerate(replies) if isinstance(r, redis.exceptions.NoScriptError)
         ]
         if missing:
-            missing += [i for i, s in enumerate(batch.steps) if isinstance(s, Wait)]
-            steps = [batch.steps[i] for i in missing]
+            missing += [i for i, s in enumerate(all_steps) if isinstance(s, Wait)]
+            steps = [all_steps[i] for i in missing]
             for name in {step.script for step in steps if isinstance(step, Call)}:
                 client.script_load(script_source(name))
             again = Runner._pipeline(client, steps)
@@ -198,11 +235,83 @@ class Runner:
         pipe = client.pipeline(transaction=False)
         for step in steps:
             if isinstance(step, Call):
-                sha = script_sha(step.script)
-                pipe.execute_command("EVALSHA", sha, len(step.keys), *step.keys, *step.args)
+                pipe.execute_command(*_evalsha(step))
             elif isinstance(step, Wait):
                 pipe.incr(step.key)  # a write of its own first (see replication.py)
                 pipe.execute_command("WAIT", step.replicas, step.timeout_ms)
             else:
                 getattr(pipe, step.method)(*step.args)
         return step_replies(steps, pipe.execute(raise_on_error=False))
+
+
+def _script_calls(step: Step) -> list[Call] | None:
+    """The script calls of ``step``, or None if it holds anything else."""
+    if isinstance(step, Call):
+        return [step]
+    if isinstance(step, Command):
+        return None
+    calls = [s for s in step.steps if isinstance(s, Call)]
+    return calls if len(calls) == len(step.steps) else None
+
+
+def _evalsha(call: Call) -> tuple[Any, ...]:
+    return ("EVALSHA", script_sha(call.script), len(call.keys), *call.keys, *call.args)
+
+
+class Begun(Generic[T]):
+    """A plan whose first round trip was sent by ``Runner.begin``; ``finish`` reads it.
+
+    The connection it was sent on stays out of the pool until then; ``finish`` must be
+    called (every read has the client's socket timeout).
+    """
+
+    def __init__(
+        self,
+        runner: Runner,
+        plan: Plan[T],
+        action: str,
+        step: Step | None,
+        connection: Any,
+        result: Any = None,
+    ) -> None:
+        self._runner, self._plan, self._action = runner, plan, action
+        self._step, self._connection, self._result = step, connection, result
+
+    def finish(self) -> T:
+        """The plan's result: its first replies read, the rest of it run.
+
+        Raises:
+            QueueUnavailable: Redis cannot be reached or did not answer in time.
+            QueueError: Redis refused a command.
+        """
+        runner, step = self._runner, self._step
+        if step is None:
+            done: T = self._result
+            return done
+        self._step = None
+        try:
+            reply = runner._step(step) if self._connection is None else self._read(step)
+            while True:
+                step = self._plan.send(reply)
+                reply = runner._step(step)
+        except StopIteration as stopped:
+            result: T = stopped.value
+            return result
+        except (redis.RedisError, RedisClusterException) as exc:
+            raise translation(runner.url, self._action, exc) from exc
+
+    def _read(self, step: Step) -> Any:
+        calls = _script_calls(step) or []
+        connection, self._connection = self._connection, None
+        pool = self._runner.client.connection_pool
+        replies: list[Any] = []
+        try:
+            for _ in calls:
+                try:
+                    replies.append(connection.read_response())
+                except redis.ResponseError as exc:
+                    replies.append(exc)
+        finally:
+            pool.release(connection)  # read_response disconnected it on a socket error
+        replies = Runner._mended(self._runner.client, calls, replies)
+        return replies if isinstance(step, Batch) else replies[0]

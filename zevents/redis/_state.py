@@ -44,13 +44,29 @@ class WorkerState:
         self.current: Message | None = None
         self._lock = threading.Lock()
         self._unstarted: list[list[Taken]] = [[] for _ in queues]
+        self._ahead: list[list[Taken]] = [[] for _ in queues]
         self._running: list[Taken | None] = [None] * len(queues)
         self._acks: list[list[Message]] = [[] for _ in queues]
 
     def add(self, index: int, batch: list[Taken]) -> None:
-        """A batch was taken from consumer ``index``."""
+        """A batch from consumer ``index`` is being worked (it was taken just now, or
+        ahead of time)."""
         with self._lock:
             self._unstarted[index] = list(batch)
+            if self._ahead[index] is batch:
+                self._ahead[index] = []
+
+    def put_ahead(self, index: int, batch: list[Taken]) -> None:
+        """A batch was taken from consumer ``index`` ahead of time, while another is
+        worked: its leases are renewed from now on."""
+        with self._lock:
+            self._ahead[index] = batch
+
+    def pop_ahead(self, index: int) -> list[Taken]:
+        """Take the batch taken ahead of time and never worked."""
+        with self._lock:
+            ahead, self._ahead[index] = self._ahead[index], []
+            return ahead
 
     def start(self, index: int, taken: Taken) -> None:
         """``taken`` is being processed."""
@@ -91,6 +107,7 @@ class WorkerState:
         with self._lock:
             running = self._running[index]
             return [
+                *self._ahead[index],
                 *self._unstarted[index],
                 *([running] if running else []),
                 *(m.taken for m in self._acks[index]),

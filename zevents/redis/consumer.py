@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import orjson
 
@@ -13,7 +13,11 @@ from zevents.redis.keys import unique_name
 from zevents.redis.message import BodyCodec, Message, Taken
 from zevents.redis.protocol import Driver, Fields, Plan, Reader
 from zevents.redis.protocol.base import Finished
+from zevents.redis.protocol.together import together
 from zevents.redis.retry import select_priorities
+
+if TYPE_CHECKING:
+    from zevents.redis._client import Begun
 
 T = TypeVar("T")
 
@@ -25,8 +29,16 @@ class PlanRunner(Protocol):
         """Run ``plan``; ``action`` names it in error messages."""
         ...
 
+    def begin(self, plan: Plan[T], action: str) -> Begun[T]:
+        """Send ``plan``'s first round trip now, to be finished later."""
+        ...
+
 
 __all__ = ["Consumer"]
+
+
+def _nothing_acked(take: Plan[list[Taken]]) -> Plan[tuple[list[str], list[Taken]]]:
+    return [], (yield from take)
 
 
 class Consumer:
@@ -82,7 +94,7 @@ class Consumer:
         self.name = name or unique_name()
         self.reader = Reader(self.name, self.lease_ms, tuple(self.levels))
         self._driver = driver
-        self._run = runner.run
+        self._run, self._begin = runner.run, runner.begin
         self._codec = codec
         self._take = f"take from {queue!r}"
         self._settle = f"settle in {queue!r}"
@@ -143,12 +155,43 @@ class Consumer:
         """
         if not items:
             return []
+        return self._run(self._ack(items, records), self._settle)
+
+    def ack_and_take(
+        self,
+        items: Sequence[Message | Taken],
+        records: Sequence[bytes] | None,
+        count: int,
+    ) -> tuple[list[str], list[Taken]]:
+        """``ack(items, records)`` and ``take(count)`` in one round trip: the ids whose
+        lease was lost, and the messages taken."""
+        return self.begin_ack_and_take(items, records, count).finish()
+
+    def begin_ack_and_take(
+        self,
+        items: Sequence[Message | Taken],
+        records: Sequence[bytes] | None,
+        count: int,
+    ) -> Begun[tuple[list[str], list[Taken]]]:
+        """``ack_and_take`` sent now, its replies read by ``finish()`` on the result:
+        Redis works on it meanwhile. Until then the messages it took are leased to this
+        consumer but not renewed by anyone.
+
+        Raises:
+            QueueUnavailable: Redis cannot be reached.
+        """
+        take = self._driver.take(self.reader, count)
+        both = together(self._ack(items, records), take) if items else _nothing_acked(take)
+        return self._begin(both, self._take)
+
+    def _ack(
+        self, items: Sequence[Message | Taken], records: Sequence[bytes] | None
+    ) -> Plan[list[str]]:
         finished = None
         if records is not None and self.keep_finished is not None:
             keep_ms = int(self.keep_finished * 1000)
             finished = Finished(self._finished_key, keep_ms, records)
-        plan = self._driver.ack(self.reader, [self._fields(item) for item in items], finished)
-        return self._run(plan, self._settle)
+        return self._driver.ack(self.reader, [self._fields(item) for item in items], finished)
 
     def retry(self, item: Message | Taken, delay: float, *, count_attempt: bool = True) -> bool:
         """Put a message back, due after ``delay`` seconds; False if its lease was lost.

@@ -14,6 +14,7 @@ from zevents.errors import ConfigError, DecodeError, QueueError
 from zevents.events import WORKER_AFTER, WORKER_BEFORE, WORKER_FAILED
 from zevents.redis._current import _current
 from zevents.redis._outcome import Outcome, run_forked, run_inline
+from zevents.redis._rounds import Rounds
 from zevents.redis._state import WorkerState, resident_memory
 from zevents.redis.consumer import Consumer
 from zevents.redis.defaults import DEFAULT_KEEP_ALIVE, DEFAULT_PREFETCH
@@ -41,6 +42,9 @@ _SHUTDOWN_CHECK = 1.0
 _OUTAGE_MAX = 10.0
 # During an outage a warning is logged at least this often (seconds).
 _OUTAGE_WARN_EVERY = 10.0
+# Messages quicker than this on average (seconds) are worked while Redis takes the next
+# batch; slower ones gain nothing from it, and would hold more leases.
+_AHEAD_BELOW = 0.002
 
 
 def _check_count(value: object, option: str, *, allow_none: bool = False) -> None:
@@ -115,7 +119,7 @@ class Worker:
         self._waker = Waker()
         self._avg = _BATCH_TIME
         self._warned_at = 0.0
-        self._records: dict[int, bytes] = {}  # id(message) -> its finished record, until acked
+        self._rounds = Rounds(self.id, self.consumers, self.state, self.keep_alive)
 
     def _default_registry(self) -> WorkerRegistry:
         prefixes = {q.keys.prefix for q in self.queues}
@@ -208,11 +212,15 @@ class Worker:
         return False
 
     def _round(self, reclaim: bool) -> bool:
-        """Acknowledge what an outage left over, reclaim when due, take and work."""
-        for index in range(len(self.consumers)):
-            self._flush(index)
+        """Reclaim when due, then acknowledge what was finished and take the next batch
+        (or use the one taken ahead) and work it."""
         worked = self._reclaim() if reclaim else False
-        return self._take_and_work() or worked
+        if self._stopping:
+            return True
+        found = self._rounds.next(self._batch_size())
+        if found is not None:
+            self._work(*found)
+        return found is not None or worked
 
     def _outage(self, outage: float, exc: QueueError) -> float:
         """Log (a warning when the outage starts and at least every 10 s while it lasts,
@@ -228,10 +236,14 @@ class Worker:
 
     def _shutdown(self, heartbeat: Heartbeat) -> None:
         self._stopping = True
+        try:
+            self._rounds.finish()  # a batch it took stays in the state: released below
+        except QueueError as exc:
+            logger.warning("worker %s: %s; the leases it took will expire", self.id, exc)
         for index, consumer in enumerate(self.consumers):
             try:
-                self._flush(index)
-                consumer.release(self.state.pop_unstarted(index))
+                self._rounds.flush(index)
+                consumer.release([*self.state.pop_unstarted(index), *self.state.pop_ahead(index)])
                 consumer.leave()
             except QueueError as exc:
                 logger.warning(
@@ -265,19 +277,21 @@ class Worker:
                 self._work(index, taken)
         return worked
 
-    def _take_and_work(self) -> bool:
-        for index, consumer in enumerate(self.consumers):
-            if self._stopping:
-                return True
-            taken = consumer.take(self._batch_size())
-            if taken:
-                self._work(index, taken)
-                return True
-        return False
+    def _look_ahead(self, size: int) -> None:
+        """Send the next round trip while ``size`` messages are worked, when messages
+        are quick (see ``_AHEAD_BELOW``): Redis works on it meanwhile."""
+        if self.fork or self._stopping or self._avg > _AHEAD_BELOW or self._rounds.pending:
+            return
+        count = self._batch_size()
+        if self.max_messages is not None:
+            count = min(count, self.max_messages - self.state.processed - size)
+        if count >= 1:
+            self._rounds.send_ahead(count)
 
     def _work(self, index: int, batch: list[Taken]) -> None:
         consumer = self.consumers[index]
         self.state.add(index, batch)
+        self._look_ahead(len(batch))
         started = last_flush = time.perf_counter()
         done = 0
         try:
@@ -292,34 +306,15 @@ class Worker:
                     self.stop()
                 now = time.perf_counter()
                 if now - last_flush >= _ACK_EVERY:
-                    self._flush(index)
+                    self._rounds.flush(index)
                     last_flush = now
         finally:
             if done:
                 self._avg = 0.5 * self._avg + 0.5 * (time.perf_counter() - started) / done
             self.state.drop(index)
-            unstarted = self.state.pop_unstarted(index)
-            # On a Redis error the unstarted ones are abandoned: their leases expire.
-            self._flush(index)
-            consumer.release(unstarted)
-
-    def _flush(self, index: int) -> None:
-        acks = self.state.acks(index)
-        if not acks:
-            return
-        records = [self._records.get(id(m), b"") for m in acks] if self._records else None
-        lost = self.consumers[index].ack(acks, records)
-        self.state.acked(index, acks)
-        for message in acks if records is not None else ():
-            self._records.pop(id(message), None)
-        if lost:
-            logger.warning(
-                "worker %s: lease lost on %d message(s) before acknowledgement "
-                "(another worker took them over): %s",
-                self.id,
-                len(lost),
-                lost[:5],
-            )
+            # Acknowledged by the next round trip (or at shutdown). On a Redis error the
+            # unstarted ones are abandoned: their leases expire.
+            consumer.release(self.state.pop_unstarted(index))
 
     # --- one message: decode, run, settle -------------------------------------------
 
@@ -355,7 +350,9 @@ class Worker:
         hooked = self.bus.has_receivers(WORKER_AFTER)
         after = resident_memory() if hooked or memory is not None else 0
         if memory is not None:
-            self._records[id(message)] = encode_finished(message, self.id, duration, memory, after)
+            self._rounds.records[id(message)] = encode_finished(
+                message, self.id, duration, memory, after
+            )
         self.state.finish(index, message)
         if hooked:
             info = {**before_info(message), "duration": duration, "memory": after}

@@ -9,12 +9,12 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from zevents.aio.redis._plans import together
 from zevents.config import check_seconds
 from zevents.errors import DecodeError, QueueError
 from zevents.redis.keys import unique_name
 from zevents.redis.message import BodyCodec, Message, Taken
 from zevents.redis.protocol import Driver, Fields, Plan, Reader
+from zevents.redis.protocol.together import together
 from zevents.redis.retry import select_priorities
 
 logger = logging.getLogger(__name__)

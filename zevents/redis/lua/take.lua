@@ -5,7 +5,7 @@ move_due(now)
 local want = tonumber(ARGV[A])
 local deadline = now + tonumber(ARGV[A + 1])
 local out = {}
-local leased_z, leased_h = {}, {}
+local leased_z, leased_h, attempts = {}, {}, {}
 local token = nil
 for j = A + 3, A + 2 + tonumber(ARGV[A + 2]) do
   if want <= 0 then break end
@@ -24,10 +24,12 @@ for j = A + 3, A + 2 + tonumber(ARGV[A + 2]) do
     want = want - #ids
     if not token then token = fmt(redis.call('INCR', K_SEQ)) end
     local bodies = redis.call('HMGET', K_MSGS, unpack(ids))
+    local counts = redis.call('HMGET', K_ATTEMPTS, unpack(ids))
     for k, id in ipairs(ids) do
       local body = bodies[k]
       if body then
-        local att = redis.call('HINCRBY', K_ATTEMPTS, id, 1)
+        local att = (tonumber(counts[k]) or 0) + 1
+        attempts[#attempts + 1] = id; attempts[#attempts + 1] = att
         out[#out + 1] = id; out[#out + 1] = body; out[#out + 1] = att; out[#out + 1] = prio
         leased_z[#leased_z + 1] = deadline; leased_z[#leased_z + 1] = id
         leased_h[#leased_h + 1] = id; leased_h[#leased_h + 1] = token
@@ -42,6 +44,7 @@ end
 if #leased_z > 0 then
   redis.call('ZADD', K_PROC, unpack(leased_z))
   redis.call('HSET', K_LEASES, unpack(leased_h))
+  redis.call('HSET', K_ATTEMPTS, unpack(attempts))
 end
 table.insert(out, 1, token or '')
 return out

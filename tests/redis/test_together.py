@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from zevents.aio.redis._plans import together
 from zevents.redis.protocol import Batch, Call, Command, Plan
+from zevents.redis.protocol.together import together
 
 
 def two_steps() -> Plan[list[Any]]:

@@ -1,9 +1,8 @@
-"""Plans run side by side (private): two plans' steps in one round trip.
+"""Plans run side by side: two plans' steps in one round trip.
 
-The dispatcher of an async worker acknowledges what its lanes finished and takes more
-at the same moment; ``together`` makes the two plans one, whose every step is a
-``Batch`` of both plans' next steps, so Redis sees one pipeline instead of two round
-trips. Sans-I/O, like the plans it joins.
+A worker acknowledges what it finished and takes more at the same moment; ``together``
+makes the two plans one, whose every step is a ``Batch`` of both plans' next steps, so
+Redis sees one pipeline instead of two round trips. Sans-I/O, like the plans it joins.
 """
 
 from __future__ import annotations
@@ -11,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from zevents.redis.protocol import Batch, Call, Command, Plan, Step
-from zevents.redis.protocol.steps import Wait
+from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step, Wait
 
 __all__ = ["together"]
 
