@@ -197,3 +197,23 @@ def test_a_worker_stopped_mid_queue_gives_back_what_it_took_ahead(
     # A short lease: a stream worker reclaims a bounded count each half lease.
     Worker(queue, bus2, max_messages=1500, keep_alive=2.0).run()
     assert sorted(seen + rest) == list(range(3000))  # each exactly once
+
+
+@pytest.mark.parametrize("driver", ["list", "sorted-set", "set"])
+def test_the_lease_and_attempt_hashes_keep_the_hashtable_encoding(
+    make_queue: MakeQueue, raw: redis.Redis, driver: str
+) -> None:
+    """A small hash (ziplist, listpack) scans every entry per field: with two batches in
+    flight a take would cost the square of the messages held."""
+    queue = make_queue(driver=driver)
+    queue.send_many([("x", n) for n in range(3)])
+    consumer = queue.consumer(lease=30.0)
+    taken = consumer.take(2)
+    encodings = {
+        part: raw.object("encoding", queue.keys.key(part)) for part in ("leases", "attempts")
+    }
+    assert encodings == {"leases": b"hashtable", "attempts": b"hashtable"}
+    assert consumer.ack([consumer.decode(t) for t in taken]) == []
+    again = consumer.take(5)
+    assert [t.attempt for t in again] == [1]  # the extra field is no message
+    assert queue.stats()["processing"] == 1

@@ -17,6 +17,9 @@ for i = 1, NPRI do
   PRIO_KEY[ARGV[3 + i]] = KEYS[11 + i]
 end
 local A = 4 + NPRI
+-- A field no message id can be, kept in the lease and attempt hashes (see take.lua).
+local WIDE_FIELD = '~encoding'
+local WIDE_VALUE = 'keeps this hash in the hashtable encoding: no message has this field'
 
 local function now_ms()
   local t = redis.call('TIME')

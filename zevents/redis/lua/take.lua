@@ -42,6 +42,13 @@ for j = A + 3, A + 2 + tonumber(ARGV[A + 2]) do
   end
 end
 if #leased_z > 0 then
+  -- Keep the lease and attempt hashes in Redis' hashtable encoding. A small hash
+  -- (ziplist or listpack: up to 512 entries with Redis 6.2's defaults, 128 with 7's)
+  -- scans all its entries for each field, so with a worker's batches in flight every
+  -- take and ack would cost the square of the messages held. One value longer than
+  -- hash-max-ziplist-value (64 bytes by default) converts a hash for as long as it lives.
+  redis.call('HSETNX', K_LEASES, WIDE_FIELD, WIDE_VALUE)
+  redis.call('HSETNX', K_ATTEMPTS, WIDE_FIELD, WIDE_VALUE)
   redis.call('ZADD', K_PROC, unpack(leased_z))
   redis.call('HSET', K_LEASES, unpack(leased_h))
   redis.call('HSET', K_ATTEMPTS, unpack(attempts))
