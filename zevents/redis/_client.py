@@ -23,6 +23,12 @@ from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step, Wait,
 from zevents.redis.scripts import script_sha, script_source
 from zevents.redis.urls import check_url, is_cluster, mask_url
 
+_pack_command: Any
+try:
+    from hiredis import pack_command as _pack_command
+except ImportError:  # redis-py without hiredis: its own packer
+    _pack_command = None
+
 __all__ = ["Begun", "Runner", "close", "connect", "mask_url", "resolve_url", "translation"]
 
 T = TypeVar("T")
@@ -191,7 +197,7 @@ class Runner:
         except redis.RedisError as exc:
             raise translation(self.url, action, exc) from exc
         try:
-            connection.send_packed_command(connection.pack_commands([_evalsha(c) for c in calls]))
+            connection.send_packed_command(_packed(connection, [_evalsha(c) for c in calls]))
         except BaseException as exc:
             connection.disconnect()
             pool.release(connection)
@@ -252,6 +258,15 @@ def _script_calls(step: Step) -> list[Call] | None:
         return None
     calls = [s for s in step.steps if isinstance(s, Call)]
     return calls if len(calls) == len(step.steps) else None
+
+
+def _packed(connection: Any, commands: list[tuple[Any, ...]]) -> Any:
+    """The commands in Redis' wire form: hiredis' packer straight away when it is there
+    (redis-py's own wraps it in a loop over every argument); our arguments are str,
+    bytes and int, never the buffers that loop converts."""
+    if _pack_command is None:
+        return connection.pack_commands(commands)
+    return [b"".join([_pack_command(command) for command in commands])]
 
 
 def _evalsha(call: Call) -> tuple[Any, ...]:

@@ -58,11 +58,14 @@ class Settlement:
         }
 
 
+_ACK = Settlement(Settle.ACK)
+
+
 def settlement(outcome: Outcome, message: Message, retry: RetryPolicy) -> Settlement:
     """What to do with ``message`` after its receivers ended with ``outcome``."""
     kind = outcome.kind
     if kind is OutcomeKind.OK:
-        return Settlement(Settle.ACK)
+        return _ACK
     if kind is OutcomeKind.WAITING:
         delay = outcome.delay if outcome.delay is not None else retry.delay(message.attempt)
         return Settlement(Settle.WAIT, delay)

@@ -326,8 +326,8 @@ class Worker:
             self._fail(index, consumer, taken, record)
             self._hook(WORKER_FAILED, hook)
             return
-        info = before_info(message)
-        self._hook(WORKER_BEFORE, info)
+        if self.bus.has_receivers(WORKER_BEFORE):
+            self._hook(WORKER_BEFORE, before_info(message))
         memory = resident_memory() if consumer.keep_finished is not None else None
         started = time.perf_counter()
         outcome = self._run_receivers(message)
@@ -335,14 +335,15 @@ class Worker:
         decided = settlement(outcome, message, self.retry)
         if decided.kind is Settle.ACK:
             self._finish(index, message, duration, memory)
-        elif decided.kind is Settle.FAIL:
+            return
+        if decided.kind is Settle.FAIL:
             self._fail(index, consumer, message, decided.record or b"{}")
         else:
             delay = decided.delay or 0.0
             self._retry(index, consumer, message, delay, count_attempt=decided.kind is Settle.RETRY)
         failed = decided.failed_info(outcome, duration)
         if failed is not None:
-            self._hook(WORKER_FAILED, {**info, **failed})
+            self._hook(WORKER_FAILED, {**before_info(message), **failed})
 
     def _finish(self, index: int, message: Message, duration: float, memory: int | None) -> None:
         """Acknowledge in the next batch, with a finished record if ``memory`` (bytes

@@ -37,14 +37,14 @@ local function owned(key, group, consumer, ids)
   local mine = {}
   if #ids == 0 then return mine end
   local lo, hi = ids[1], ids[1]
+  local l1, l2 = string.match(lo, '^(%d+)%-(%d+)$')
+  l1, l2 = tonumber(l1), tonumber(l2)
+  local h1, h2 = l1, l2
   for _, id in ipairs(ids) do
     local a1, a2 = string.match(id, '^(%d+)%-(%d+)$')
-    local l1, l2 = string.match(lo, '^(%d+)%-(%d+)$')
-    local h1, h2 = string.match(hi, '^(%d+)%-(%d+)$')
-    a1, a2, l1, l2, h1, h2 = tonumber(a1), tonumber(a2), tonumber(l1), tonumber(l2),
-                             tonumber(h1), tonumber(h2)
-    if a1 < l1 or (a1 == l1 and a2 < l2) then lo = id end
-    if a1 > h1 or (a1 == h1 and a2 > h2) then hi = id end
+    a1, a2 = tonumber(a1), tonumber(a2)
+    if a1 < l1 or (a1 == l1 and a2 < l2) then lo, l1, l2 = id, a1, a2 end
+    if a1 > h1 or (a1 == h1 and a2 > h2) then hi, h1, h2 = id, a1, a2 end
   end
   local count = #ids + 1000
   local pending = redis.pcall('XPENDING', key, group, lo, hi, count, consumer)

@@ -14,14 +14,21 @@ for j = A + 4, A + 3 + tonumber(ARGV[A + 3]) do
   if r then
     local skip = {}
     for _, entry in ipairs(r[1][2]) do
-      local f = {}
       local fields = entry[2]
-      for k = 1, #fields, 2 do f[fields[k]] = fields[k + 1] end
-      if f.g and f.g ~= group then
+      local i, m, a, g = nil, nil, nil, nil
+      for k = 1, #fields, 2 do
+        local name = fields[k]
+        if name == 'm' then m = fields[k + 1]
+        elseif name == 'i' then i = fields[k + 1]
+        elseif name == 'a' then a = fields[k + 1]
+        elseif name == 'g' then g = fields[k + 1] end
+      end
+      if g and g ~= group then
         skip[#skip + 1] = entry[1]
       else
-        out[#out + 1] = entry[1]; out[#out + 1] = f.i or entry[1]; out[#out + 1] = f.m or ''
-        out[#out + 1] = (tonumber(f.a) or 0) + 1; out[#out + 1] = prio
+        local n = #out
+        out[n + 1] = entry[1]; out[n + 2] = i or entry[1]; out[n + 3] = m or ''
+        out[n + 4] = (tonumber(a) or 0) + 1; out[n + 5] = prio
         want = want - 1
       end
     end
