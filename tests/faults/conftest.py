@@ -100,16 +100,28 @@ class Workers:
     def __init__(self, url: str, queue: str, driver: str, log: Path) -> None:
         self.args = [sys.executable, str(WORKER_CHILD), url, queue, driver, str(log)]
         self.procs: list[subprocess.Popen[bytes]] = []
+        # Each child's stderr goes to a file (a pipe nobody reads would stop a child
+        # that logs more than the pipe holds); ``errors()`` reads them.
+        self.logs = log.parent
 
     def start(self, keep_alive: float = 1.0) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [*self.args, str(keep_alive)],
-            env=child_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        with open(self.logs / f"worker-{len(self.procs)}.err", "wb") as stderr:
+            proc = subprocess.Popen(
+                [*self.args, str(keep_alive)],
+                env=child_env(),
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
         self.procs.append(proc)
         return proc
+
+    def errors(self, lines: int = 20) -> str:
+        """The last ``lines`` lines each child wrote to stderr."""
+        tails = []
+        for n in range(len(self.procs)):
+            text = (self.logs / f"worker-{n}.err").read_text(errors="replace")
+            tails.append(f"worker {n}:\n" + "\n".join(text.splitlines()[-lines:]))
+        return "\n".join(tails)
 
     def kill(self, pid: int) -> None:
         proc = next(p for p in self.procs if p.pid == pid)
@@ -126,8 +138,6 @@ class Workers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
-            if proc.stderr is not None:
-                proc.stderr.close()
 
 
 @pytest.fixture

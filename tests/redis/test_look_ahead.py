@@ -217,3 +217,10 @@ def test_the_lease_and_attempt_hashes_keep_the_hashtable_encoding(
     again = consumer.take(5)
     assert [t.attempt for t in again] == [1]  # the extra field is no message
     assert queue.stats()["processing"] == 1
+
+
+def test_an_argument_redis_cannot_take_is_refused_as_redis_py_refuses_it() -> None:
+    from zevents.redis._client import _packed
+
+    with pytest.raises(redis.DataError):
+        _packed(None, [("SET", "k", True)])

@@ -113,6 +113,9 @@ class Runner:
     def __init__(self, client: Any, url: str) -> None:
         self.client = client
         self.url = url
+        # Script calls go straight to a pooled connection on a single server (cheaper
+        # than redis-py's command path); a cluster client routes them itself.
+        self._direct = not hasattr(client, "get_node_from_key")
 
     def run(self, plan: Plan[T], action: str) -> T:
         """Run ``plan`` to its result.
@@ -132,6 +135,10 @@ class Runner:
             raise translation(self.url, action, exc) from exc
 
     def _step(self, step: Step) -> Any:
+        if self._direct:
+            calls = _script_calls(step)
+            if calls is not None:
+                return self._receive(step, calls, self._send(calls))
         if isinstance(step, Call):
             return self._call(step)
         if isinstance(step, Command):
@@ -189,22 +196,41 @@ class Runner:
         except StopIteration as done:
             return Begun(self, plan, action, None, None, done.value)
         calls = _script_calls(step)
-        if calls is None or hasattr(self.client, "get_node_from_key"):
+        if calls is None or not self._direct:
             return Begun(self, plan, action, step, None)
-        pool = self.client.connection_pool
         try:
-            connection = pool.get_connection()
+            connection = self._send(calls)
         except redis.RedisError as exc:
             raise translation(self.url, action, exc) from exc
+        return Begun(self, plan, action, step, connection)
+
+    def _send(self, calls: list[Call]) -> Any:
+        """Send ``calls`` on a connection taken from the pool; returns it (``_receive``
+        gives it back)."""
+        pool = self.client.connection_pool
+        connection = pool.get_connection()
         try:
             connection.send_packed_command(_packed(connection, [_evalsha(c) for c in calls]))
-        except BaseException as exc:
+        except BaseException:
             connection.disconnect()
             pool.release(connection)
-            if isinstance(exc, redis.RedisError):
-                raise translation(self.url, action, exc) from exc
             raise
-        return Begun(self, plan, action, step, connection)
+        return connection
+
+    def _receive(self, step: Step, calls: list[Call], connection: Any) -> Any:
+        """The replies of ``calls`` sent on ``connection`` (then back in the pool), those
+        that met ``NOSCRIPT`` run again once their script is loaded."""
+        replies: list[Any] = []
+        try:
+            for _ in calls:
+                try:
+                    replies.append(connection.read_response())
+                except redis.ResponseError as exc:
+                    replies.append(exc)
+        finally:
+            self.client.connection_pool.release(connection)  # disconnected on a socket error
+        replies = Runner._mended(self.client, calls, replies)
+        return replies if isinstance(step, Batch) else replies[0]
 
     @staticmethod
     def _batch(client: Any, batch: Batch) -> list[Any]:
@@ -266,7 +292,10 @@ def _packed(connection: Any, commands: list[tuple[Any, ...]]) -> Any:
     bytes and int, never the buffers that loop converts."""
     if _pack_command is None:
         return connection.pack_commands(commands)
-    return [b"".join([_pack_command(command) for command in commands])]
+    try:
+        return [b"".join([_pack_command(command) for command in commands])]
+    except TypeError as exc:  # an argument of another type: refused as redis-py does
+        raise redis.DataError(str(exc)) from exc
 
 
 def _evalsha(call: Call) -> tuple[Any, ...]:
@@ -316,17 +345,5 @@ class Begun(Generic[T]):
             raise translation(runner.url, self._action, exc) from exc
 
     def _read(self, step: Step) -> Any:
-        calls = _script_calls(step) or []
         connection, self._connection = self._connection, None
-        pool = self._runner.client.connection_pool
-        replies: list[Any] = []
-        try:
-            for _ in calls:
-                try:
-                    replies.append(connection.read_response())
-                except redis.ResponseError as exc:
-                    replies.append(exc)
-        finally:
-            pool.release(connection)  # read_response disconnected it on a socket error
-        replies = Runner._mended(self._runner.client, calls, replies)
-        return replies if isinstance(step, Batch) else replies[0]
+        return self._runner._receive(step, _script_calls(step) or [], connection)
