@@ -4,38 +4,57 @@
 -- ARGV: 1 driver kind, 2 '' when this script stamps each body with enqueued_at, else the
 -- bodies carry it already (the sender read TIME once for the batch: a splice per body
 -- here makes a string per message, and Lua's string table chains bodies that differ in
--- only a few bytes), then triples: ready key number (1 = KEYS[3]), id ('' = generate;
--- the set driver passes its content hash), body (JSON object). Returns the ids, in order;
--- on the set driver a message already stored (or repeated in the batch) is not queued
--- again and its existing id is returned.
+-- only a few bytes), 3 '1' when each message comes with its id (the set driver passes
+-- its content hash; '' = generate), else '0', then runs of one priority: its ready key
+-- number (1 = KEYS[3]), the run's length, and each message's id (when ARGV[3] is '1')
+-- and body (a JSON object). Returns the ids in order when they were given (on the set
+-- driver a message already stored, or repeated in the batch, is not queued again and
+-- its existing id is returned), else {now, first}: the ids made are now-(first + 1),
+-- now-(first + 2)..., in order.
 if redis.replicate_commands then redis.replicate_commands() end
 local kind = ARGV[1]
 local stamp = ARGV[2] == ''
-local n = (#ARGV - 2) / 3
+local given = ARGV[3] == '1'
+local per = given and 2 or 1
+local n, at = 0, 4
+while at <= #ARGV do
+  local c = tonumber(ARGV[at + 1])
+  n = n + c
+  at = at + 2 + c * per
+end
 local t = redis.call('TIME')
 local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local first = redis.call('INCRBY', KEYS[2], n) - n
 local ids, fields, per_key, seen = {}, {}, {}, {}
-for i = 1, n do
-  local at = 3 * i
-  local k, id, body = tonumber(ARGV[at]), ARGV[at + 1], ARGV[at + 2]
-  local seq = first + i
-  if id == '' then id = now .. '-' .. seq end
-  ids[i] = id
-  local fresh = true
-  if kind == 'set' then
-    fresh = not seen[id] and redis.call('HEXISTS', KEYS[1], id) == 0
-    seen[id] = true
-  end
-  if fresh then
+local i = 0
+at = 4
+while at <= #ARGV do
+  local k, c = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
+  at = at + 2
+  local key = KEYS[2 + k]
+  local list = per_key[k]
+  if not list then list = {}; per_key[k] = list end
+  for _ = 1, c do
+    i = i + 1
+    local id, body = '', nil
+    if given then id = ARGV[at]; at = at + 1 end
+    body = ARGV[at]; at = at + 1
+    local seq = first + i
+    if id == '' then id = now .. '-' .. seq end
+    if given then ids[i] = id end
     if stamp then body = string.sub(body, 1, -2) .. ',"enqueued_at":' .. now .. '}' end
     if kind == 'stream' then
-      redis.call('XADD', KEYS[2 + k], '*', 'i', id, 'm', body)
+      redis.call('XADD', key, '*', 'i', id, 'm', body)
+    elseif kind == 'set' then
+      -- Stored here unless a message of the same content already is (or came earlier
+      -- in this batch): then it is not queued again.
+      if not seen[id] and redis.call('HSETNX', KEYS[1], id, body) == 1 then
+        list[#list + 1] = id
+      end
+      seen[id] = true
     else
       fields[#fields + 1] = id
       fields[#fields + 1] = body
-      local list = per_key[k]
-      if not list then list = {}; per_key[k] = list end
       if kind == 'sorted-set' then list[#list + 1] = seq end
       list[#list + 1] = id
     end
@@ -48,9 +67,12 @@ local function in_chunks(command, key, values)
     redis.call(command, key, unpack(values, s, math.min(s + 3999, #values)))
   end
 end
-if #fields > 0 then
-  in_chunks('HSET', KEYS[1], fields)
+if #fields > 0 then in_chunks('HSET', KEYS[1], fields) end
+if kind ~= 'stream' then
   local push = ({list = 'RPUSH', ['sorted-set'] = 'ZADD', set = 'SADD'})[kind]
-  for k, list in pairs(per_key) do in_chunks(push, KEYS[2 + k], list) end
+  for k, list in pairs(per_key) do
+    if #list > 0 then in_chunks(push, KEYS[2 + k], list) end
+  end
 end
-return ids
+if given then return ids end
+return {now, first}

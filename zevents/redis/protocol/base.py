@@ -240,37 +240,60 @@ class BaseDriver:
 
     # --- sending --------------------------------------------------------------------
 
-    def _send_call(self, items: Sequence[SendItem], now_ms: int | None = None) -> Call:
-        """The script call that enqueues ``items``; ``now_ms`` (the Redis clock, read
-        once for the batch) stamps plain bodies here instead of in the script."""
-        if len(items) == 1 and items[0].is_plain:
+    def _send_call(self, items: Sequence[SendItem], now_ms: int | None, plain: bool) -> Call:
+        """The script call that enqueues ``items`` (``plain``: all of them are);
+        ``now_ms`` (the Redis clock, read once for the batch) stamps plain bodies here
+        instead of in the script."""
+        if len(items) == 1 and plain:
             # The lean script takes only the three keys it writes: the hot path of send.
             item = items[0]
             return Call(
                 "send_plain.lua", self._plain_keys[item.priority], (self.name, item.id, item.body)
             )
-        if all(item.is_plain for item in items):
-            index = self._many_index
-            stamp = b"" if now_ms is None else b',"enqueued_at":%d}' % now_ms
-            args: list[Any] = [self.name, "" if now_ms is None else now_ms]
-            for item in items:
-                body = item.body[:-1] + stamp if stamp else item.body
-                args.extend((index[item.priority], item.id, body))
-            return Call("send_plain_many.lua", self._many_keys, args)
+        if plain:
+            return self._plain_many_call(items, now_ms)
         args = []
         for item in items:
             args.extend(item.args())
         return self.call("send.lua", args)
 
+    def _plain_many_call(self, items: Sequence[SendItem], now_ms: int | None) -> Call:
+        """``send_plain_many.lua`` for plain ``items``: runs of one priority (its ready
+        key number, the run's length, then each message's body, preceded by its id when
+        the driver gives ids), so a message costs the script one argument, not three."""
+        index = self._many_index
+        stamp = b"" if now_ms is None else b',"enqueued_at":%d}' % now_ms
+        given = any(item.id for item in items)
+        args: list[Any] = [self.name, "" if now_ms is None else now_ms, "1" if given else "0"]
+        key, count_at = "", 0
+        for item in items:
+            if index[item.priority] != key:
+                key = index[item.priority]
+                args += (key, 0)
+                count_at = len(args) - 1
+            args[count_at] += 1
+            if given:
+                args.append(item.id)
+            args.append(item.body[:-1] + stamp if stamp else item.body)
+        return Call("send_plain_many.lua", self._many_keys, args)
+
+    @staticmethod
+    def _ids(items: Sequence[SendItem], reply: Any, plain: bool) -> list[str]:
+        """The ids a send script returned for ``items``: ``send_plain_many.lua`` returns
+        the clock and the first sequence number of the ids it made (``now-seq``)."""
+        if len(items) == 1 and plain:
+            return [as_str(reply)]
+        if plain and not any(item.id for item in items):
+            prefix, first = as_str(reply[0]), int(reply[1])
+            return [f"{prefix}-{first + i}" for i in range(1, len(items) + 1)]
+        return as_strs(reply)
+
     def send(self, items: Sequence[SendItem]) -> Plan[list[str]]:
         """Enqueue up to ``QUEUE_BATCH`` items in one script call; returns their ids."""
-        return (yield from self._send(items, None))
+        return (yield from self._send(items, None, all(item.is_plain for item in items)))
 
-    def _send(self, items: Sequence[SendItem], now_ms: int | None) -> Plan[list[str]]:
-        reply = yield self._send_call(items, now_ms)
-        if len(items) == 1 and items[0].is_plain:
-            return [as_str(reply)]
-        return as_strs(reply)
+    def _send(self, items: Sequence[SendItem], now_ms: int | None, plain: bool) -> Plan[list[str]]:
+        return self._ids(items, (yield self._send_call(items, now_ms, plain)), plain)
 
     def send_many(self, items: Sequence[SendItem]) -> Plan[list[str]]:
         """Enqueue any number of items: one script per ``QUEUE_BATCH``, one pipeline.
@@ -280,13 +303,18 @@ class BaseDriver:
         script costs more than the round trip (Lua interns every string it makes, and
         bodies alike but for a few bytes collide in its string table)."""
         now_ms = None
-        if len(items) >= STAMP_ONCE and all(item.is_plain for item in items):
+        plain = all(item.is_plain for item in items)
+        if len(items) >= STAMP_ONCE and plain:
             now_ms = yield from time_ms()
         if len(items) <= QUEUE_BATCH:
-            return (yield from self._send(items, now_ms))
+            return (yield from self._send(items, now_ms, plain))
         chunks = [items[i : i + QUEUE_BATCH] for i in range(0, len(items), QUEUE_BATCH)]
-        replies = yield Batch([self._send_call(chunk, now_ms) for chunk in chunks])
-        return [as_str(i) for reply in replies for i in reply]
+        replies = yield Batch([self._send_call(chunk, now_ms, plain) for chunk in chunks])
+        return [
+            i
+            for chunk, reply in zip(chunks, replies, strict=True)
+            for i in self._ids(chunk, reply, plain)
+        ]
 
     # --- the failed store, statuses, identifiers ------------------------------------
 

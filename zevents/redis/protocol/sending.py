@@ -80,11 +80,17 @@ def send_items(
         ConfigError: An unknown keyword, or an option the queue cannot take.
     """
     items = []
+    prio, content = shape.default_priority, shape.driver == "set"
     for entry in events:
         if isinstance(entry, Mapping):
             options = dict(entry)
             event, payload = options.pop("event"), options.pop("payload", None)
             items.append(send_item(shape, codec, event, payload, options))
-        else:
-            items.append(send_item(shape, codec, entry[0], entry[1], {}))
+            continue
+        # (event, payload): no option to check, the queue's default priority.
+        event, payload = entry[0], entry[1]
+        if not isinstance(event, str) or not event:
+            raise ConfigError("event must be a non-empty string", option="event")
+        body = codec.encode(event, payload, prio, None, None)
+        items.append(SendItem(body, prio, content_id(event, payload, None) if content else ""))
     return items
