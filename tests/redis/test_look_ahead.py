@@ -200,23 +200,28 @@ def test_a_worker_stopped_mid_queue_gives_back_what_it_took_ahead(
 
 
 @pytest.mark.parametrize("driver", ["list", "sorted-set", "set"])
-def test_the_lease_and_attempt_hashes_keep_the_hashtable_encoding(
+def test_the_lease_keys_keep_the_encoding_of_large_ones(
     make_queue: MakeQueue, raw: redis.Redis, driver: str
 ) -> None:
-    """A small hash (ziplist, listpack) scans every entry per field: with two batches in
-    flight a take would cost the square of the messages held."""
+    """A small hash or sorted set (ziplist, listpack) scans every entry per field: with
+    two batches in flight a take would cost the square of the messages held."""
     queue = make_queue(driver=driver)
     queue.send_many([("x", n) for n in range(3)])
     consumer = queue.consumer(lease=30.0)
     taken = consumer.take(2)
-    encodings = {
-        part: raw.object("encoding", queue.keys.key(part)) for part in ("leases", "attempts")
+    parts = ("leases", "attempts", "processing")
+    encodings = {part: raw.object("encoding", queue.keys.key(part)) for part in parts}
+    assert encodings == {
+        "leases": b"hashtable",
+        "attempts": b"hashtable",
+        "processing": b"skiplist",
     }
-    assert encodings == {"leases": b"hashtable", "attempts": b"hashtable"}
     assert consumer.ack([consumer.decode(t) for t in taken]) == []
     again = consumer.take(5)
     assert [t.attempt for t in again] == [1]  # the extra field is no message
-    assert queue.stats()["processing"] == 1
+    assert queue.stats()["processing"] == 1  # the extra member is no lease
+    consumer.reclaim(5)  # the member's deadline never comes: nothing goes back in line
+    assert sum(queue.stats()["ready"].values()) == 0
 
 
 def test_an_argument_redis_cannot_take_is_refused_as_redis_py_refuses_it() -> None:

@@ -56,8 +56,10 @@ class QueueKeys:
         return self.base + part
 
     def data_keys(self) -> list[str]:
-        """The keys that hold messages: some exists as long as the queue holds one."""
-        parts = ("msgs", "delayed", "processing", "failed", "serial")
+        """The keys that hold messages: some exists as long as the queue holds one. (Not
+        ``processing``: a leased message's body is in ``msgs``, and the set of leases
+        keeps a member of its own once a consumer has taken one; see take.lua.)"""
+        parts = ("msgs", "delayed", "failed", "serial")
         return [self.base + part for part in parts] + [self.ready(p) for p in self.priorities]
 
     def ready(self, priority: int) -> str:

@@ -57,12 +57,21 @@ MAX_CONNECTIONS = 64
 def _hiredis_packing(base: Any) -> Any:
     """``base`` (an asyncio connection class) packing commands with hiredis, as redis-py's
     blocking connections do; its asyncio ones pack in Python, a fifth of a busy worker's
-    time."""
+    time. hiredis is called straight away: redis-py's own wrapper loops over every
+    argument first, for buffer types our commands never hold."""
+    import hiredis  # there: only called when redis-py found it
+
     packer = HiredisRespSerializer()
 
     def pack_command(self: Any, *args: Any) -> list[bytes]:
-        packed: list[bytes] = packer.pack(*args)
-        return packed
+        first = args[0]
+        if isinstance(first, str) and " " in first:  # "SCRIPT LOAD": two words
+            args = (*first.split(), *args[1:])
+        try:
+            return [hiredis.pack_command(args)]
+        except TypeError:  # buffers redis-py converts, or a type it refuses (DataError)
+            packed: list[bytes] = packer.pack(*args)
+            return packed
 
     return type(base.__name__, (base,), {"pack_command": pack_command})
 

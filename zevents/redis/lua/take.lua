@@ -49,6 +49,9 @@ if #leased_z > 0 then
   -- hash-max-ziplist-value (64 bytes by default) converts a hash for as long as it lives.
   redis.call('HSETNX', K_LEASES, WIDE_FIELD, WIDE_VALUE)
   redis.call('HSETNX', K_ATTEMPTS, WIDE_FIELD, WIDE_VALUE)
+  -- The same for the leases' deadlines (a small sorted set is a ziplist or listpack
+  -- up to 128 entries): a member no id can be, due never (+inf: no reclaim reaches it).
+  redis.call('ZADD', K_PROC, 'NX', '+inf', WIDE_VALUE)
   redis.call('ZADD', K_PROC, unpack(leased_z))
   redis.call('HSET', K_LEASES, unpack(leased_h))
   redis.call('HSET', K_ATTEMPTS, unpack(attempts))

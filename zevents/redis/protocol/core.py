@@ -102,7 +102,8 @@ class CoreDriver(BaseDriver):
         keys = self.keys
         size = _SIZE[self.name]
         steps = [Command(size, (keys.ready(p),)) for p in keys.priorities]
-        steps.append(Command("zcard", (keys.key("processing"),)))
+        # Leases due before +inf: not the member take.lua keeps in the set (its encoding).
+        steps.append(Command("zcount", (keys.key("processing"), "-inf", "(+inf")))
         replies = yield Batch([*steps, *self._common_counts()])
         n = len(keys.priorities)
         ready = {p: int(replies[i]) for i, p in enumerate(keys.priorities)}
