@@ -26,7 +26,7 @@ local t = redis.call('TIME')
 local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local first = redis.call('INCRBY', KEYS[2], n) - n
 local ids, fields, per_key, seen = {}, {}, {}, {}
-local i = 0
+local i, nf = 0, 0
 at = 4
 while at <= #ARGV do
   local k, c = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
@@ -34,6 +34,7 @@ while at <= #ARGV do
   local key = KEYS[2 + k]
   local list = per_key[k]
   if not list then list = {}; per_key[k] = list end
+  local nl = #list
   for _ = 1, c do
     i = i + 1
     local id, body = '', nil
@@ -49,14 +50,13 @@ while at <= #ARGV do
       -- Stored here unless a message of the same content already is (or came earlier
       -- in this batch): then it is not queued again.
       if not seen[id] and redis.call('HSETNX', KEYS[1], id, body) == 1 then
-        list[#list + 1] = id
+        nl = nl + 1; list[nl] = id
       end
       seen[id] = true
     else
-      fields[#fields + 1] = id
-      fields[#fields + 1] = body
-      if kind == 'sorted-set' then list[#list + 1] = seq end
-      list[#list + 1] = id
+      fields[nf + 1] = id; fields[nf + 2] = body; nf = nf + 2
+      if kind == 'sorted-set' then nl = nl + 1; list[nl] = seq end
+      nl = nl + 1; list[nl] = id
     end
   end
 end
@@ -67,7 +67,7 @@ local function in_chunks(command, key, values)
     redis.call(command, key, unpack(values, s, math.min(s + 3999, #values)))
   end
 end
-if #fields > 0 then in_chunks('HSET', KEYS[1], fields) end
+if nf > 0 then in_chunks('HSET', KEYS[1], fields) end
 if kind ~= 'stream' then
   local push = ({list = 'RPUSH', ['sorted-set'] = 'ZADD', set = 'SADD'})[kind]
   for k, list in pairs(per_key) do
