@@ -8,10 +8,8 @@
   stored); alone, and with a ``zevents worker`` draining the same queue meanwhile.
   Against 30,000 events/s and against the fastest asyncio peer's one-at-a-time enqueue
   (taskiq, streaQ, SAQ, as ``benchmarks.aio_peers`` runs them).
-- ``workers``: 1, 2 and 4 ``zevents worker`` processes on one queue (list and stream),
-  each group on a queue of its own; a round queues ``count`` messages with
-  ``send_many`` while the workers take them, timed from the first batch sent until the
-  queue holds none, ready or in flight.
+- ``workers``: 1, 2 and 4 worker processes on one queue (list and stream), in
+  ``benchmarks.worker_processes``; the fastest peer's, in ``benchmarks.peer_workers``.
 
 Every process stays up for all the rounds. Usage as a child: ``python -m benchmarks.safe
 receive|send|bridge|worker ...`` (see ``main``).
@@ -25,8 +23,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import redis
-
 from benchmarks import aio_peers
 from benchmarks.harness import (
     BODY,
@@ -36,11 +32,9 @@ from benchmarks.harness import (
     Rounds,
     Settings,
     alternate,
-    batches,
     children,
     emit,
     endpoints,
-    messages,
     ready,
     short_tempdir,
     standing_round,
@@ -235,84 +229,12 @@ def _ask(sender: Child) -> float:
     return rate
 
 
-def fill_and_drain(url: str, queue_name: str, driver: str, count: int) -> float:
-    """Messages/s of the workers on ``queue_name``: ``count`` queued, all worked."""
-    from zevents.redis import RedisQueue
-
-    with RedisQueue(queue_name, url, driver=driver) as queue:
-        start = time.perf_counter()
-        for batch in batches(count):
-            queue.send_many(messages(batch))
-        deadline = time.monotonic() + _DEADLINE
-        while True:
-            stats = queue.stats()
-            if not any(stats["ready"].values()) and not stats["processing"]:
-                return count / (time.perf_counter() - start)
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{queue_name}: not drained in {_DEADLINE} s: {stats}")
-            time.sleep(0.005)
-
-
-def wait_for_workers(url: str, queue_name: str, count: int, timeout: float = 60.0) -> None:
-    """Wait until ``count`` workers of ``queue_name`` are registered."""
-    from zevents.redis import RedisQueue
-
-    with RedisQueue(queue_name, url) as queue:
-        registry = queue.registry()
-        deadline = time.monotonic() + timeout
-        while sum(queue_name in w.get("queues", ()) for w in registry.workers()) < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{count} workers of {queue_name} not up in {timeout} s")
-            time.sleep(0.05)
-
-
-def workers(settings: Settings) -> list[Figure]:
-    """1, 2 and 4 worker processes, each group on its own queue, rounds in turn."""
-    from zevents.redis import RedisQueue
-
-    assert settings.redis_url is not None
-    url = settings.redis_url
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    client.close()
-    count = settings.count(100_000, 1_000)
-    figures = []
-    for driver in settings.count(("list", "stream"), ("list",)):
-        with children() as started:
-            sizes = settings.count((1, 2, 4), (1, 2))
-            groups = {n: f"w{n}-{driver}" for n in sizes}
-            for n, queue in groups.items():
-                with RedisQueue(queue, url, driver=driver) as created:
-                    created.send(EVENT, {"i": -1, "body": BODY})  # created with its driver
-                started += [Child(NAME, "worker", url, queue) for _ in range(n)]
-            for n, queue in groups.items():
-                wait_for_workers(url, queue, n)
-            one, *more = alternate(
-                [lambda q=q, d=driver: fill_and_drain(url, q, d, count) for q in groups.values()],  # type: ignore[misc]
-                settings.pairs,
-            )
-        case = f"{driver}, {count:,} msgs"
-        for n, samples in zip(sizes[1:], more, strict=True):
-            figures.append(
-                Figure(
-                    NAME,
-                    f"{n} workers vs 1, {case}",
-                    "msg/s",
-                    samples,
-                    one,
-                    "1 worker",
-                    ">= 1.5" if n == 2 else "",
-                    "" if n == 2 else "for reference (2 cores)",
-                )
-            )
-    return figures
-
-
 def run(settings: Settings) -> list[Figure]:
     """The window, the bridge, the workers and the peer's worker processes, in turn."""
-    from benchmarks import peer_workers
+    from benchmarks import peer_workers, worker_processes
 
-    return window(settings) + bridge(settings) + workers(settings) + peer_workers.run(settings)
+    workers = worker_processes.run(settings)
+    return window(settings) + bridge(settings) + workers + peer_workers.run(settings)
 
 
 def main(argv: list[str]) -> None:
