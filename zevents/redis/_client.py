@@ -124,15 +124,7 @@ class Runner:
             QueueUnavailable: Redis cannot be reached or did not answer in time.
             QueueError: Redis refused a command.
         """
-        try:
-            step = next(plan)
-            while True:
-                step = plan.send(self._step(step))
-        except StopIteration as done:
-            result: T = done.value
-            return result
-        except (redis.RedisError, RedisClusterException) as exc:
-            raise translation(self.url, action, exc) from exc
+        return self.begin(plan, action).finish()
 
     def _step(self, step: Step) -> Any:
         if self._direct:
@@ -194,15 +186,15 @@ class Runner:
         try:
             step = next(plan)
         except StopIteration as done:
-            return Begun(self, plan, action, None, None, done.value)
+            return Begun(self, plan, action, None, None, None, done.value)
         calls = _script_calls(step)
         if calls is None or not self._direct:
-            return Begun(self, plan, action, step, None)
+            return Begun(self, plan, action, step, None, None)
         try:
             connection = self._send(calls)
         except redis.RedisError as exc:
             raise translation(self.url, action, exc) from exc
-        return Begun(self, plan, action, step, connection)
+        return Begun(self, plan, action, step, calls, connection)
 
     def _send(self, calls: list[Call]) -> Any:
         """Send ``calls`` on a connection taken from the pool; returns it (``_receive``
@@ -315,11 +307,12 @@ class Begun(Generic[T]):
         plan: Plan[T],
         action: str,
         step: Step | None,
+        calls: list[Call] | None,
         connection: Any,
         result: Any = None,
     ) -> None:
         self._runner, self._plan, self._action = runner, plan, action
-        self._step, self._connection, self._result = step, connection, result
+        self._step, self._calls, self._connection, self._result = step, calls, connection, result
 
     def finish(self) -> T:
         """The plan's result: its first replies read, the rest of it run.
@@ -346,4 +339,4 @@ class Begun(Generic[T]):
 
     def _read(self, step: Step) -> Any:
         connection, self._connection = self._connection, None
-        return self._runner._receive(step, _script_calls(step) or [], connection)
+        return self._runner._receive(step, self._calls or [], connection)
