@@ -30,6 +30,7 @@ __all__ = [
     "CONFIRMED_FRAME",
     "CONFIRM_OK",
     "READ_EVERY",
+    "READ_EVERY_MAX",
     "TOKEN_LENGTH",
     "TOKEN_MARKER",
     "ZEROEVENTS_CONFIRMED_FRAME",
@@ -242,9 +243,12 @@ class InFlight:
     error: DeliveryError | None = field(default=None)
 
 
-#: Sends between two reads of the confirmations that came meanwhile: a poll per send
-#: costs more than the send, and the window bounds what waits unread.
+#: Sends between two reads of the confirmations that came meanwhile, at least: a poll
+#: per send costs more than the send, and the window bounds what waits unread. A window
+#: reads every quarter of its size, up to ``READ_EVERY_MAX`` sends (a read that finds
+#: nothing costs two system calls; one that finds a batch of confirmations, one).
 READ_EVERY = 32
+READ_EVERY_MAX = 256
 
 
 class ConfirmWindow:
@@ -268,6 +272,7 @@ class ConfirmWindow:
         # the ones settled with an error (the common path makes no object).
         self._flight: OrderedDict[bytes, tuple[str, Any, float | None]] = OrderedDict()
         self._unread = 0
+        self._read_every = max(READ_EVERY, min(size // 4, READ_EVERY_MAX))
 
     def __len__(self) -> int:
         return len(self._flight)
@@ -279,9 +284,10 @@ class ConfirmWindow:
 
     def is_due(self) -> bool:
         """Whether to read the confirmations that came before the next send: every
-        ``READ_EVERY`` sends, and whenever the window is full."""
+        quarter of the window (``READ_EVERY`` to ``READ_EVERY_MAX`` sends), and whenever
+        the window is full."""
         self._unread += 1
-        if self._unread >= READ_EVERY or self.is_full:
+        if self._unread >= self._read_every or self.is_full:
             self._unread = 0
             return True
         return False

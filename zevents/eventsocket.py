@@ -203,11 +203,11 @@ class EventSocketBase(zmq.Socket[Any]):
             DecodeError: The frames are malformed; ``address`` and ``token`` are set on
                 the error when known, so the sender can still be answered.
         """
+        # A ROUTER's first frame, the peer's routing id, always has more after it:
+        # received as bytes, without a frame object.
+        address: bytes | None = _raw_recv(self, flags, True) if self._is_router else None
         frames = _recv_frames(self, flags)
-        address = None
         token = None
-        if self._is_router:
-            address = frames.pop(0)
         count = len(frames)
         if count >= 2:
             last = frames[-1]
@@ -236,12 +236,11 @@ class EventSocketBase(zmq.Socket[Any]):
     def _take_reply(self) -> list[bytes] | None:
         """The next message already here, without a ROUTER's address; None if none."""
         try:
-            frames = _recv_frames(self, _NOBLOCK)
+            if self._is_router:
+                _raw_recv(self, _NOBLOCK, True)  # the routing id (see receive)
+            return _recv_frames(self, _NOBLOCK)
         except zmq.Again:
             return None
-        if self._is_router and frames:
-            del frames[0]
-        return frames
 
     def take_confirmations(self) -> list[tuple[bytes, bytes]]:
         """Take every message already here; the ``(tokens, status)`` of the

@@ -125,7 +125,7 @@ class EventListener(ListenerBase[AsyncEventSocket]):
         """Send with a token once the window has room; the events found failed meanwhile."""
         sock = self._socket.get()
         failed = []
-        if window.is_due():  # every READ_EVERY sends, and whenever the window is full
+        if window.is_due():  # every quarter window, and whenever it is full
             failed = self._settled(window, await sock.read_confirmations(0))
             while window.is_full:
                 wait = wait_ms(window.next_deadline())
