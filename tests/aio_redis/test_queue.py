@@ -108,6 +108,35 @@ def test_concurrent_sends_each_get_their_id_and_keep_each_senders_order(
         assert [p["n"] for p in payloads if p["task"] == task] == list(range(20))
 
 
+def test_a_script_call_cancelled_before_its_reply_leaves_no_stale_reply_behind(
+    url: str,
+) -> None:
+    # Script calls go straight to a pooled connection: one cancelled while Redis holds
+    # it (paused here) must not leave its reply to be read as the next call's.
+    # send_many runs its call in the caller's task (send goes through a batcher task,
+    # which the caller's cancellation does not reach).
+    import redis
+
+    admin = redis.Redis.from_url(url)
+
+    async def scenario() -> list[str]:
+        async with RedisQueue("jobs", url) as queue:
+            await queue.send_many([("warm", 0), ("warm", 1)])  # scripts loaded, pooled
+            admin.client_pause(1000)
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(queue.send_many([("cancelled", 1), ("cancelled", 2)]), 0.1)
+            return await queue.send_many([("next", 2), ("next", 3)])  # after the pause
+
+    try:
+        next_ids = run(scenario())
+    finally:
+        admin.close()
+    with SyncQueue("jobs", url) as sync:
+        consumer = sync.consumer()
+        stored = {t.id: consumer.decode(t).event for t in consumer.take(10)}
+    assert [stored[i] for i in next_ids] == ["next", "next"]
+
+
 def test_stats_of_a_never_used_queue_raise_not_found_naming_the_known_ones(url: str) -> None:
     SyncQueue("known", url).send("x")
 

@@ -225,7 +225,7 @@ def test_the_lease_keys_keep_the_encoding_of_large_ones(
 
 
 def test_an_argument_redis_cannot_take_is_refused_as_redis_py_refuses_it() -> None:
-    from zevents.redis._client import _packed
+    from zevents.redis._client import packed_commands
 
     with pytest.raises(redis.DataError):
-        _packed(None, [("SET", "k", True)])
+        packed_commands(None, [("SET", "k", True)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -197,6 +197,37 @@ def test_send_many_on_the_set_driver_never_queues_the_same_message_twice(
     assert sorted(str(p) for p in take_all(queue)) == sorted(
         str(p) for p in [{"n": 1}, {"n": 2}, {"n": 2}]
     )
+
+
+def test_a_large_send_many_on_the_set_driver_stores_each_content_once(
+    make_queue: MakeQueue,
+) -> None:
+    # Several script calls in one pipeline; each content twice, on two priority levels
+    # (the ready sets alone would keep both), one of them stored before.
+    queue = make_queue(driver="set", priorities=[0, 1])
+    queue.send("x", {"n": 0})
+    batch = [{"event": "x", "payload": {"n": i % 4500}, "priority": i // 4500} for i in range(9000)]
+    ids = queue.send_many(batch)
+    assert len(set(ids)) == 4500
+    assert queue.stats()["ready"] == {1: 0, 0: 4500}
+    consumer = queue.consumer()
+    taken = consumer.take(5000)  # at most 3,000 a call (a larger count failed in Lua)
+    assert len(taken) == 3000
+    taken += consumer.take(5000)
+    assert sorted(consumer.decode(t).payload["n"] for t in taken) == list(range(4500))
+
+
+def test_send_many_takes_pairs_as_tuples_or_lists_and_refuses_a_bad_event_name(
+    make_queue: MakeQueue,
+) -> None:
+    queue = make_queue()
+    pairs: list[Any] = [("a", 1), ["b", 2]]  # any two-item sequence reads as a pair
+    queue.send_many(pairs)
+    assert sorted(take_all(queue)) == [1, 2]
+    for bad in ("", 5, None):
+        with pytest.raises(ConfigError, match="event must be a non-empty string"):
+            queue.send_many([("a", 1), cast(Any, (bad, 2))])
+    assert queue.stats()["ready"] == {0: 0}  # a refused batch stores nothing of it
 
 
 def test_send_many_accepts_mappings_with_send_options(make_queue: MakeQueue) -> None:

@@ -128,7 +128,7 @@ class Runner:
 
     def _step(self, step: Step) -> Any:
         if self._direct:
-            calls = _script_calls(step)
+            calls = script_calls(step)
             if calls is not None:
                 return self._receive(step, calls, self._send(calls))
         if isinstance(step, Call):
@@ -187,7 +187,7 @@ class Runner:
             step = next(plan)
         except StopIteration as done:
             return Begun(self, plan, action, None, None, None, done.value)
-        calls = _script_calls(step)
+        calls = script_calls(step)
         if calls is None or not self._direct:
             return Begun(self, plan, action, step, None, None)
         try:
@@ -202,7 +202,8 @@ class Runner:
         pool = self.client.connection_pool
         connection = pool.get_connection()
         try:
-            connection.send_packed_command(_packed(connection, [_evalsha(c) for c in calls]))
+            commands = [_evalsha(c) for c in calls]
+            connection.send_packed_command(packed_commands(connection, commands))
         except BaseException:
             connection.disconnect()
             pool.release(connection)
@@ -268,7 +269,7 @@ class Runner:
         return step_replies(steps, pipe.execute(raise_on_error=False))
 
 
-def _script_calls(step: Step) -> list[Call] | None:
+def script_calls(step: Step) -> list[Call] | None:
     """The script calls of ``step``, or None if it holds anything else."""
     if isinstance(step, Call):
         return [step]
@@ -278,7 +279,7 @@ def _script_calls(step: Step) -> list[Call] | None:
     return calls if len(calls) == len(step.steps) else None
 
 
-def _packed(connection: Any, commands: list[tuple[Any, ...]]) -> Any:
+def packed_commands(connection: Any, commands: list[tuple[Any, ...]]) -> Any:
     """The commands in Redis' wire form: hiredis' packer straight away when it is there
     (redis-py's own wraps it in a loop over every argument); our arguments are str,
     bytes and int, never the buffers that loop converts."""

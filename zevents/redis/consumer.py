@@ -106,7 +106,8 @@ class Consumer:
     # --- taking -----------------------------------------------------------------------
 
     def take(self, count: int) -> list[Taken]:
-        """Lease up to ``count`` due messages, highest priority first."""
+        """Lease up to ``count`` due messages (at most 3,000 a call on the list,
+        sorted-set and set drivers), highest priority first."""
         return self._run(self._driver.take(self.reader, count), self._take)
 
     def reclaim(self, max_attempts: int) -> list[Taken]:

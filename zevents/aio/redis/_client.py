@@ -21,7 +21,7 @@ from redis.exceptions import RedisClusterException
 from redis.utils import HIREDIS_AVAILABLE
 
 from zevents.errors import QueueError
-from zevents.redis._client import translation
+from zevents.redis._client import packed_commands, script_calls, translation
 from zevents.redis.connections import resolve_redis
 from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT
 from zevents.redis.embedded import embedded_url
@@ -166,6 +166,13 @@ class AsyncRunner:
             raise translation(self.url or "unix://(embedded)", action, exc) from exc
 
     async def _step(self, client: Any, step: Step) -> Any:
+        # Script calls go straight to a pooled connection on a single server (redis-py's
+        # command and pipeline paths cost more than the call); a cluster routes them.
+        if not hasattr(client, "get_node_from_key"):
+            calls = script_calls(step)
+            if calls is not None:
+                replies = await self._mended(client, calls, await self._direct(client, calls))
+                return replies if isinstance(step, Batch) else replies[0]
         if isinstance(step, Call):
             try:
                 return await client.execute_command(*_evalsha(step))
@@ -176,13 +183,42 @@ class AsyncRunner:
             return await getattr(client, step.method)(*step.args)
         return await self._batch(client, step)
 
+    @staticmethod
+    async def _direct(client: Any, calls: list[Call]) -> list[Any]:
+        """The replies of ``calls``, sent together on a connection taken from the pool
+        (an error reply is kept in its place). A connection left mid-reply (a timeout,
+        a cancellation) is closed before it goes back."""
+        pool = client.connection_pool
+        connection = await pool.get_connection()
+        try:
+            commands = [_evalsha(c) for c in calls]
+            await connection.send_packed_command(packed_commands(connection, commands))
+            replies: list[Any] = []
+            for _ in calls:
+                try:
+                    replies.append(await connection.read_response())
+                except redis.ResponseError as exc:
+                    replies.append(exc)
+            return replies
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
+        finally:
+            await pool.release(connection)
+
     async def _batch(self, client: Any, batch: Batch) -> list[Any]:
         """One pipeline; steps that met ``NOSCRIPT`` run again once their script is
         loaded, the first other error is raised."""
-        replies = await self._pipeline(client, batch.steps)
-        missing = unloaded_scripts(batch.steps, replies)
+        return await self._mended(client, batch.steps, await self._pipeline(client, batch.steps))
+
+    async def _mended(
+        self, client: Any, steps: Sequence[Call | Command | Wait], replies: list[Any]
+    ) -> list[Any]:
+        """``replies`` of ``steps`` with those that met ``NOSCRIPT`` run again once their
+        script is loaded; the first other error is raised."""
+        missing = unloaded_scripts(steps, replies)
         if missing:
-            again = [batch.steps[i] for i in missing]
+            again = [steps[i] for i in missing]
             for name in {step.script for step in again if isinstance(step, Call)}:
                 await client.script_load(script_source(name))
             for i, reply in zip(missing, await self._pipeline(client, again), strict=True):

@@ -7,10 +7,11 @@
 -- only a few bytes), 3 '1' when each message comes with its id (the set driver passes
 -- its content hash; '' = generate), else '0', then runs of one priority: its ready key
 -- number (1 = KEYS[3]), the run's length, and each message's id (when ARGV[3] is '1')
--- and body (a JSON object). Returns the ids in order when they were given (on the set
--- driver a message already stored, or repeated in the batch, is not queued again and
--- its existing id is returned), else {now, first}: the ids made are now-(first + 1),
--- now-(first + 2)..., in order.
+-- and body (a JSON object). Returns {now, first} when it made the ids: they are
+-- now-(first + 1), now-(first + 2)..., in order; when they were given, how many
+-- messages it queued (the ids are the given ones: on the set driver a message already
+-- stored, or repeated in the batch, is not queued again, and its id, its content's
+-- hash, is the one given).
 if redis.replicate_commands then redis.replicate_commands() end
 local kind = ARGV[1]
 local stamp = ARGV[2] == ''
@@ -25,8 +26,8 @@ end
 local t = redis.call('TIME')
 local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local first = redis.call('INCRBY', KEYS[2], n) - n
-local ids, fields, per_key, seen = {}, {}, {}, {}
-local i, nf = 0, 0
+local fields, per_key, seen = {}, {}, {}
+local i, nf, queued = 0, 0, 0
 at = 4
 while at <= #ARGV do
   local k, c = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
@@ -42,7 +43,6 @@ while at <= #ARGV do
     body = ARGV[at]; at = at + 1
     local seq = first + i
     if id == '' then id = now .. '-' .. seq end
-    if given then ids[i] = id end
     if stamp then body = string.sub(body, 1, -2) .. ',"enqueued_at":' .. now .. '}' end
     if kind == 'stream' then
       redis.call('XADD', key, '*', 'i', id, 'm', body)
@@ -50,7 +50,7 @@ while at <= #ARGV do
       -- Stored here unless a message of the same content already is (or came earlier
       -- in this batch): then it is not queued again.
       if not seen[id] and redis.call('HSETNX', KEYS[1], id, body) == 1 then
-        nl = nl + 1; list[nl] = id
+        nl = nl + 1; list[nl] = id; queued = queued + 1
       end
       seen[id] = true
     else
@@ -74,5 +74,7 @@ if kind ~= 'stream' then
     if #list > 0 then in_chunks(push, KEYS[2 + k], list) end
   end
 end
-if given then return ids end
+if given then
+  return kind == 'set' and queued or i
+end
 return {now, first}

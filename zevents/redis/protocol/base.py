@@ -18,6 +18,7 @@ from zevents.redis.protocol.steps import Batch, Call, Command, Plan, single, tim
 
 __all__ = [
     "QUEUE_BATCH",
+    "TAKE_MAX",
     "BaseDriver",
     "Done",
     "Driver",
@@ -30,6 +31,9 @@ __all__ = [
 
 #: Messages per script call in ``send_many`` (all calls go in one pipeline).
 QUEUE_BATCH = 1000
+#: Messages one ``take`` leases at most: the take script passes two arguments per
+#: message to one Redis call, and Redis' Lua stack holds about 8,000.
+TAKE_MAX = 3000
 #: Plain messages in a ``send_many`` from which the batch is stamped with one ``TIME``.
 STAMP_ONCE = 16
 #: The identifier and serial group of a message ('' for none): what the settling
@@ -146,7 +150,8 @@ class Driver(Protocol):
         ...
 
     def take(self, reader: Reader, count: int) -> Plan[list[Taken]]:
-        """Lease up to ``count`` due messages, highest priority first."""
+        """Lease up to ``count`` due messages (at most ``TAKE_MAX``), highest priority
+        first."""
         ...
 
     def reclaim(self, reader: Reader, max_attempts: int) -> Plan[list[Taken]]:
@@ -280,10 +285,13 @@ class BaseDriver:
     @staticmethod
     def _ids(items: Sequence[SendItem], reply: Any, plain: bool) -> list[str]:
         """The ids a send script returned for ``items``: ``send_plain_many.lua`` returns
-        the clock and the first sequence number of the ids it made (``now-seq``)."""
+        the clock and the first sequence number of the ids it made (``now-seq``), or,
+        given the ids (the set driver's content hashes), only how many it queued."""
         if len(items) == 1 and plain:
             return [as_str(reply)]
-        if plain and not any(item.id for item in items):
+        if plain:
+            if isinstance(reply, int):
+                return [item.id for item in items]
             prefix, first = as_str(reply[0]), int(reply[1])
             return [f"{prefix}-{first + i}" for i in range(1, len(items) + 1)]
         return as_strs(reply)

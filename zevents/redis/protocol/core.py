@@ -19,7 +19,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from zevents.redis.message import Taken
-from zevents.redis.protocol.base import BaseDriver, Done, Fields, Finished, Reader, as_str, as_strs
+from zevents.redis.protocol.base import (
+    TAKE_MAX,
+    BaseDriver,
+    Done,
+    Fields,
+    Finished,
+    Reader,
+    as_str,
+    as_strs,
+)
 from zevents.redis.protocol.steps import Batch, Command, Plan, single
 
 __all__ = ["CoreDriver"]
@@ -50,7 +59,7 @@ class CoreDriver(BaseDriver):
         yield  # a plan with no step
 
     def take(self, reader: Reader, count: int) -> Plan[list[Taken]]:
-        args = [count, reader.lease_ms, len(reader.levels), *reader.levels]
+        args = [min(count, TAKE_MAX), reader.lease_ms, len(reader.levels), *reader.levels]
         return (yield from single(self.call("take.lua", args), _taken))
 
     def reclaim(self, reader: Reader, max_attempts: int) -> Plan[list[Taken]]:

@@ -81,8 +81,10 @@ def send_items(
     """
     items = []
     prio, content = shape.default_priority, shape.driver == "set"
+    encode = codec.encode
     for entry in events:
-        if isinstance(entry, Mapping):
+        # (a tuple, the common form, skips the Mapping ABC check)
+        if type(entry) is not tuple and isinstance(entry, Mapping):
             options = dict(entry)
             event, payload = options.pop("event"), options.pop("payload", None)
             items.append(send_item(shape, codec, event, payload, options))
@@ -91,6 +93,6 @@ def send_items(
         event, payload = entry[0], entry[1]
         if not isinstance(event, str) or not event:
             raise ConfigError("event must be a non-empty string", option="event")
-        body = codec.encode(event, payload, prio, None, None)
+        body = encode(event, payload, prio, None, None)
         items.append(SendItem(body, prio, content_id(event, payload, None) if content else ""))
     return items
