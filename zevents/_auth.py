@@ -2,14 +2,16 @@
 
 libzmq asks it about every CURVE client that completes its handshake: a client whose
 public key is among the certificates of the ``curve_allow`` directory is let in; any
-other is refused. Each refusal is logged at DEBUG with the key's verdict; the
-``zevents._trust.ConnectionLog`` of the socket tells it at WARNING, with the peer's
-address and port, when the refused connection closes.
+other is refused. Each refusal is logged at DEBUG with the key's verdict, and its
+address is kept (``refused``) for the ``zevents._trust.ConnectionLog`` of the socket,
+which tells it at WARNING, with the peer's address and port, when the refused
+connection closes.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,11 @@ class CurveAuthenticator(ThreadAuthenticator):
         super().__init__(context, log=logging.getLogger("zevents.auth.zap"))
         self.keys_dir = folder
         self._asking: dict[bytes, tuple[str, str]] = {}
+        #: The addresses (host, no port: ZAP gives none) of the clients refused, oldest
+        #: first, until a connection log takes them (bounded: a server without one
+        #: keeps the last 1,000). Appended before libzmq hears the verdict, so before
+        #: its monitor reports the refusal.
+        self.refused: deque[str] = deque(maxlen=1000)
 
     def start(self) -> None:
         """Start answering ZAP requests (before the server binds)."""
@@ -65,6 +72,7 @@ class CurveAuthenticator(ThreadAuthenticator):
     ) -> None:
         address, mechanism = self._asking.pop(request_id, ("(unknown)", "?"))
         if status_code != b"200":
+            self.refused.append(address)
             logger.debug(
                 "refused a %s connection from %s: %s",
                 mechanism,

@@ -118,14 +118,15 @@ def open_socket(
     socket_type = socket_type_of(options, role)
     sock = cast(S, context.socket(SOCKET_TYPES[socket_type], socket_class=socket_class))
     log = None
+    authenticator = None
     try:
         _apply_options(sock, options, socket_type, role)
         sock.serializer = serializer
         if apply_curve(sock, options) == "server" and options.curve_allow is not None:
-            authenticator_for(context, options.curve_allow)
+            authenticator = authenticator_for(context, options.curve_allow)
         if role == "receive" or not options.connect:
             # (a sending socket that connects keeps its monitor for wait_for_peers)
-            log = ConnectionLog(sock, options.endpoints)
+            log = ConnectionLog(sock, options.endpoints, authenticator)
         if on_created is not None:
             on_created(sock)
         bound = _bind_all(sock, options.bind)

@@ -163,22 +163,30 @@ def describe(event: int, value: int) -> str:
     return _UNFINISHED + detail
 
 
+#: A peer whose connection closed before its address could be read.
+GONE = "a peer gone already"
+
+
+def _tcp(host: str, port: int | None = None) -> str:
+    host = f"[{host}]" if ":" in host else host
+    return f"tcp://{host}" if port is None else f"tcp://{host}:{port}"
+
+
 def peer_of(fd: int) -> str:
     """The address of the peer connected on ``fd`` (a socket libzmq accepted)."""
     try:
         sock = pysocket.socket(fileno=fd)
     except OSError:
-        return "a peer gone already"
+        return GONE
     try:
         address = sock.getpeername()
     except OSError:
-        address = None
+        return GONE
     finally:
         sock.detach()  # libzmq owns the descriptor
-    if not isinstance(address, tuple):
-        return "an ipc peer" if isinstance(address, str) else "an unknown peer"
-    host, port = address[:2]
-    return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
+    if isinstance(address, tuple):
+        return _tcp(address[0], address[1])
+    return "an ipc peer" if isinstance(address, str) else "an unknown peer"
 
 
 class ConnectionLog:
@@ -188,7 +196,9 @@ class ConnectionLog:
     ones at DEBUG), from a thread reading the socket's monitor until ``close``.
 
     A peer's address is read when libzmq accepts its connection; a refusal is told when
-    the refused connection closes (libzmq reports the two one after the other). libzmq
+    the refused connection closes (libzmq reports the two one after the other). A
+    connection the key check refused that closed before its address was read is named
+    by the host the authenticator saw (ZAP gives no port). libzmq
     names no connection in its "handshake succeeded" report: handshakes are taken to
     finish in the order their connections came, which holds unless several peers
     connect at the same moment. libzmq does not say why a connection closed: a peer
@@ -198,10 +208,17 @@ class ConnectionLog:
     Args:
         sock: A socket not monitored yet (call before it binds or connects).
         name: The socket's endpoints, for the log lines.
+        authenticator: The ZAP authenticator of the socket's context, for a CURVE server
+            with ``curve_allow``.
     """
 
-    def __init__(self, sock: zmq.Socket[Any], name: str) -> None:
+    def __init__(
+        self, sock: zmq.Socket[Any], name: str, authenticator: CurveAuthenticator | None = None
+    ) -> None:
         self.name = name
+        self._authenticator = authenticator
+        #: The host the authenticator refused last, until its connection closes.
+        self._refused_host: str | None = None
         #: Connections refused so far.
         self.refused = 0
         self._peers: dict[int, str] = {}
@@ -249,9 +266,15 @@ class ConnectionLog:
                 self._handshaking.pop(0)
         elif event & _REFUSALS:
             self._refusal = describe(event, value)
+            if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH and self._authenticator is not None:
+                with contextlib.suppress(IndexError):  # (refused by another socket's log)
+                    self._refused_host = self._authenticator.refused.popleft()
         elif event == zmq.EVENT_DISCONNECTED:
             peer = self._peers.pop(value, "an unknown peer")
             refusal, self._refusal = self._refusal, None
+            host, self._refused_host = self._refused_host, None
+            if peer == GONE and host:
+                peer = f"{_tcp(host)} (gone before its port was read)"
             if value in self._handshaking:
                 self._handshaking.remove(value)
                 refusal = refusal or _UNFINISHED
