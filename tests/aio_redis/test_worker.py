@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import threading
 from collections import Counter
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.aio_redis.conftest import DRIVERS, eventually, run
+from tests.aio_redis.conftest import DRIVERS, eventually, run, wait_for
 from zevents.aio.redis import RedisQueue, Worker, current
 from zevents.errors import ConfigError, PermanentError, WaitingError
 from zevents.eventbus import Bus
@@ -236,6 +237,69 @@ def test_cancelling_the_worker_gives_back_its_messages_without_counting_an_attem
         assert {t.attempt for t in taken} == {1}
 
     run(scenario())
+
+
+def _blocked_script_call(admin: Any) -> bool:
+    """Whether Redis holds a client's script call back (a client paused for writes)."""
+    return any(c.get("cmd") == "evalsha" and "b" in c.get("flags", "") for c in admin.client_list())
+
+
+@pytest.mark.parametrize("driver", ["list", "stream"])
+def test_an_acknowledgement_cut_off_by_a_cancellation_is_not_reported_as_a_lost_lease(
+    url: str, driver: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The worker is cancelled while Redis holds its acknowledgement of "first" (paused for
+    # writes); Redis then runs it, but the reply is never read. The worker acknowledges
+    # "first" again as it stops: Redis says its lease is gone, which is no news of
+    # another worker (there is none), so it must not be logged as one.
+    import redis
+
+    admin = redis.Redis.from_url(url, decode_responses=True)
+    held: dict[str, Any] = {}
+
+    async def second(event: str, payload: Any) -> None:
+        # "first" has finished (one lane ran it just before): the dispatcher's next
+        # script call acknowledges it (the next beat is due in 20 s).
+        admin.client_pause(5000, all=False)
+        await eventually(lambda: _blocked_script_call(admin), what="the acknowledgement")
+        # The loop is held from here on: the cancellation lands before the reply is read.
+        held["task"].cancel()
+        admin.client_unpause()
+        with SyncQueue("jobs", url, driver=driver) as sync:
+            wait_for(lambda: sync.stats()["processing"] == 1, what="the held acknowledgement")
+
+    async def scenario() -> dict[str, Any]:
+        async with RedisQueue("jobs", url, driver=driver) as queue:
+            bus = Bus()
+            bus.listen("first", lambda event, payload: None)
+            bus.listen("second", second)
+            bus.listen("warm", lambda event, payload: None)
+            worker = Worker(queue, bus, concurrency=2, keep_alive=60)
+            held["task"] = task = asyncio.create_task(worker.run())
+            # One message through first: every script is loaded (a call refused with
+            # NOSCRIPT would change nothing in Redis), and the worker's first beat is done.
+            await queue.send("warm", 0)
+
+            async def warmed() -> bool:
+                stats = await queue.stats()
+                return stats["processing"] == 0 and not sum(stats["ready"].values())
+
+            await eventually(warmed, what="the warm-up message acknowledged")
+            await queue.send_many([("first", 1), ("second", 2)])
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return await queue.stats()
+
+    try:
+        with caplog.at_level(logging.INFO):
+            stats = run(scenario())
+    finally:
+        admin.client_unpause()
+        admin.close()
+    assert (stats["processing"], sum(stats["ready"].values()), stats["failed"]) == (0, 0, 0)
+    messages = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert not [m for level, m in messages if level >= logging.WARNING], messages
+    assert [m for _, m in messages if "acknowledged by the earlier call" in m], messages
 
 
 def test_a_shutdown_request_in_redis_stops_an_async_worker(url: str) -> None:

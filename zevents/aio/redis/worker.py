@@ -7,9 +7,10 @@ A dispatcher (the task running ``run()``) takes messages, hands them to the lane
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from zevents._signals import installed_signal_handlers, stop_handlers
 from zevents.aio.redis._flight import FlightState
@@ -41,6 +42,11 @@ _SHUTDOWN_CHECK = 1.0
 _LOST_BEFORE_ACK = (
     "worker %s: lease lost on %d message(s) before acknowledgement (another worker took "
     "them over): %s"
+)
+_ACKED_UNSEEN = (
+    "worker %s: %d message(s) were no longer leased when acknowledged again: acknowledged "
+    "by the earlier call that was interrupted before its reply (or, if that call never "
+    "reached Redis, taken over by another worker since): %s"
 )
 _NOT_GIVEN_BACK = (
     "worker %s: could not give back messages (%s); their leases will expire and another "
@@ -153,6 +159,9 @@ class Worker:
         # What the dispatcher waits on now (set by stop() and by lanes with room).
         self._wakeup: asyncio.Future[None] | None = None
         self._outage = Outage()
+        # Ids whose acknowledgement was sent but its reply never read (a cancellation or
+        # a Redis error mid-call): Redis may have acknowledged them already.
+        self._unsure: set[str] = set()
 
     def __repr__(self) -> str:
         names = ", ".join(q.name for q in self.queues)
@@ -292,9 +301,12 @@ class Worker:
                 await self.flush(index)
                 continue
             acks = self.state.acks(index)
-            lost, taken = (
-                await consumer.ack_and_take(acks, room) if acks else ([], await consumer.take(room))
-            )
+            with self._acknowledging(acks):
+                lost, taken = (
+                    await consumer.ack_and_take(acks, room)
+                    if acks
+                    else ([], await consumer.take(room))
+                )
             self._acked(index, acks, lost)
             if taken:
                 self._lanes.give(index, taken)
@@ -315,12 +327,32 @@ class Worker:
         acks = self.state.acks(index)
         if not acks:
             return
-        self._acked(index, acks, await self.consumers[index].ack(acks))
+        with self._acknowledging(acks):
+            lost = await self.consumers[index].ack(acks)
+        self._acked(index, acks, lost)
+
+    @contextlib.contextmanager
+    def _acknowledging(self, acks: list[Message]) -> Iterator[None]:
+        """Around a call that acknowledges ``acks``: if it ends without its reply (cancelled,
+        or a Redis error), Redis may have acknowledged them, so a later "lease lost" on
+        them is no news of another worker."""
+        try:
+            yield
+        except (asyncio.CancelledError, QueueError):
+            self._unsure.update(m.id for m in acks)
+            raise
 
     def _acked(self, index: int, acks: list[Message], lost: list[str]) -> None:
         self.state.acked(index, acks)
         if lost:
-            logger.warning(_LOST_BEFORE_ACK, self.id, len(lost), lost[:5])
+            unsure = [i for i in lost if i in self._unsure]
+            others = [i for i in lost if i not in self._unsure]
+            if unsure:
+                logger.info(_ACKED_UNSEEN, self.id, len(unsure), unsure[:5])
+            if others:
+                logger.warning(_LOST_BEFORE_ACK, self.id, len(others), others[:5])
+        if self._unsure:
+            self._unsure.difference_update(m.id for m in acks)
 
     async def _wait(self, seconds: float, *, for_room: bool = False) -> None:
         """Sleep up to ``seconds``, woken by ``stop()`` and by a lane that finished a
