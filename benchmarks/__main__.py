@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -53,8 +54,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM (``kill``, a CI timeout) ends the run as Ctrl-C does: the redis-servers
+    and child processes it started are stopped on the way out, not left running."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings = Settings(quick=args.quick, pairs=max(1, args.pairs))
     names = args.only or list(BENCHMARKS)
     command = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
