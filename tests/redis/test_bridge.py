@@ -6,15 +6,17 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import free_tcp_port
 from tests.helpers import wait_for
 from zevents import DeliveryError, EventListener
-from zevents.errors import ConfigError
+from zevents.errors import ConfigError, QueueUnavailable
 from zevents.eventbus import Bus
 from zevents.events import PUSH_ERROR
 from zevents.redis import Bridge, RedisQueue, RedisServer
@@ -149,3 +151,33 @@ def test_a_priority_the_queue_cannot_take_is_refused_before_anything_is_received
     with pytest.raises(ConfigError, match="priority 7") as info:
         Bridge(queue, priority=7)
     assert info.value.option == "priority"
+
+
+def test_a_bridge_is_built_only_on_a_redis_that_answers_and_then_outlives_it(
+    short_tmp: Path,
+) -> None:
+    """Redis is asked when the bridge is built; once built, Redis going away before
+    run() stops nothing: the bridge receives, and logs what it could not store."""
+    down = RedisQueue("orders", f"redis://127.0.0.1:{free_tcp_port()}/0", socket_timeout=1)
+    with pytest.raises(QueueUnavailable):
+        Bridge(down)
+    server = RedisServer().start()
+    try:
+        queue = RedisQueue("orders", server.url, socket_timeout=1)
+        bridge = Bridge(queue, poll_timeout=0.05)
+    finally:
+        server.stop()
+    endpoint = f"ipc://{short_tmp}/bridge.sock"
+    bridge.listen(EventListener(bind=endpoint))
+    thread = threading.Thread(target=bridge.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: bridge.is_running, what="the bridge to run")
+        with EventListener(connect=endpoint, linger=1000) as listener:
+            listener.send("orders.lost", {"id": 1})
+        wait_for(lambda: bridge.dropped == 1, what="the event to be dropped")
+        assert bridge.stored == 0 and thread.is_alive()
+    finally:
+        bridge.stop()
+        thread.join(10)
+    assert not thread.is_alive()

@@ -41,7 +41,6 @@ def open_bridge(
     """
     from zevents.redis import Bridge
 
-    queue.exists()
     try:
         return Bridge(
             queue,

@@ -149,7 +149,8 @@ class Bridge(EventService):
     Raises:
         ConfigError: A priority or delay the queue cannot take (checked now, before
             anything is received), a bad batch size or ``min_replicas``.
-        QueueUnavailable: Redis cannot be reached (the queue is opened now).
+        QueueUnavailable: Redis cannot be reached (asked now, so a bridge that was built
+            is one whose Redis answered; an outage after that is logged and waited out).
     """
 
     def __init__(
@@ -167,6 +168,7 @@ class Bridge(EventService):
         super().__init__(bus if bus is not None else Bus("bridge"), **service)
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ConfigError(f"batch must be a whole number >= 1, not {batch!r}", option="batch")
+        queue.exists()  # a Redis that cannot be reached fails here, before receiving
         queue.check_send(priority=priority, delay=delay)
         if min_replicas is not None:
             Replication(min_replicas, queue.replication.timeout)  # checks it
@@ -190,13 +192,13 @@ class Bridge(EventService):
         return f"<Bridge {state} into {self.queue.name!r} listeners={len(self.listeners)}>"
 
     def run(self) -> None:
-        """Receive and store until stopped (as ``EventService.run``).
+        """Receive and store until stopped (as ``EventService.run``). Redis going away
+        meanwhile stops nothing: ``RedisWatch`` logs it, and what could not be stored is
+        refused to its confirmed senders or logged as dropped.
 
         Raises:
-            QueueUnavailable: Redis cannot be reached when the bridge starts.
             EndpointError, ServiceError: As for ``EventService.run``.
         """
-        self.queue.exists()  # a Redis that cannot be reached fails here, before receiving
         confirmed = any(listener.options.confirmed for listener in self.listeners)
         self.watch = RedisWatch(self.queue, confirmed=confirmed)
         with self.watch.watching():
