@@ -10,8 +10,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
+import redis
 
 from tests.aio_redis.conftest import DRIVERS, eventually, run, wait_for
+from tests.redis.conftest import expire_leases
 from zevents.aio.redis import RedisQueue, Worker, current
 from zevents.errors import ConfigError, PermanentError, WaitingError
 from zevents.eventbus import Bus
@@ -433,3 +435,36 @@ def test_handle_signals_false_leaves_the_applications_handlers_alone(url: str) -
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert seen == [mine]
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_dead_workers_whole_batch_comes_back_without_waiting_for_the_next_reclaim(
+    url: str, driver: str
+) -> None:
+    """As for the sync worker: a reclaim that stopped at its limit is followed by more
+    as soon as the lanes have room, not ``keep_alive / 2`` (30 s here) later."""
+    count = 260 if driver == "stream" else 1060  # over two reclaims' limit
+    sync = SyncQueue("jobs", url, driver=driver)
+    sync.send_many([("x", i) for i in range(count)])
+    dead = sync.consumer(lease=30.0, serve=[0])
+    raw = redis.Redis.from_url(url)
+    try:
+        expire_leases(raw, sync, dead.name, dead.take(count))
+    finally:
+        raw.close()
+        sync.close()
+    seen: list[int] = []
+
+    async def scenario() -> None:
+        async with RedisQueue("jobs", url, driver=driver, consumer="rescuer") as queue:
+            bus = Bus()
+            bus.listen("x", lambda e, p: seen.append(p))
+            worker = Worker(queue, bus, concurrency=8, keep_alive=60)
+            task = asyncio.create_task(worker.run(handle_signals=False))
+            await eventually(lambda: len(seen) >= count, timeout=20, what="every message")
+            worker.stop()
+            await task
+            assert (await queue.stats())["processing"] == 0
+
+    run(scenario(), timeout=40)
+    assert sorted(seen) == list(range(count))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,10 @@ from tests.helpers import script_processes, wait_for
 from zevents.eventbus import Bus
 from zevents.redis import RedisQueue, RedisServer, RetryPolicy, Worker
 from zevents.redis.defaults import DRIVERS as ALL_DRIVERS
+from zevents.redis.message import Taken
 
 DRIVERS = list(ALL_DRIVERS)
-__all__ = ["DRIVERS", "Running", "wait_for"]
+__all__ = ["DRIVERS", "Running", "expire_leases", "wait_for"]
 WORKER_SCRIPT = Path(__file__).with_name("worker_script.py")
 
 
@@ -47,6 +48,22 @@ def url(redis_server: RedisServer) -> str:
     finally:
         client.close()
     return redis_server.url
+
+
+def expire_leases(
+    raw: redis.Redis, queue: RedisQueue, owner: str, taken: Sequence[Taken]
+) -> None:
+    """Make the leases of ``taken`` (held by consumer ``owner``) an hour overdue, as if
+    their worker died long ago: the deadlines in the lease set on the list, sorted-set
+    and set drivers; on streams the entries' idle time (``XCLAIM ... IDLE`` to the same
+    consumer, ``JUSTID``: no delivery counted)."""
+    if queue.driver_name != "stream":
+        raw.zadd(queue.keys.key("processing"), {t.id: 0 for t in taken})
+        return
+    for priority in {t.priority for t in taken}:
+        entries = [t.token for t in taken if t.priority == priority]
+        key = queue.keys.ready(priority)
+        raw.xclaim(key, queue.group, owner, 0, entries, idle=3_600_000, justid=True)
 
 
 @pytest.fixture

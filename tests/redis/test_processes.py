@@ -17,6 +17,7 @@ from tests.redis.conftest import DRIVERS, Running, wait_for
 from zevents.errors import QueueError
 from zevents.eventbus import Bus
 from zevents.redis import RedisQueue, RedisServer, current, request_shutdown, workers
+from zevents.redis.message import Taken
 
 MakeQueue = Callable[..., RedisQueue]
 StartWorker = Callable[..., Running]
@@ -290,6 +291,7 @@ def test_a_worker_finishing_after_its_lease_was_taken_over_changes_nothing(
     start_worker(queue, bus, keep_alive=5, retry=RetryPolicy(max_attempts=1))
     wait_for(entered.is_set)
     rescuer = make_queue(driver=driver, consumer="rescuer")
+    taken: list[Taken]
     if driver == "stream":
         taken = rescuer.consumer(lease=0, serve=[0]).reclaim(5)  # as if idle past the lease
     else:

@@ -9,7 +9,7 @@ from typing import Any, cast
 import pytest
 import redis
 
-from tests.redis.conftest import DRIVERS, wait_for
+from tests.redis.conftest import DRIVERS, expire_leases, wait_for
 from zevents.errors import ConfigError, EncodeError, QueueUnavailable
 from zevents.redis import RedisQueue
 from zevents.redis.message import BodyCodec
@@ -310,3 +310,33 @@ def test_messages_reclaimed_from_a_dead_worker_keep_their_enqueue_order(
     raw.zadd(queue.keys.key("processing"), {t.id: 0 for t in taken})
     queue.consumer(lease=30.0, serve=[0]).reclaim(5)
     assert take_all(queue) == list(range(12))
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_reclaim_stops_at_its_limit_and_says_more_may_be_waiting(
+    make_queue: MakeQueue, raw: redis.Redis, driver: str
+) -> None:
+    """500 expired leases a call on the list, sorted-set and set drivers (put back in
+    line), 100 entries per priority on streams (leased to the caller): ``more`` says a
+    call stopped at that limit, and the calls after it bring back the rest."""
+    limit = 100 if driver == "stream" else 500
+    count = 2 * limit + 60
+    queue = make_queue(driver=driver)
+    queue.send_many([("x", i) for i in range(count)])
+    dead = queue.consumer(lease=30.0, serve=[0])
+    expire_leases(raw, queue, dead.name, dead.take(count))  # a worker took all and died
+    rescuer = make_queue(driver=driver, consumer="rescuer").consumer(lease=30.0, serve=[0])
+    calls = []
+    reclaimed: list[Any] = []
+    for _ in range(5):
+        got = rescuer.reclaim(5)
+        calls.append(got.more)
+        reclaimed += [BodyCodec().decode(t.body)["payload"] for t in got]
+        if not got.more:
+            break
+    assert calls == [True, True, False]
+    if driver != "stream":
+        assert reclaimed == []  # back in line: the next takes get them
+        reclaimed = take_all(queue, count)
+    assert sorted(reclaimed) == list(range(count))
+    assert rescuer.take(10) == []  # nothing left, nothing twice

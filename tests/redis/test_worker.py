@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.redis.conftest import DRIVERS, Running, wait_for
+from tests.redis.conftest import DRIVERS, Running, expire_leases, wait_for
 from zevents.errors import PermanentError, QueueError, WaitingError
 from zevents.eventbus import Bus
 from zevents.events import WORKER_AFTER, WORKER_BEFORE, WORKER_FAILED
@@ -489,3 +489,24 @@ def test_retry_jitter_spreads_waits_below_the_backoff() -> None:
     assert len(waits) > 1
     with pytest.raises(ValueError, match="jitter"):
         RetryPolicy(jitter=2)
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_dead_workers_whole_batch_comes_back_without_waiting_for_the_next_reclaim(
+    make_queue: MakeQueue, raw: redis.Redis, start_worker: StartWorker, driver: str
+) -> None:
+    """More expired leases than one reclaim recovers: the worker reclaims again in its
+    next rounds. With keep_alive 60 its periodic reclaim comes every 30 s, so all of them
+    arriving within 20 s means the rounds in between did it."""
+    count = 260 if driver == "stream" else 1060  # over two reclaims' limit
+    queue = make_queue(driver=driver)
+    queue.send_many([("x", i) for i in range(count)])
+    dead = queue.consumer(lease=30.0, serve=[0])
+    expire_leases(raw, queue, dead.name, dead.take(count))
+    seen: list[int] = []
+    bus = Bus()
+    bus.listen("x", lambda e, p: seen.append(p))
+    start_worker(make_queue(driver=driver, consumer="rescuer"), bus, keep_alive=60)
+    wait_for(lambda: len(seen) >= count, timeout=20, what="every message reclaimed")
+    assert sorted(seen) == list(range(count))
+    wait_for(lambda: queue.stats()["processing"] == 0, what="every message acknowledged")

@@ -10,7 +10,7 @@ import orjson
 from zevents.config import check_seconds
 from zevents.errors import DecodeError, QueueError
 from zevents.redis.keys import unique_name
-from zevents.redis.message import BodyCodec, Message, Taken
+from zevents.redis.message import BodyCodec, Message, Reclaimed, Taken
 from zevents.redis.protocol import Driver, Fields, Plan, Reader
 from zevents.redis.protocol.base import Finished
 from zevents.redis.protocol.together import together
@@ -110,8 +110,10 @@ class Consumer:
         sorted-set and set drivers), highest priority first."""
         return self._run(self._driver.take(self.reader, count), self._take)
 
-    def reclaim(self, max_attempts: int) -> list[Taken]:
-        """Recover messages whose lease expired (their worker died or hung).
+    def reclaim(self, max_attempts: int) -> Reclaimed:
+        """Recover messages whose lease expired (their worker died or hung), as many as
+        one call may (500 on the list, sorted-set and set drivers, 100 per priority on
+        streams); ``more`` on the result says the limit was reached: call again.
 
         Past ``max_attempts`` (or the queue's ``max_reclaims`` claims on streams) they go
         to the failed store. On the stream driver the reclaimed entries are leased to

@@ -21,6 +21,7 @@ __all__ = [
     "FailedMessage",
     "Lease",
     "Message",
+    "Reclaimed",
     "Taken",
     "content_id",
     "failed_entry",
@@ -120,6 +121,20 @@ class Taken:
     attempt: int
     priority: int
     token: str
+
+
+class Reclaimed(list[Taken]):
+    """What a reclaim leased to its consumer (stream driver; the others put what they
+    recover back in line and return none), and whether it stopped at its limit.
+
+    Attributes:
+        more: The reclaim recovered as many as one call may (500 expired leases on the
+            list, sorted-set and set drivers, 100 entries per priority on streams): more
+            may be waiting, so a worker reclaims again in its next round rather than
+            ``keep_alive / 2`` later.
+    """
+
+    more: bool = False
 
 
 class Lease(Protocol):

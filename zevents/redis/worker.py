@@ -116,6 +116,7 @@ class Worker:
         self.id = unique_name()
         self.state = WorkerState(self.id, [q.name for q in self.queues])
         self._stopping = False
+        self._reclaim_more = False
         self._waker = Waker()
         self._avg = _BATCH_TIME
         self._warned_at = 0.0
@@ -191,7 +192,7 @@ class Worker:
                         if self._shutdown_requested():
                             break
                     worked = self._round(now >= next_reclaim)
-                    if now >= next_reclaim:
+                    if now >= next_reclaim and not self._reclaim_more:
                         next_reclaim = now + self.keep_alive / 2
                     if outage:
                         logger.info("Redis is reachable again; worker %s resumes", self.id)
@@ -269,13 +270,18 @@ class Worker:
         return max(1, min(self.prefetch, int(_BATCH_TIME / max(self._avg, 1e-6))))
 
     def _reclaim(self) -> bool:
-        worked = False
+        """Recover expired leases; one that stopped at its limit sets ``_reclaim_more``,
+        so the next round reclaims again (a dead worker's whole batch comes back in a
+        few rounds, not one limit per ``keep_alive / 2``)."""
+        worked = more = False
         for index, consumer in enumerate(self.consumers):
             taken = consumer.reclaim(self.retry.max_attempts)
+            more = more or taken.more
             if taken:
                 worked = True
                 self._work(index, taken)
-        return worked
+        self._reclaim_more = more
+        return worked or more
 
     def _look_ahead(self, size: int) -> None:
         """Send the next round trip while ``size`` messages are worked, when messages

@@ -12,7 +12,7 @@ import orjson
 from zevents.config import check_seconds
 from zevents.errors import DecodeError, QueueError
 from zevents.redis.keys import unique_name
-from zevents.redis.message import BodyCodec, Message, Taken
+from zevents.redis.message import BodyCodec, Message, Reclaimed, Taken
 from zevents.redis.protocol import Driver, Fields, Plan, Reader
 from zevents.redis.protocol.together import together
 from zevents.redis.retry import select_priorities
@@ -116,7 +116,7 @@ class Consumer:
         both = together(self._driver.ack(self.reader, done), self._driver.take(self.reader, count))
         return await self._run(both, self._take)
 
-    async def reclaim(self, max_attempts: int) -> list[Taken]:
+    async def reclaim(self, max_attempts: int) -> Reclaimed:
         """Recover messages whose lease expired (see ``zevents.redis.Consumer.reclaim``)."""
         plan = self._driver.reclaim(self.reader, max_attempts)
         return await self._run(plan, f"reclaim in {self.queue!r}")

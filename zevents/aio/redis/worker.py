@@ -162,6 +162,7 @@ class Worker:
         # Ids whose acknowledgement was sent but its reply never read (a cancellation or
         # a Redis error mid-call): Redis may have acknowledged them already.
         self._unsure: set[str] = set()
+        self._reclaim_more = False
 
     def __repr__(self) -> str:
         names = ", ".join(q.name for q in self.queues)
@@ -255,8 +256,11 @@ class Worker:
                     next_shutdown_check = now + _SHUTDOWN_CHECK
                     if await self._shutdown_requested():
                         break
-                reclaimed = now >= next_reclaim and await self._reclaim()
-                if now >= next_reclaim:
+                # A reclaim that stopped at its limit is due again once the lanes have
+                # room for what it may bring (streams hand the entries to this worker).
+                due = now >= next_reclaim and (not self._reclaim_more or self._room() > 0)
+                reclaimed = due and await self._reclaim()
+                if due and not self._reclaim_more:
                     next_reclaim = now + self.keep_alive / 2
                 worked = await self._take() or reclaimed
                 self._outage.over(self.id)
@@ -314,13 +318,17 @@ class Worker:
         return took or not room
 
     async def _reclaim(self) -> bool:
-        worked = False
+        """Recover expired leases; one that stopped at its limit sets ``_reclaim_more``
+        (see the sync ``Worker._reclaim``)."""
+        worked = more = False
         for index, consumer in enumerate(self.consumers):
             taken = await consumer.reclaim(self.retry.max_attempts)
+            more = more or taken.more
             if taken:
                 worked = True
                 self._lanes.give(index, taken)
-        return worked
+        self._reclaim_more = more
+        return worked or more
 
     async def flush(self, index: int) -> None:
         """Acknowledge the finished messages of consumer ``index``."""

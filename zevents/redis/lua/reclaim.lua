@@ -1,8 +1,9 @@
 -- Return messages whose lease expired (their worker died or hung) to ready, first in
--- line; past ARGV[A] attempts, to the failed store. Returns {requeued, failed}.
+-- line; past ARGV[A] attempts, to the failed store; ARGV[A+1] of them at most.
+-- Returns {requeued, failed}.
 local now = now_ms()
 local max_attempts = tonumber(ARGV[A])
-local expired = redis.call('ZRANGEBYSCORE', K_PROC, '-inf', now, 'LIMIT', 0, 500)
+local expired = redis.call('ZRANGEBYSCORE', K_PROC, '-inf', now, 'LIMIT', 0, ARGV[A + 1])
 local requeued, failed = 0, 0
 local heads = {}
 for _, id in ipairs(expired) do

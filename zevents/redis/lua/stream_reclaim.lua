@@ -2,18 +2,21 @@
 -- (XAUTOCLAIM). An entry reclaimed more than ARGV[A+3] times, or past ARGV[A+4]
 -- attempts, goes to the failed store. ARGV[A+5] = count, ARGV[A+6] = number of
 -- priorities, then the priorities. Consumers without pending entries idle for twice the
--- lease are removed from the group. Returns {entry id, id, body, attempt, priority, ...}.
+-- lease are removed from the group. Returns {more, entry id, id, body, attempt, priority,
+-- ...}, where more is 1 if some priority claimed count entries (more may be idle).
 local group, consumer, idle = ARGV[A], ARGV[A + 1], ARGV[A + 2]
 local max_reclaims, max_attempts = tonumber(ARGV[A + 3]), tonumber(ARGV[A + 4])
 local count = ARGV[A + 5]
 local now = now_ms()
-local out = {}
+local out = {0}
 for j = A + 7, A + 6 + tonumber(ARGV[A + 6]) do
   local prio = ARGV[j]
   local key = PRIO_KEY[prio]
   -- Redis 6.2 replies {cursor, entries}; 7.x adds the ids of deleted entries.
   local r = call_with_group(key, group, 'XAUTOCLAIM', key, group, consumer, idle, '0-0',
                             'COUNT', count)
+  -- 7.x lists deleted entries apart (r[3]); 6.2 among the claimed, without fields.
+  if #r[2] + #(r[3] or {}) >= tonumber(count) then out[1] = 1 end
   local gone = {}
   for _, entry in ipairs(r[2]) do
     local eid, fields = entry[1], entry[2]

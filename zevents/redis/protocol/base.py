@@ -13,7 +13,7 @@ import orjson
 
 from zevents.errors import DecodeError
 from zevents.redis.keys import QueueKeys
-from zevents.redis.message import BodyCodec, FailedMessage, Taken, failed_entry
+from zevents.redis.message import BodyCodec, FailedMessage, Reclaimed, Taken, failed_entry
 from zevents.redis.protocol.steps import Batch, Call, Command, Plan, single, time_ms
 
 __all__ = [
@@ -154,9 +154,10 @@ class Driver(Protocol):
         first."""
         ...
 
-    def reclaim(self, reader: Reader, max_attempts: int) -> Plan[list[Taken]]:
-        """Recover messages of dead workers (failing those past ``max_attempts``);
-        returns any now leased to ``reader``."""
+    def reclaim(self, reader: Reader, max_attempts: int) -> Plan[Reclaimed]:
+        """Recover messages of dead workers (failing those past ``max_attempts``), as
+        many as one call may; returns any now leased to ``reader``, and whether it
+        stopped at that limit (``Reclaimed.more``)."""
         ...
 
     def ack(self, reader: Reader, done: Done, finished: Finished | None = None) -> Plan[list[str]]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from zevents.redis.message import Taken
+from zevents.redis.message import Reclaimed, Taken
 from zevents.redis.protocol.base import (
     TAKE_MAX,
     BaseDriver,
@@ -31,7 +31,10 @@ from zevents.redis.protocol.base import (
 )
 from zevents.redis.protocol.steps import Batch, Command, Plan, single
 
-__all__ = ["CoreDriver"]
+__all__ = ["RECLAIM_MAX", "CoreDriver"]
+
+#: Expired leases one reclaim puts back in line (or fails) at most.
+RECLAIM_MAX = 500
 
 _SIZE = {"list": "llen", "sorted-set": "zcard", "set": "scard"}
 # The id first in line of a ready structure (a set has no order: none).
@@ -62,11 +65,14 @@ class CoreDriver(BaseDriver):
         args = [min(count, TAKE_MAX), reader.lease_ms, len(reader.levels), *reader.levels]
         return (yield from single(self.call("take.lua", args), _taken))
 
-    def reclaim(self, reader: Reader, max_attempts: int) -> Plan[list[Taken]]:
-        """Put expired leases back in line (or fail them past ``max_attempts``); what
-        comes back is taken by the next ``take``, so nothing is returned here."""
-        yield self.call("reclaim.lua", [max_attempts])
-        return []
+    def reclaim(self, reader: Reader, max_attempts: int) -> Plan[Reclaimed]:
+        """Put expired leases back in line (or fail them past ``max_attempts``), up to
+        ``RECLAIM_MAX``; what comes back is taken by the next ``take``, so nothing is
+        returned here but whether the limit was reached."""
+        reply = yield self.call("reclaim.lua", [max_attempts, RECLAIM_MAX])
+        reclaimed = Reclaimed()
+        reclaimed.more = int(reply[0]) + int(reply[1]) >= RECLAIM_MAX
+        return reclaimed
 
     def ack(self, reader: Reader, done: Done, finished: Finished | None = None) -> Plan[list[str]]:
         if finished is None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from zevents.errors import ConfigError
 from zevents.redis.keys import QueueKeys
-from zevents.redis.message import BodyCodec, FailedMessage, Taken
+from zevents.redis.message import BodyCodec, FailedMessage, Reclaimed, Taken
 from zevents.redis.protocol.base import BaseDriver, Done, Fields, Finished, Reader, as_str, as_strs
 from zevents.redis.protocol.steps import Batch, Command, Plan, single
 
@@ -43,6 +43,14 @@ def _entries(reply: Sequence[Any]) -> list[Taken]:
         )
         for i in range(0, len(reply), 5)
     ]
+
+
+def _reclaimed(reply: Sequence[Any]) -> Reclaimed:
+    """A reclaim's reply: 1 if some priority claimed ``_RECLAIM_COUNT`` (there may be
+    more), then the entries as ``_entries`` reads them."""
+    reclaimed = Reclaimed(_entries(reply[1:]))
+    reclaimed.more = int(reply[0]) == 1
+    return reclaimed
 
 
 class StreamDriver(BaseDriver):
@@ -76,11 +84,11 @@ class StreamDriver(BaseDriver):
         args = [self.group, reader.name, count, len(reader.levels), *reader.levels]
         return (yield from single(self.call("stream_take.lua", args), _entries))
 
-    def reclaim(self, reader: Reader, max_attempts: int) -> Plan[list[Taken]]:
+    def reclaim(self, reader: Reader, max_attempts: int) -> Plan[Reclaimed]:
         levels = reader.levels
         args = [self.group, reader.name, reader.lease_ms, self.max_reclaims, max_attempts]
         args += [_RECLAIM_COUNT, len(levels), *levels]
-        return (yield from single(self.call("stream_reclaim.lua", args), _entries))
+        return (yield from single(self.call("stream_reclaim.lua", args), _reclaimed))
 
     def ack(self, reader: Reader, done: Done, finished: Finished | None = None) -> Plan[list[str]]:
         args: list[Any] = [self.group, reader.name]
