@@ -50,9 +50,7 @@ def url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
-def expire_leases(
-    raw: redis.Redis, queue: RedisQueue, owner: str, taken: Sequence[Taken]
-) -> None:
+def expire_leases(raw: redis.Redis, queue: RedisQueue, owner: str, taken: Sequence[Taken]) -> None:
     """Make the leases of ``taken`` (held by consumer ``owner``) an hour overdue, as if
     their worker died long ago: the deadlines in the lease set on the list, sorted-set
     and set drivers; on streams the entries' idle time (``XCLAIM ... IDLE`` to the same
@@ -61,7 +59,9 @@ def expire_leases(
         raw.zadd(queue.keys.key("processing"), {t.id: 0 for t in taken})
         return
     for priority in {t.priority for t in taken}:
-        entries = [t.token for t in taken if t.priority == priority]
+        entries: list[int | bytes | str | memoryview[int]] = [
+            t.token for t in taken if t.priority == priority
+        ]
         key = queue.keys.ready(priority)
         raw.xclaim(key, queue.group, owner, 0, entries, idle=3_600_000, justid=True)
 
