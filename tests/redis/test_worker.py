@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -510,3 +511,74 @@ def test_a_dead_workers_whole_batch_comes_back_without_waiting_for_the_next_recl
     wait_for(lambda: len(seen) >= count, timeout=20, what="every message reclaimed")
     assert sorted(seen) == list(range(count))
     wait_for(lambda: queue.stats()["processing"] == 0, what="every message acknowledged")
+
+
+_BUSY = "local n = 0 for i = 1, tonumber(ARGV[1]) do n = n + 1 end return n"
+
+
+def _busy_loops(raw: redis.Redis, seconds: float) -> int:
+    """How many turns of ``_BUSY`` keep this Redis busy for about ``seconds``."""
+    turns = 1_000_000
+    while True:
+        started = time.perf_counter()
+        raw.eval(_BUSY, 0, turns)
+        took = time.perf_counter() - started
+        if took > 0.05:
+            return int(turns * seconds / took)
+        turns *= 4
+
+
+@pytest.mark.parametrize("driver", ["list", "stream"])
+def test_an_acknowledgement_whose_reply_timed_out_is_not_reported_as_a_lost_lease(
+    make_queue: MakeQueue,
+    raw: redis.Redis,
+    url: str,
+    start_worker: StartWorker,
+    caplog: pytest.LogCaptureFixture,
+    driver: str,
+) -> None:
+    """Redis, busy past the worker's socket timeout, runs the acknowledgement after the
+    worker stopped waiting for its reply; the round trip after the outage acknowledges
+    again and finds nothing leased: said at INFO, not as a lease another worker took."""
+    caplog.set_level(logging.INFO, logger="zevents")
+    turns = _busy_loops(raw, 1.5)  # past the 0.3 s timeout, under Redis' 5 s busy limit
+    queue = make_queue(driver=driver, socket_timeout=0.3)
+    blocker = redis.Redis.from_url(url, socket_timeout=30)
+    held = blocker.connection_pool.get_connection()
+    probe = redis.Redis.from_url(url, socket_timeout=0.05)
+    handled: list[int] = []
+
+    def busy() -> bool:
+        try:
+            probe.ping()
+        except redis.TimeoutError:
+            return True
+        return False
+
+    def receiver(event: str, payload: int) -> None:
+        handled.append(payload)
+        if payload:
+            # Redis runs the script, then the acknowledgement the worker sends next.
+            held.send_command("EVAL", _BUSY, 0, turns)  # type: ignore[no-untyped-call]
+            wait_for(busy, what="Redis busy with the script")
+
+    bus = Bus()
+    bus.listen("x", receiver)
+    try:
+        start_worker(queue, bus)
+        # First a message through: a first-ever EVALSHA of the ack script is refused
+        # (NOSCRIPT) and acknowledges nothing, which would leave no doubt to test.
+        queue.send("x", 0)
+        wait_for(lambda: handled == [0] and queue.stats()["processing"] == 0, what="warm-up")
+        queue.send("x", 1)
+        wait_for(lambda: "acknowledged again" in caplog.text, what="the re-acknowledgement")
+        assert held.read_response() == turns
+    finally:
+        blocker.connection_pool.release(held)
+        blocker.close()
+        probe.close()
+    assert handled == [0, 1]
+    assert "lease lost on" not in caplog.text
+    again = [r for r in caplog.records if "acknowledged again" in r.getMessage()]
+    assert [r.levelno for r in again] == [logging.INFO]
+    assert queue.stats()["processing"] == 0

@@ -9,9 +9,10 @@ done: the two overlap instead of taking turns.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Found", "Rounds"]
+__all__ = ["ACKED_UNSEEN", "LOST_BEFORE_ACK", "Found", "Rounds", "report_lost"]
+
+#: A lease lost before its message was acknowledged (the sync and asyncio workers).
+LOST_BEFORE_ACK = (
+    "worker %s: lease lost on %d message(s) before acknowledgement (another worker took "
+    "them over): %s"
+)
+#: The same, for messages an earlier call was acknowledging when it failed or was
+#: interrupted before its reply: Redis may well have acknowledged them then.
+ACKED_UNSEEN = (
+    "worker %s: %d message(s) were no longer leased when acknowledged again: acknowledged "
+    "by the earlier call that was interrupted before its reply (or, if that call never "
+    "reached Redis, taken over by another worker since): %s"
+)
 
 #: A consumer's index and the batch taken from it.
 Found = tuple[int, list[Taken]]
@@ -65,6 +79,9 @@ class Rounds:
         self.records: dict[int, bytes] = {}
         self._ahead: _Ahead | None = None
         self._ready: Found | None = None  # a batch whose reply was read early
+        # Ids an acknowledging call was sent for but ended without its reply (a Redis
+        # timeout, a lost connection): Redis may have run it.
+        self._unsure: set[str] = set()
 
     @property
     def pending(self) -> bool:
@@ -98,7 +115,8 @@ class Rounds:
         if self.pending:
             raise RuntimeError("a round trip was already sent ahead")
         acks = self.state.acks(0)
-        begun = self.consumers[0].begin_ack_and_take(acks, self._records_of(acks), count)
+        with self._acknowledging(acks):
+            begun = self.consumers[0].begin_ack_and_take(acks, self._records_of(acks), count)
         self._ahead = _Ahead(begun, acks, count, time.monotonic())
 
     def finish(self) -> Found | None:
@@ -113,7 +131,8 @@ class Rounds:
         ahead, self._ahead = self._ahead, None
         if ahead is None:
             return None
-        lost, taken = ahead.begun.finish()
+        with self._acknowledging(ahead.acks):
+            lost, taken = ahead.begun.finish()
         self._acked(0, ahead.acks, lost)
         if taken and time.monotonic() - ahead.sent > self.lease / 2:
             gone = set(self.consumers[0].touch(taken))
@@ -140,15 +159,27 @@ class Rounds:
         if not acks:
             return consumer.take(take) if take else []
         records = self._records_of(acks)
-        if take:
-            lost, taken = consumer.ack_and_take(acks, records, take)
-        else:
-            lost, taken = consumer.ack(acks, records), []
+        with self._acknowledging(acks):
+            if take:
+                lost, taken = consumer.ack_and_take(acks, records, take)
+            else:
+                lost, taken = consumer.ack(acks, records), []
         self._acked(index, acks, lost)
         return taken
 
     def _records_of(self, acks: list[Message]) -> list[bytes] | None:
         return [self.records.get(id(m), b"") for m in acks] if self.records else None
+
+    @contextlib.contextmanager
+    def _acknowledging(self, acks: list[Message]) -> Iterator[None]:
+        """Around a call that acknowledges ``acks``: if it ends without its reply, Redis
+        may have acknowledged them, so a later "lease lost" on them is no news of
+        another worker (the next round trip acknowledges them again)."""
+        try:
+            yield
+        except BaseException:
+            self._unsure.update(m.id for m in acks)
+            raise
 
     def _acked(self, index: int, acks: list[Message], lost: list[str]) -> None:
         self.state.acked(index, acks)
@@ -156,10 +187,17 @@ class Rounds:
             for message in acks:
                 self.records.pop(id(message), None)
         if lost:
-            logger.warning(
-                "worker %s: lease lost on %d message(s) before acknowledgement "
-                "(another worker took them over): %s",
-                self.worker_id,
-                len(lost),
-                lost[:5],
-            )
+            report_lost(logger, self.worker_id, lost, self._unsure)
+        if self._unsure:
+            self._unsure.difference_update(m.id for m in acks)
+
+
+def report_lost(log: logging.Logger, worker_id: str, lost: list[str], unsure: set[str]) -> None:
+    """Log on ``log`` the ids whose lease was lost before an acknowledgement: at INFO
+    those an interrupted call was acknowledging (``unsure``), at WARNING the others."""
+    again = [i for i in lost if i in unsure]
+    others = [i for i in lost if i not in unsure]
+    if again:
+        log.info(ACKED_UNSEEN, worker_id, len(again), again[:5])
+    if others:
+        log.warning(LOST_BEFORE_ACK, worker_id, len(others), others[:5])

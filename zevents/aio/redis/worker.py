@@ -24,6 +24,7 @@ from zevents.aio.redis.registry import WorkerRegistry
 from zevents.config import check_seconds
 from zevents.errors import ConfigError, QueueError
 from zevents.eventbus import Bus
+from zevents.redis._rounds import report_lost
 from zevents.redis.defaults import DEFAULT_KEEP_ALIVE, DEFAULT_PREFETCH
 from zevents.redis.keys import unique_name
 from zevents.redis.message import Message
@@ -39,15 +40,6 @@ DEFAULT_CONCURRENCY = 10
 _IDLE_MAX = 0.25
 _ACK_EVERY = 0.2
 _SHUTDOWN_CHECK = 1.0
-_LOST_BEFORE_ACK = (
-    "worker %s: lease lost on %d message(s) before acknowledgement (another worker took "
-    "them over): %s"
-)
-_ACKED_UNSEEN = (
-    "worker %s: %d message(s) were no longer leased when acknowledged again: acknowledged "
-    "by the earlier call that was interrupted before its reply (or, if that call never "
-    "reached Redis, taken over by another worker since): %s"
-)
 _NOT_GIVEN_BACK = (
     "worker %s: could not give back messages (%s); their leases will expire and another "
     "worker will take them"
@@ -353,12 +345,7 @@ class Worker:
     def _acked(self, index: int, acks: list[Message], lost: list[str]) -> None:
         self.state.acked(index, acks)
         if lost:
-            unsure = [i for i in lost if i in self._unsure]
-            others = [i for i in lost if i not in self._unsure]
-            if unsure:
-                logger.info(_ACKED_UNSEEN, self.id, len(unsure), unsure[:5])
-            if others:
-                logger.warning(_LOST_BEFORE_ACK, self.id, len(others), others[:5])
+            report_lost(logger, self.id, lost, self._unsure)
         if self._unsure:
             self._unsure.difference_update(m.id for m in acks)
 
