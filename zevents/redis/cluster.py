@@ -12,6 +12,7 @@ import contextlib
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -207,16 +208,35 @@ class ClusterServer:
         self._node(port).start()
 
     def master_of(self, key: str) -> int:
-        """The port of the master serving ``key`` now."""
-        client = self._client(next(n.port for n in self.nodes if n.process is not None))
-        try:
-            slot = int(client.execute_command("CLUSTER", "KEYSLOT", key))
-            for start, end, master, *_ in client.execute_command("CLUSTER", "SLOTS"):
-                if int(start) <= slot <= int(end):
-                    return int(master[1])
-        finally:
-            client.close()
-        raise QueueError(f"no master serves slot of {key!r}")
+        """The port of the master serving ``key`` now, as most live nodes see it.
+
+        One node can be wrong for a while: a master restarted after a failover claims
+        its old slots until gossip tells it of the newer epoch, so every live node is
+        asked and the port most of them name wins (nodes that do not answer are
+        skipped).
+
+        Raises:
+            QueueError: No live node answered, or none knows a master for the slot.
+        """
+        import redis
+
+        votes: Counter[int] = Counter()
+        for node in self.nodes:
+            if node.process is None:
+                continue
+            client = self._client(node.port)
+            try:
+                slot = int(client.execute_command("CLUSTER", "KEYSLOT", key))
+                for start, end, master, *_ in client.execute_command("CLUSTER", "SLOTS"):
+                    if int(start) <= slot <= int(end):
+                        votes[int(master[1])] += 1
+            except redis.RedisError:
+                continue  # a node starting or stopping: the others decide
+            finally:
+                client.close()
+        if not votes:
+            raise QueueError(f"no live node of the test cluster names a master of {key!r}")
+        return votes.most_common(1)[0][0]
 
     def _node(self, port: int) -> _Node:
         for node in self.nodes:
