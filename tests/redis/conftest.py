@@ -23,7 +23,7 @@ from zevents.redis.defaults import DRIVERS as ALL_DRIVERS
 from zevents.redis.message import Taken
 
 DRIVERS = list(ALL_DRIVERS)
-__all__ = ["DRIVERS", "Running", "expire_leases", "wait_for"]
+__all__ = ["DRIVERS", "SERVERS", "Running", "expire_leases", "server_binary", "wait_for"]
 WORKER_SCRIPT = Path(__file__).with_name("worker_script.py")
 
 
@@ -48,6 +48,22 @@ def url(redis_server: RedisServer) -> str:
     finally:
         client.close()
     return redis_server.url
+
+
+#: The redis-server binaries a test may run on: the one the suite uses, and Debian's 7.x
+#: (every machine has it in /usr/bin) where replies differ between 6.2 and 7.
+SERVERS = ["suite", "debian-7"]
+_DEBIAN = "/usr/bin/redis-server"
+
+
+def server_binary(which: str) -> str | None:
+    """The binary for ``which`` of ``SERVERS`` (None: the suite's); skips the test when
+    Debian's 7.x is not there."""
+    if which == "suite":
+        return None
+    if not Path(_DEBIAN).exists():
+        pytest.skip(f"{_DEBIAN} (Redis 7) is not installed")
+    return _DEBIAN
 
 
 def expire_leases(raw: redis.Redis, queue: RedisQueue, owner: str, taken: Sequence[Taken]) -> None:

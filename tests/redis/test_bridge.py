@@ -158,15 +158,18 @@ def test_a_bridge_is_built_only_on_a_redis_that_answers_and_then_outlives_it(
 ) -> None:
     """Redis is asked when the bridge is built; once built, Redis going away before
     run() stops nothing: the bridge receives, and logs what it could not store."""
-    down = RedisQueue("orders", f"redis://127.0.0.1:{free_tcp_port()}/0", socket_timeout=1)
-    with pytest.raises(QueueUnavailable):
-        Bridge(down)
+    down = f"redis://127.0.0.1:{free_tcp_port()}/0"
+    with RedisQueue("orders", down) as unreachable, pytest.raises(QueueUnavailable):
+        Bridge(unreachable)
     server = RedisServer().start()
+    queue = RedisQueue("orders", server.url, socket_timeout=1)
     try:
-        queue = RedisQueue("orders", server.url, socket_timeout=1)
+        queue.send("orders.before")  # a queue in use: its record is known already
         bridge = Bridge(queue, poll_timeout=0.05)
     finally:
         server.stop()
+    with pytest.raises(QueueUnavailable):
+        Bridge(queue)  # asked again, not taken from what the queue knew
     endpoint = f"ipc://{short_tmp}/bridge.sock"
     bridge.listen(EventListener(bind=endpoint))
     thread = threading.Thread(target=bridge.run, daemon=True)
@@ -181,4 +184,5 @@ def test_a_bridge_is_built_only_on_a_redis_that_answers_and_then_outlives_it(
     finally:
         bridge.stop()
         thread.join(10)
+        queue.close()
     assert not thread.is_alive()

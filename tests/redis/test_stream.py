@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import redis
 
-from tests.redis.conftest import Running, wait_for
+from tests.redis.conftest import SERVERS, Running, expire_leases, server_binary, wait_for
 from zevents.errors import ConfigError
 from zevents.eventbus import Bus
-from zevents.redis import RedisQueue
+from zevents.redis import RedisQueue, RedisServer
 from zevents.redis.message import BodyCodec
 
 MakeQueue = Callable[..., RedisQueue]
@@ -271,3 +271,66 @@ def test_a_queue_that_fails_while_creating_its_group_closes_its_connection(
     assert raised.traceback
     # the server sees a closed connection go a moment later
     wait_for(lambda: len(raw.client_list()) == before, what="the connection closed")
+
+
+def _reclaim_all(queue: RedisQueue) -> list[int]:
+    """Payloads a rescuer's reclaims bring back, calling again while ``more`` says so."""
+    rescuer = queue.consumer(lease=30.0)
+    found: list[int] = []
+    for _ in range(10):
+        got = rescuer.reclaim(5)
+        found += [BodyCodec().decode(t.body)["payload"] for t in got]
+        if not got.more:
+            return found
+    raise AssertionError(f"reclaim still says more after 10 calls ({len(found)} found)")
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_reclaim_skips_deleted_pending_entries_on_every_priority(server: str) -> None:
+    """An entry deleted while pending (XDEL, a trim) is answered as a nil by Redis 6.2's
+    XAUTOCLAIM and listed apart by 7.x: the rest still come back, and the deleted one is
+    no longer pending."""
+    with RedisServer(server_binary(server)) as redis_server:
+        raw = redis.Redis.from_url(redis_server.url)
+        queue = RedisQueue("jobs", redis_server.url, driver="stream", priorities=[10, 1])
+        try:
+            queue.send_many([{"event": "x", "payload": i, "priority": 10} for i in range(20)])
+            queue.send_many([{"event": "x", "payload": i, "priority": 1} for i in range(20, 40)])
+            dead = queue.consumer(lease=30.0)
+            taken = dead.take(40)
+            expire_leases(raw, queue, dead.name, taken)
+            deleted = [t for t in taken if BodyCodec().decode(t.body)["payload"] in (3, 25)]
+            for t in deleted:
+                raw.xdel(queue.keys.ready(t.priority), t.token)
+            assert sorted(_reclaim_all(queue)) == [i for i in range(40) if i not in (3, 25)]
+            pending = sum(
+                int(raw.xpending(queue.keys.ready(p), queue.group)["pending"]) for p in (10, 1)
+            )
+            assert pending == 38
+        finally:
+            queue.close()
+            raw.close()
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_reclaim_goes_on_past_the_live_entries_that_come_first(server: str) -> None:
+    """Redis 7's XAUTOCLAIM looks at COUNT x 10 pending entries a call: behind 1,100
+    entries of a live worker, a dead worker's entries are reached by the next calls,
+    which go on from the cursor."""
+    with RedisServer(server_binary(server)) as redis_server:
+        raw = redis.Redis.from_url(redis_server.url)
+        queue = RedisQueue("jobs", redis_server.url, driver="stream")
+        try:
+            queue.send_many([("x", i) for i in range(1150)])
+            live = make_consumer(queue, "live")
+            assert len(live.take(1100)) == 1100  # leased now: not idle
+            dead = make_consumer(queue, "dead")
+            expire_leases(raw, queue, "dead", dead.take(50))
+            assert sorted(_reclaim_all(queue)) == list(range(1100, 1150))
+        finally:
+            queue.close()
+            raw.close()
+
+
+def make_consumer(queue: RedisQueue, name: str) -> Any:
+    return queue.consumer(lease=30.0, name=name)

@@ -25,7 +25,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ACKED_UNSEEN", "LOST_BEFORE_ACK", "Found", "Rounds", "report_lost"]
+__all__ = [
+    "ACKED_UNSEEN",
+    "LOST_BEFORE_ACK",
+    "Found",
+    "Rounds",
+    "renewed_unseen",
+    "report_lost",
+]
 
 #: A lease lost before its message was acknowledged (the sync and asyncio workers).
 LOST_BEFORE_ACK = (
@@ -35,9 +42,9 @@ LOST_BEFORE_ACK = (
 #: The same, for messages an earlier call was acknowledging when it failed or was
 #: interrupted before its reply: Redis may well have acknowledged them then.
 ACKED_UNSEEN = (
-    "worker %s: %d message(s) were no longer leased when acknowledged again: acknowledged "
-    "by the earlier call that was interrupted before its reply (or, if that call never "
-    "reached Redis, taken over by another worker since): %s"
+    "worker %s: %d message(s) were no longer leased when %s: acknowledged by the earlier "
+    "call that was interrupted before its reply (or, if that call never reached Redis, "
+    "taken over by another worker since): %s"
 )
 
 #: A consumer's index and the batch taken from it.
@@ -79,9 +86,6 @@ class Rounds:
         self.records: dict[int, bytes] = {}
         self._ahead: _Ahead | None = None
         self._ready: Found | None = None  # a batch whose reply was read early
-        # Ids an acknowledging call was sent for but ended without its reply (a Redis
-        # timeout, a lost connection): Redis may have run it.
-        self._unsure: set[str] = set()
 
     @property
     def pending(self) -> bool:
@@ -178,7 +182,7 @@ class Rounds:
         try:
             yield
         except BaseException:
-            self._unsure.update(m.id for m in acks)
+            self.state.unsure.update(m.id for m in acks)
             raise
 
     def _acked(self, index: int, acks: list[Message], lost: list[str]) -> None:
@@ -187,9 +191,9 @@ class Rounds:
             for message in acks:
                 self.records.pop(id(message), None)
         if lost:
-            report_lost(logger, self.worker_id, lost, self._unsure)
-        if self._unsure:
-            self._unsure.difference_update(m.id for m in acks)
+            report_lost(logger, self.worker_id, lost, self.state.unsure)
+        if self.state.unsure:
+            self.state.unsure.difference_update(m.id for m in acks)
 
 
 def report_lost(log: logging.Logger, worker_id: str, lost: list[str], unsure: set[str]) -> None:
@@ -198,6 +202,17 @@ def report_lost(log: logging.Logger, worker_id: str, lost: list[str], unsure: se
     again = [i for i in lost if i in unsure]
     others = [i for i in lost if i not in unsure]
     if again:
-        log.info(ACKED_UNSEEN, worker_id, len(again), again[:5])
+        log.info(ACKED_UNSEEN, worker_id, len(again), "acknowledged again", again[:5])
     if others:
         log.warning(LOST_BEFORE_ACK, worker_id, len(others), others[:5])
+
+
+def renewed_unseen(
+    log: logging.Logger, worker_id: str, lost: set[str], unsure: set[str]
+) -> set[str]:
+    """Of the ids a lease renewal found lost, those an interrupted acknowledgement may
+    have acknowledged (logged on ``log`` at INFO): the caller warns about the rest."""
+    again = lost & unsure
+    if again:
+        log.info(ACKED_UNSEEN, worker_id, len(again), "renewed", sorted(again)[:5])
+    return again

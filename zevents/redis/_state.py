@@ -47,6 +47,10 @@ class WorkerState:
         self._ahead: list[list[Taken]] = [[] for _ in queues]
         self._running: list[Taken | None] = [None] * len(queues)
         self._acks: list[list[Message]] = [[] for _ in queues]
+        #: Ids an acknowledging call was sent for but that ended without its reply (a
+        #: Redis timeout, a lost connection): Redis may have run it, so these may be
+        #: acknowledged already (a renewal or the next acknowledgement finds them gone).
+        self.unsure: set[str] = set()
 
     def add(self, index: int, batch: list[Taken]) -> None:
         """A batch from consumer ``index`` is being worked (it was taken just now, or

@@ -168,7 +168,7 @@ class Bridge(EventService):
         super().__init__(bus if bus is not None else Bus("bridge"), **service)
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ConfigError(f"batch must be a whole number >= 1, not {batch!r}", option="batch")
-        queue.exists()  # a Redis that cannot be reached fails here, before receiving
+        queue.registry().time_ms()  # a round trip: an unreachable Redis fails here
         queue.check_send(priority=priority, delay=delay)
         if min_replicas is not None:
             Replication(min_replicas, queue.replication.timeout)  # checks it

@@ -99,6 +99,7 @@ class Consumer:
         self._take = f"take from {queue!r}"
         self._settle = f"settle in {queue!r}"
         self._finished_key = driver.keys.key("finished")
+        self._resume: dict[int, str] = {}  # where the next reclaim goes on (streams)
 
     def __repr__(self) -> str:
         return f"<Consumer {self.name} of {self.queue!r} levels={self.levels}>"
@@ -113,15 +114,19 @@ class Consumer:
     def reclaim(self, max_attempts: int) -> Reclaimed:
         """Recover messages whose lease expired (their worker died or hung), as many as
         one call may (500 on the list, sorted-set and set drivers, 100 per priority on
-        streams); ``more`` on the result says the limit was reached: call again.
+        streams); ``more`` on the result says the limit was reached, or (streams) that
+        the scan of a pending list stopped part way: call again, and it goes on from
+        there.
 
         Past ``max_attempts`` (or the queue's ``max_reclaims`` claims on streams) they go
         to the failed store. On the stream driver the reclaimed entries are leased to
         this consumer and returned; the other drivers put them back in line for the next
         ``take`` and return none.
         """
-        plan = self._driver.reclaim(self.reader, max_attempts)
-        return self._run(plan, f"reclaim in {self.queue!r}")
+        plan = self._driver.reclaim(self.reader, max_attempts, self._resume)
+        reclaimed = self._run(plan, f"reclaim in {self.queue!r}")
+        self._resume = reclaimed.resume
+        return reclaimed
 
     def decode(self, taken: Taken) -> Message:
         """The message of a taken body (its lease is this consumer).

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 
 from zevents.errors import QueueError
+from zevents.redis._rounds import renewed_unseen
 from zevents.redis._state import WorkerState
 from zevents.redis.consumer import Consumer
 from zevents.redis.registry import WorkerRegistry
@@ -67,8 +68,10 @@ class Heartbeat:
             if not held:
                 continue
             lost = set(consumer.touch(held))
-            # Acknowledged meanwhile is fine; still held means taken over.
+            # Acknowledged meanwhile is fine; still held means taken over, unless an
+            # interrupted acknowledgement may have done it.
             lost &= {t.id for t in self.state.held(index)}
+            lost -= renewed_unseen(logger, self.state.worker_id, lost, self.state.unsure)
             if lost:
                 logger.warning(
                     "worker %s: lease lost on %s", self.state.worker_id, sorted(lost)[:5]

@@ -129,12 +129,21 @@ class Reclaimed(list[Taken]):
 
     Attributes:
         more: The reclaim recovered as many as one call may (500 expired leases on the
-            list, sorted-set and set drivers, 100 entries per priority on streams): more
-            may be waiting, so a worker reclaims again in its next round rather than
-            ``keep_alive / 2`` later.
+            list, sorted-set and set drivers, 100 entries per priority on streams), or
+            (streams) stopped part way through a pending list: more may be waiting, so
+            a worker reclaims again in its next round rather than ``keep_alive / 2``
+            later.
+        resume: Streams: where the next reclaim goes on scanning each priority's
+            pending list (``"0-0"``: from its start again).
     """
 
     more: bool = False
+    resume: dict[int, str]
+
+    def __init__(self, taken: Iterable[Taken] = ()) -> None:
+        super().__init__(taken)
+        self.more = False
+        self.resume = {}
 
 
 class Lease(Protocol):

@@ -37,6 +37,8 @@ class FlightState:
         self._running: dict[int, tuple[int, Taken, Message | None]] = {}
         self._acks: list[list[Message]] = [[] for _ in queues]
         self._interrupted: list[list[Taken]] = [[] for _ in queues]
+        #: As ``WorkerState.unsure``.
+        self.unsure: set[str] = set()
         # The sync worker's report, reused: its fields are the registry's format.
         self._report = WorkerState(worker_id, queues)
 

@@ -94,6 +94,7 @@ class Consumer:
         self.lease = reader.lease_ms / 1000
         self._driver, self._run, self._codec = driver, runner.run, codec
         self._take, self._settle = f"take from {queue!r}", f"settle in {queue!r}"
+        self._resume: dict[int, str] = {}  # where the next reclaim goes on (streams)
         # Writes started by message.touch() and set_status(), held until done.
         self._writes: set[asyncio.Task[Any]] = set()
         self._statuses: dict[str, Message] = {}
@@ -118,8 +119,10 @@ class Consumer:
 
     async def reclaim(self, max_attempts: int) -> Reclaimed:
         """Recover messages whose lease expired (see ``zevents.redis.Consumer.reclaim``)."""
-        plan = self._driver.reclaim(self.reader, max_attempts)
-        return await self._run(plan, f"reclaim in {self.queue!r}")
+        plan = self._driver.reclaim(self.reader, max_attempts, self._resume)
+        reclaimed = await self._run(plan, f"reclaim in {self.queue!r}")
+        self._resume = reclaimed.resume
+        return reclaimed
 
     def decode(self, taken: Taken) -> Message:
         """The message of a taken body (its lease is this consumer).

@@ -10,6 +10,7 @@ from zevents.aio.redis._flight import FlightState
 from zevents.aio.redis.consumer import Consumer
 from zevents.aio.redis.registry import WorkerRegistry
 from zevents.errors import QueueError
+from zevents.redis._rounds import renewed_unseen
 from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class Heartbeat:
         for index, consumer in enumerate(self.consumers()):
             lost = set(await consumer.touch(state.held(index)))
             lost &= {t.id for t in state.held(index)}  # acknowledged meanwhile is fine
+            lost -= renewed_unseen(logger, state.worker_id, lost, state.unsure)
             if lost:
                 logger.warning("worker %s: lease lost on %s", state.worker_id, sorted(lost)[:5])
         await self.registry.beat(state.worker_id, state.describe(), self.ttl_ms)

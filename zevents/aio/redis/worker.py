@@ -153,8 +153,7 @@ class Worker:
         self._outage = Outage()
         # Ids whose acknowledgement was sent but its reply never read (a cancellation or
         # a Redis error mid-call): Redis may have acknowledged them already.
-        self._unsure: set[str] = set()
-        self._reclaim_more = False
+        self._reclaim_more = self._reclaim_fills = False
 
     def __repr__(self) -> str:
         names = ", ".join(q.name for q in self.queues)
@@ -248,11 +247,14 @@ class Worker:
                     next_shutdown_check = now + _SHUTDOWN_CHECK
                     if await self._shutdown_requested():
                         break
-                # A reclaim that stopped at its limit is due again once the lanes have
-                # room for what it may bring (streams hand the entries to this worker).
-                due = now >= next_reclaim and (not self._reclaim_more or self._room() > 0)
-                reclaimed = due and await self._reclaim()
-                if due and not self._reclaim_more:
+                # Every keep_alive / 2; and in the next round after one that stopped at
+                # its limit, once the lanes have room for what it may bring when it
+                # brought entries (streams hand them to this worker; the other drivers
+                # put them back in line).
+                periodic = now >= next_reclaim
+                early = self._reclaim_more and (not self._reclaim_fills or self._room() > 0)
+                reclaimed = (periodic or early) and await self._reclaim()
+                if periodic:
                     next_reclaim = now + self.keep_alive / 2
                 worked = await self._take() or reclaimed
                 self._outage.over(self.id)
@@ -319,7 +321,7 @@ class Worker:
             if taken:
                 worked = True
                 self._lanes.give(index, taken)
-        self._reclaim_more = more
+        self._reclaim_more, self._reclaim_fills = more, worked
         return worked or more
 
     async def flush(self, index: int) -> None:
@@ -339,15 +341,15 @@ class Worker:
         try:
             yield
         except (asyncio.CancelledError, QueueError):
-            self._unsure.update(m.id for m in acks)
+            self.state.unsure.update(m.id for m in acks)
             raise
 
     def _acked(self, index: int, acks: list[Message], lost: list[str]) -> None:
         self.state.acked(index, acks)
         if lost:
-            report_lost(logger, self.id, lost, self._unsure)
-        if self._unsure:
-            self._unsure.difference_update(m.id for m in acks)
+            report_lost(logger, self.id, lost, self.state.unsure)
+        if self.state.unsure:
+            self.state.unsure.difference_update(m.id for m in acks)
 
     async def _wait(self, seconds: float, *, for_room: bool = False) -> None:
         """Sleep up to ``seconds``, woken by ``stop()`` and by a lane that finished a

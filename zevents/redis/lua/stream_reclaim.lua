@@ -1,26 +1,37 @@
 -- Claim entries of group ARGV[A] idle past ARGV[A+2] ms for consumer ARGV[A+1]
 -- (XAUTOCLAIM). An entry reclaimed more than ARGV[A+3] times, or past ARGV[A+4]
--- attempts, goes to the failed store. ARGV[A+5] = count, ARGV[A+6] = number of
--- priorities, then the priorities. Consumers without pending entries idle for twice the
--- lease are removed from the group. Returns {more, entry id, id, body, attempt, priority,
--- ...}, where more is 1 if some priority claimed count entries (more may be idle).
+-- attempts, goes to the failed store. ARGV[A+5] = count, ARGV[A+6] = n, the number of
+-- priorities, then the n priorities, then the n cursors to scan each one's pending list
+-- from ('0-0': its start). Consumers without pending entries idle for twice the lease
+-- are removed from the group. Returns {more, the n next cursors, then entry id, id,
+-- body, attempt, priority per entry}, where more is 1 if some priority claimed count
+-- entries or has a cursor other than '0-0' (XAUTOCLAIM looks at a bounded number of
+-- pending entries per call on 7.x: the next call goes on from there).
 local group, consumer, idle = ARGV[A], ARGV[A + 1], ARGV[A + 2]
 local max_reclaims, max_attempts = tonumber(ARGV[A + 3]), tonumber(ARGV[A + 4])
 local count = ARGV[A + 5]
+local levels = tonumber(ARGV[A + 6])
 local now = now_ms()
 local out = {0}
-for j = A + 7, A + 6 + tonumber(ARGV[A + 6]) do
-  local prio = ARGV[j]
+for j = 1, levels do out[1 + j] = '0-0' end  -- the cursors' places, before any entry
+for j = 1, levels do
+  local prio = ARGV[A + 6 + j]
+  local from = ARGV[A + 6 + levels + j]
   local key = PRIO_KEY[prio]
   -- Redis 6.2 replies {cursor, entries}; 7.x adds the ids of deleted entries.
-  local r = call_with_group(key, group, 'XAUTOCLAIM', key, group, consumer, idle, '0-0',
+  local r = call_with_group(key, group, 'XAUTOCLAIM', key, group, consumer, idle, from,
                             'COUNT', count)
-  -- 7.x lists deleted entries apart (r[3]); 6.2 among the claimed, without fields.
-  if #r[2] + #(r[3] or {}) >= tonumber(count) then out[1] = 1 end
-  local gone = {}
+  out[1 + j] = r[1]
+  if r[1] ~= '0-0' or #r[2] + #(r[3] or {}) >= tonumber(count) then out[1] = 1 end
+  local gone, ghosts = {}, false
   for _, entry in ipairs(r[2]) do
-    local eid, fields = entry[1], entry[2]
-    if not fields then
+    local eid, fields = nil, nil
+    if entry then eid, fields = entry[1], entry[2] end
+    if not entry then
+      -- 7.x lists deleted entries apart (r[3], already off the pending list); 6.2
+      -- answers one with a nil in its place and leaves it pending, now to this consumer.
+      ghosts = true
+    elseif not fields then
       gone[#gone + 1] = eid
     else
       local f = {}
@@ -53,6 +64,15 @@ for j = A + 7, A + 6 + tonumber(ARGV[A + 6]) do
         out[#out + 1] = eid; out[#out + 1] = id; out[#out + 1] = f.m or ''
         out[#out + 1] = attempt; out[#out + 1] = prio
       end
+    end
+  end
+  if ghosts then
+    -- Their ids are not in the reply: among this consumer's pending entries from the
+    -- scan's start, the ones the stream no longer has.
+    local pending = redis.call('XPENDING', key, group, from, '+', tonumber(count) * 10,
+                               consumer)
+    for _, p in ipairs(pending) do
+      if #redis.call('XRANGE', key, p[1], p[1]) == 0 then gone[#gone + 1] = p[1] end
     end
   end
   if #gone > 0 then redis.call('XACK', key, group, unpack(gone)) end

@@ -154,10 +154,13 @@ class Driver(Protocol):
         first."""
         ...
 
-    def reclaim(self, reader: Reader, max_attempts: int) -> Plan[Reclaimed]:
+    def reclaim(
+        self, reader: Reader, max_attempts: int, resume: Mapping[int, str] | None = None
+    ) -> Plan[Reclaimed]:
         """Recover messages of dead workers (failing those past ``max_attempts``), as
         many as one call may; returns any now leased to ``reader``, and whether it
-        stopped at that limit (``Reclaimed.more``)."""
+        stopped at that limit (``Reclaimed.more``). ``resume`` is the last call's
+        ``Reclaimed.resume`` (streams scan their pending lists a part at a time)."""
         ...
 
     def ack(self, reader: Reader, done: Done, finished: Finished | None = None) -> Plan[list[str]]:

@@ -15,7 +15,7 @@ token fences. Sans-I/O: every method returns a plan.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from zevents.redis.message import Reclaimed, Taken
@@ -65,7 +65,9 @@ class CoreDriver(BaseDriver):
         args = [min(count, TAKE_MAX), reader.lease_ms, len(reader.levels), *reader.levels]
         return (yield from single(self.call("take.lua", args), _taken))
 
-    def reclaim(self, reader: Reader, max_attempts: int) -> Plan[Reclaimed]:
+    def reclaim(
+        self, reader: Reader, max_attempts: int, resume: Mapping[int, str] | None = None
+    ) -> Plan[Reclaimed]:
         """Put expired leases back in line (or fail them past ``max_attempts``), up to
         ``RECLAIM_MAX``; what comes back is taken by the next ``take``, so nothing is
         returned here but whether the limit was reached."""

@@ -14,7 +14,7 @@ again by the next take or reclaim. Sans-I/O: every method returns a plan.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from zevents.errors import ConfigError
@@ -45,11 +45,13 @@ def _entries(reply: Sequence[Any]) -> list[Taken]:
     ]
 
 
-def _reclaimed(reply: Sequence[Any]) -> Reclaimed:
-    """A reclaim's reply: 1 if some priority claimed ``_RECLAIM_COUNT`` (there may be
-    more), then the entries as ``_entries`` reads them."""
-    reclaimed = Reclaimed(_entries(reply[1:]))
+def _reclaimed(reply: Sequence[Any], levels: Sequence[int]) -> Reclaimed:
+    """A reclaim's reply: 1 if there may be more, the next cursor of each level, then
+    the entries as ``_entries`` reads them."""
+    n = len(levels)
+    reclaimed = Reclaimed(_entries(reply[1 + n :]))
     reclaimed.more = int(reply[0]) == 1
+    reclaimed.resume = {p: as_str(c) for p, c in zip(levels, reply[1 : 1 + n], strict=True)}
     return reclaimed
 
 
@@ -84,11 +86,15 @@ class StreamDriver(BaseDriver):
         args = [self.group, reader.name, count, len(reader.levels), *reader.levels]
         return (yield from single(self.call("stream_take.lua", args), _entries))
 
-    def reclaim(self, reader: Reader, max_attempts: int) -> Plan[Reclaimed]:
+    def reclaim(
+        self, reader: Reader, max_attempts: int, resume: Mapping[int, str] | None = None
+    ) -> Plan[Reclaimed]:
         levels = reader.levels
+        start = resume or {}
         args = [self.group, reader.name, reader.lease_ms, self.max_reclaims, max_attempts]
-        args += [_RECLAIM_COUNT, len(levels), *levels]
-        return (yield from single(self.call("stream_reclaim.lua", args), _reclaimed))
+        args += [_RECLAIM_COUNT, len(levels), *levels, *(start.get(p, "0-0") for p in levels)]
+        reply = yield self.call("stream_reclaim.lua", args)
+        return _reclaimed(reply, levels)
 
     def ack(self, reader: Reader, done: Done, finished: Finished | None = None) -> Plan[list[str]]:
         args: list[Any] = [self.group, reader.name]
