@@ -273,14 +273,17 @@ def test_a_queue_that_fails_while_creating_its_group_closes_its_connection(
     wait_for(lambda: len(raw.client_list()) == before, what="the connection closed")
 
 
-def _reclaim_all(queue: RedisQueue) -> list[int]:
-    """Payloads a rescuer's reclaims bring back, calling again while ``more`` says so."""
+def _reclaim_all(queue: RedisQueue, calls: list[int] | None = None) -> list[int]:
+    """Payloads a rescuer's reclaims bring back, calling again while ``more`` says so;
+    ``calls`` gets how many calls that took."""
     rescuer = queue.consumer(lease=30.0)
     found: list[int] = []
-    for _ in range(10):
+    for n in range(1, 11):
         got = rescuer.reclaim(5)
         found += [BodyCodec().decode(t.body)["payload"] for t in got]
         if not got.more:
+            if calls is not None:
+                calls.append(n)
             return found
     raise AssertionError(f"reclaim still says more after 10 calls ({len(found)} found)")
 
@@ -314,7 +317,7 @@ def test_a_reclaim_skips_deleted_pending_entries_on_every_priority(server: str) 
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_a_reclaim_goes_on_past_the_live_entries_that_come_first(server: str) -> None:
-    """Redis 7's XAUTOCLAIM looks at COUNT x 10 pending entries a call: behind 1,100
+    """XAUTOCLAIM looks at COUNT x 10 pending entries a call at most: behind 1,100
     entries of a live worker, a dead worker's entries are reached by the next calls,
     which go on from the cursor."""
     with RedisServer(server_binary(server)) as redis_server:
@@ -334,3 +337,24 @@ def test_a_reclaim_goes_on_past_the_live_entries_that_come_first(server: str) ->
 
 def make_consumer(queue: RedisQueue, name: str) -> Any:
     return queue.consumer(lease=30.0, name=name)
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_reclaim_pass_ends_once_every_priority_was_scanned(server: str) -> None:
+    """Pending lists of different lengths (1,500 and 2,500 live entries: 2 and 3 calls'
+    worth) end one pass together: a level done early waits for the others, so ``more``
+    clears after the longest, instead of whenever both happen to finish at once."""
+    with RedisServer(server_binary(server)) as redis_server:
+        queue = RedisQueue("jobs", redis_server.url, driver="stream", priorities=[10, 1])
+        try:
+            queue.send_many([{"event": "x", "payload": i, "priority": 10} for i in range(1500)])
+            queue.send_many([{"event": "x", "payload": i, "priority": 1} for i in range(2500)])
+            live = make_consumer(queue, "live")
+            assert len(live.take(3000)) + len(live.take(1000)) == 4000  # leased: not idle
+            calls: list[int] = []
+            assert _reclaim_all(queue, calls) == []
+            assert calls[0] <= 3
+            assert _reclaim_all(queue, calls) == []  # the next pass starts again, and ends
+            assert calls[1] <= 3
+        finally:
+            queue.close()

@@ -69,9 +69,11 @@ class Heartbeat:
                 continue
             lost = set(consumer.touch(held))
             # Acknowledged meanwhile is fine; still held means taken over, unless an
-            # interrupted acknowledgement may have done it.
+            # interrupted acknowledgement may have done it (read first: an
+            # acknowledgement that ends between the two reads leaves both).
+            unsure = set(self.state.unsure)
             lost &= {t.id for t in self.state.held(index)}
-            lost -= renewed_unseen(logger, self.state.worker_id, lost, self.state.unsure)
+            lost -= renewed_unseen(logger, self.state.worker_id, lost, unsure)
             if lost:
                 logger.warning(
                     "worker %s: lease lost on %s", self.state.worker_id, sorted(lost)[:5]

@@ -116,7 +116,7 @@ class Worker:
         self.id = unique_name()
         self.state = WorkerState(self.id, [q.name for q in self.queues])
         self._stopping = False
-        self._reclaim_more = False
+        self._reclaim_again: set[int] = set()  # consumers whose reclaim is not done
         self._waker = Waker()
         self._avg = _BATCH_TIME
         self._warned_at = 0.0
@@ -191,8 +191,9 @@ class Worker:
                         next_shutdown_check = now + _SHUTDOWN_CHECK
                         if self._shutdown_requested():
                             break
-                    worked = self._round(now >= next_reclaim)
-                    if now >= next_reclaim and not self._reclaim_more:
+                    periodic = now >= next_reclaim
+                    worked = self._round(periodic)
+                    if periodic:
                         next_reclaim = now + self.keep_alive / 2
                     if outage:
                         logger.info("Redis is reachable again; worker %s resumes", self.id)
@@ -212,10 +213,13 @@ class Worker:
             return True
         return False
 
-    def _round(self, reclaim: bool) -> bool:
-        """Reclaim when due, then acknowledge what was finished and take the next batch
-        (or use the one taken ahead) and work it."""
-        worked = self._reclaim() if reclaim else False
+    def _round(self, periodic: bool) -> bool:
+        """Reclaim when due (every consumer every ``keep_alive / 2``; in between, those
+        whose last reclaim was not done), then acknowledge what was finished and take
+        the next batch (or use the one taken ahead) and work it."""
+        worked = False
+        if periodic or self._reclaim_again:
+            worked = self._reclaim(None if periodic else self._reclaim_again)
         if self._stopping:
             return True
         found = self._rounds.next(self._batch_size())
@@ -269,19 +273,24 @@ class Worker:
     def _batch_size(self) -> int:
         return max(1, min(self.prefetch, int(_BATCH_TIME / max(self._avg, 1e-6))))
 
-    def _reclaim(self) -> bool:
-        """Recover expired leases; one that stopped at its limit sets ``_reclaim_more``,
-        so the next round reclaims again (a dead worker's whole batch comes back in a
-        few rounds, not one limit per ``keep_alive / 2``)."""
-        worked = more = False
+    def _reclaim(self, only: set[int] | None = None) -> bool:
+        """Recover the expired leases of every consumer (or of those in ``only``); one
+        whose reclaim is not done (``Reclaimed.more``) reclaims again in the next round:
+        a dead worker's whole batch comes back in a few rounds, not one limit per
+        ``keep_alive / 2``."""
+        worked = False
+        again: set[int] = set()
         for index, consumer in enumerate(self.consumers):
+            if only is not None and index not in only:
+                continue
             taken = consumer.reclaim(self.retry.max_attempts)
-            more = more or taken.more
+            if taken.more:
+                again.add(index)
             if taken:
                 worked = True
                 self._work(index, taken)
-        self._reclaim_more = more
-        return worked or more
+        self._reclaim_again = again
+        return worked or bool(again)
 
     def _look_ahead(self, size: int) -> None:
         """Send the next round trip while ``size`` messages are worked, when messages

@@ -14,6 +14,7 @@ from zevents.errors import DecodeError, QueueError
 from zevents.redis.keys import unique_name
 from zevents.redis.message import BodyCodec, Message, Reclaimed, Taken
 from zevents.redis.protocol import Driver, Fields, Plan, Reader
+from zevents.redis.protocol.stream import StreamDriver
 from zevents.redis.protocol.together import together
 from zevents.redis.retry import select_priorities
 
@@ -116,6 +117,12 @@ class Consumer:
         done = [settle_fields(self._codec, item) for item in items]
         both = together(self._driver.ack(self.reader, done), self._driver.take(self.reader, count))
         return await self._run(both, self._take)
+
+    @property
+    def reclaims_to_itself(self) -> bool:
+        """Whether ``reclaim`` leases what it recovers to this consumer (streams) rather
+        than putting it back in line."""
+        return isinstance(self._driver, StreamDriver)
 
     async def reclaim(self, max_attempts: int) -> Reclaimed:
         """Recover messages whose lease expired (see ``zevents.redis.Consumer.reclaim``)."""

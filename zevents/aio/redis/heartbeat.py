@@ -75,7 +75,7 @@ class Heartbeat:
         for index, consumer in enumerate(self.consumers()):
             lost = set(await consumer.touch(state.held(index)))
             lost &= {t.id for t in state.held(index)}  # acknowledged meanwhile is fine
-            lost -= renewed_unseen(logger, state.worker_id, lost, state.unsure)
+            lost -= renewed_unseen(logger, state.worker_id, lost, state.unsure)  # one task
             if lost:
                 logger.warning("worker %s: lease lost on %s", state.worker_id, sorted(lost)[:5])
         await self.registry.beat(state.worker_id, state.describe(), self.ttl_ms)

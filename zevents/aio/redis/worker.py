@@ -153,7 +153,7 @@ class Worker:
         self._outage = Outage()
         # Ids whose acknowledgement was sent but its reply never read (a cancellation or
         # a Redis error mid-call): Redis may have acknowledged them already.
-        self._reclaim_more = self._reclaim_fills = False
+        self._reclaim_again: set[int] = set()  # consumers whose reclaim is not done
 
     def __repr__(self) -> str:
         names = ", ".join(q.name for q in self.queues)
@@ -247,13 +247,19 @@ class Worker:
                     next_shutdown_check = now + _SHUTDOWN_CHECK
                     if await self._shutdown_requested():
                         break
-                # Every keep_alive / 2; and in the next round after one that stopped at
-                # its limit, once the lanes have room for what it may bring when it
-                # brought entries (streams hand them to this worker; the other drivers
-                # put them back in line).
+                # Every consumer every keep_alive / 2; in between, those whose reclaim
+                # is not done, a stream's once the lanes have room for what it brings
+                # (streams hand the entries to this worker; the other drivers put them
+                # back in line).
                 periodic = now >= next_reclaim
-                early = self._reclaim_more and (not self._reclaim_fills or self._room() > 0)
-                reclaimed = (periodic or early) and await self._reclaim()
+                early = {
+                    i
+                    for i in self._reclaim_again
+                    if not self.consumers[i].reclaims_to_itself or self._room() > 0
+                }
+                reclaimed = False
+                if periodic or early:
+                    reclaimed = await self._reclaim(None if periodic else early)
                 if periodic:
                     next_reclaim = now + self.keep_alive / 2
                 worked = await self._take() or reclaimed
@@ -311,18 +317,22 @@ class Worker:
                 took = True
         return took or not room
 
-    async def _reclaim(self) -> bool:
-        """Recover expired leases; one that stopped at its limit sets ``_reclaim_more``
-        (see the sync ``Worker._reclaim``)."""
-        worked = more = False
+    async def _reclaim(self, only: set[int] | None = None) -> bool:
+        """Recover the expired leases of every consumer (or of those in ``only``); see
+        the sync ``Worker._reclaim``."""
+        worked = False
+        again = self._reclaim_again - only if only is not None else set()
         for index, consumer in enumerate(self.consumers):
+            if only is not None and index not in only:
+                continue
             taken = await consumer.reclaim(self.retry.max_attempts)
-            more = more or taken.more
+            if taken.more:
+                again.add(index)
             if taken:
                 worked = True
                 self._lanes.give(index, taken)
-        self._reclaim_more, self._reclaim_fills = more, worked
-        return worked or more
+        self._reclaim_again = again
+        return worked or bool(again)
 
     async def flush(self, index: int) -> None:
         """Acknowledge the finished messages of consumer ``index``."""

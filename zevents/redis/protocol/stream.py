@@ -46,12 +46,21 @@ def _entries(reply: Sequence[Any]) -> list[Taken]:
 
 
 def _reclaimed(reply: Sequence[Any], levels: Sequence[int]) -> Reclaimed:
-    """A reclaim's reply: 1 if there may be more, the next cursor of each level, then
-    the entries as ``_entries`` reads them."""
+    """A reclaim's reply: 1 if some level claimed ``_RECLAIM_COUNT``, the next cursor
+    of each level (``''``: skipped), then the entries as ``_entries`` reads them.
+
+    A pass scans every level's pending list to its end, a part per call; ``resume``
+    says where each goes on, ``''`` for a level done while others are not. Once every
+    level is done ``resume`` is empty: the next call starts a new pass. ``more``: the
+    pass is not over, or a level claimed as many as a call may.
+    """
     n = len(levels)
     reclaimed = Reclaimed(_entries(reply[1 + n :]))
-    reclaimed.more = int(reply[0]) == 1
-    reclaimed.resume = {p: as_str(c) for p, c in zip(levels, reply[1 : 1 + n], strict=True)}
+    cursors = [as_str(c) for c in reply[1 : 1 + n]]
+    going = {p: c for p, c in zip(levels, cursors, strict=True) if c not in ("0-0", "")}
+    if going:
+        reclaimed.resume = {p: going.get(p, "") for p in levels}
+    reclaimed.more = bool(going) or int(reply[0]) == 1
     return reclaimed
 
 
