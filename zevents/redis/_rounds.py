@@ -30,8 +30,10 @@ __all__ = [
     "LOST_BEFORE_ACK",
     "Found",
     "Rounds",
+    "after_ack",
     "renewed_unseen",
     "report_lost",
+    "unsure_if_cut",
 ]
 
 #: A lease lost before its message was acknowledged (the sync and asyncio workers).
@@ -119,7 +121,7 @@ class Rounds:
         if self.pending:
             raise RuntimeError("a round trip was already sent ahead")
         acks = self.state.acks(0)
-        with self._acknowledging(acks):
+        with unsure_if_cut(self.state.unsure, acks):
             begun = self.consumers[0].begin_ack_and_take(acks, self._records_of(acks), count)
         self._ahead = _Ahead(begun, acks, count, time.monotonic())
 
@@ -135,7 +137,7 @@ class Rounds:
         ahead, self._ahead = self._ahead, None
         if ahead is None:
             return None
-        with self._acknowledging(ahead.acks):
+        with unsure_if_cut(self.state.unsure, ahead.acks):
             lost, taken = ahead.begun.finish()
         self._acked(0, ahead.acks, lost)
         if taken and time.monotonic() - ahead.sent > self.lease / 2:
@@ -163,7 +165,7 @@ class Rounds:
         if not acks:
             return consumer.take(take) if take else []
         records = self._records_of(acks)
-        with self._acknowledging(acks):
+        with unsure_if_cut(self.state.unsure, acks):
             if take:
                 lost, taken = consumer.ack_and_take(acks, records, take)
             else:
@@ -174,26 +176,36 @@ class Rounds:
     def _records_of(self, acks: list[Message]) -> list[bytes] | None:
         return [self.records.get(id(m), b"") for m in acks] if self.records else None
 
-    @contextlib.contextmanager
-    def _acknowledging(self, acks: list[Message]) -> Iterator[None]:
-        """Around a call that acknowledges ``acks``: if it ends without its reply, Redis
-        may have acknowledged them, so a later "lease lost" on them is no news of
-        another worker (the next round trip acknowledges them again)."""
-        try:
-            yield
-        except BaseException:
-            self.state.unsure.update(m.id for m in acks)
-            raise
-
     def _acked(self, index: int, acks: list[Message], lost: list[str]) -> None:
         self.state.acked(index, acks)
         if self.records:
             for message in acks:
                 self.records.pop(id(message), None)
-        if lost:
-            report_lost(logger, self.worker_id, lost, self.state.unsure)
-        if self.state.unsure:
-            self.state.unsure.difference_update(m.id for m in acks)
+        after_ack(logger, self.worker_id, acks, lost, self.state.unsure)
+
+
+@contextlib.contextmanager
+def unsure_if_cut(unsure: set[str], acks: Sequence[Message]) -> Iterator[None]:
+    """Around a call that acknowledges ``acks``: if it ends without its reply (a Redis
+    error, a timeout, a cancellation), Redis may have acknowledged them, so they join
+    ``unsure`` and a later "lease lost" on them is no news of another worker (the next
+    round trip acknowledges them again)."""
+    try:
+        yield
+    except BaseException:
+        unsure.update(m.id for m in acks)
+        raise
+
+
+def after_ack(
+    log: logging.Logger, worker_id: str, acks: Sequence[Message], lost: list[str], unsure: set[str]
+) -> None:
+    """An acknowledgement of ``acks`` came back: log its ``lost`` ids (``report_lost``),
+    and ``acks`` are settled, no longer unsure."""
+    if lost:
+        report_lost(log, worker_id, lost, unsure)
+    if unsure:
+        unsure.difference_update(m.id for m in acks)
 
 
 def report_lost(log: logging.Logger, worker_id: str, lost: list[str], unsure: set[str]) -> None:

@@ -134,10 +134,11 @@ class Reclaimed(list[Taken]):
             a worker reclaims again in its next round rather than ``keep_alive / 2``
             later.
         resume: Streams: where the next reclaim goes on scanning each priority's
-            pending list (``"0-0"``: from its start again).
+            pending list (``""``: that priority's scan is done while others' are not;
+            empty: the pass is over, the next one starts at every list's start).
     """
 
-    more: bool = False
+    more: bool
     resume: dict[int, str]
 
     def __init__(self, taken: Iterable[Taken] = ()) -> None:

@@ -7,10 +7,9 @@ A dispatcher (the task running ``run()``) takes messages, hands them to the lane
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from zevents._signals import installed_signal_handlers, stop_handlers
 from zevents.aio.redis._flight import FlightState
@@ -24,7 +23,7 @@ from zevents.aio.redis.registry import WorkerRegistry
 from zevents.config import check_seconds
 from zevents.errors import ConfigError, QueueError
 from zevents.eventbus import Bus
-from zevents.redis._rounds import report_lost
+from zevents.redis._rounds import after_ack, unsure_if_cut
 from zevents.redis.defaults import DEFAULT_KEEP_ALIVE, DEFAULT_PREFETCH
 from zevents.redis.keys import unique_name
 from zevents.redis.message import Message
@@ -151,8 +150,6 @@ class Worker:
         # What the dispatcher waits on now (set by stop() and by lanes with room).
         self._wakeup: asyncio.Future[None] | None = None
         self._outage = Outage()
-        # Ids whose acknowledgement was sent but its reply never read (a cancellation or
-        # a Redis error mid-call): Redis may have acknowledged them already.
         self._reclaim_again: set[int] = set()  # consumers whose reclaim is not done
 
     def __repr__(self) -> str:
@@ -305,7 +302,7 @@ class Worker:
                 await self.flush(index)
                 continue
             acks = self.state.acks(index)
-            with self._acknowledging(acks):
+            with unsure_if_cut(self.state.unsure, acks):
                 lost, taken = (
                     await consumer.ack_and_take(acks, room)
                     if acks
@@ -339,27 +336,13 @@ class Worker:
         acks = self.state.acks(index)
         if not acks:
             return
-        with self._acknowledging(acks):
+        with unsure_if_cut(self.state.unsure, acks):
             lost = await self.consumers[index].ack(acks)
         self._acked(index, acks, lost)
 
-    @contextlib.contextmanager
-    def _acknowledging(self, acks: list[Message]) -> Iterator[None]:
-        """Around a call that acknowledges ``acks``: if it ends without its reply (cancelled,
-        or a Redis error), Redis may have acknowledged them, so a later "lease lost" on
-        them is no news of another worker."""
-        try:
-            yield
-        except (asyncio.CancelledError, QueueError):
-            self.state.unsure.update(m.id for m in acks)
-            raise
-
     def _acked(self, index: int, acks: list[Message], lost: list[str]) -> None:
         self.state.acked(index, acks)
-        if lost:
-            report_lost(logger, self.id, lost, self.state.unsure)
-        if self.state.unsure:
-            self.state.unsure.difference_update(m.id for m in acks)
+        after_ack(logger, self.id, acks, lost, self.state.unsure)
 
     async def _wait(self, seconds: float, *, for_room: bool = False) -> None:
         """Sleep up to ``seconds``, woken by ``stop()`` and by a lane that finished a
