@@ -2,6 +2,10 @@
 
 Usage: serve.py --out FILE --ready FILE --listen OPTIONS_JSON_OR_NAME [--listen ...]
        [--poll-timeout S] [--fail PATTERN] [--stop-after-idle N] [--slow PATTERN]
+       [--hold FILE]
+
+``--hold FILE``: a receiver of ``hold.*`` events waits until FILE exists (at most 60 s),
+so the events behind it queue up in the service's socket.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ def main() -> int:
     parser.add_argument("--stop-after-idle", type=int, default=0)
     parser.add_argument("--stop-on", action="append", default=[])
     parser.add_argument("--drain-timeout", type=float, default=1.0)
+    parser.add_argument("--hold")
     args = parser.parse_args()
 
     bus = Bus("child")
@@ -55,7 +60,14 @@ def serve(args: argparse.Namespace, bus: Bus, out: TextIO) -> int:
         if idle >= args.stop_after_idle:
             bus.fire(SERVICE_STOP)
 
+    def hold(event: str, payload: Any) -> None:
+        deadline = time.monotonic() + 60
+        while not Path(args.hold).exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     bus.listen("*", record)
+    if args.hold:
+        bus.listen("hold.*", hold)
     for pattern in args.fail:
         bus.listen(pattern, fail)
     for pattern in args.slow:
