@@ -124,9 +124,9 @@ def handled_once_idle(service: ServiceProcess) -> list[int]:
 def test_a_push_sender_that_closes_while_the_service_is_behind_can_lose_the_tail_unannounced(
     short_tmp: Path, figures: Figures
 ) -> None:
-    """libzmq can drop, on the disconnect, what a closing PUSH sender had handed to the
-    kernel and the service's full receive queue had not taken: close() returns at once,
-    and nobody is told (32 runs of 36 here lost 43 to 300 of the 1,300, 4 none).
+    """libzmq can drop, on the disconnect, what a closing PUSH sender had handed on and
+    the service's full receive queue had not taken: close() returns at once (the
+    sender's own queue is empty), and nobody is told (32 runs of 36 here lost 43 to 300 of the 1,300, 4 none).
     What is lost is always the tail. A windowed confirmed sender's close() waits for its
     confirmations, so it stays connected and nothing is lost (docs/guarantees.md)."""
     gate = short_tmp / "gate"
