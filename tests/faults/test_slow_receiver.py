@@ -1,5 +1,6 @@
 """A slow receiver (1 s per event) behind a fast sender: the high-water marks bound what
-is held in memory; PUSH senders are refused (or wait), PUB drops."""
+is held in memory; PUSH senders are refused (or wait), PUB drops. A PUSH sender that
+closes while its service is behind loses its tail over ipc, not over tcp."""
 
 from __future__ import annotations
 
