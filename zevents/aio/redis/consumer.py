@@ -14,7 +14,6 @@ from zevents.errors import DecodeError, QueueError
 from zevents.redis.keys import unique_name
 from zevents.redis.message import BodyCodec, Message, Reclaimed, Taken
 from zevents.redis.protocol import Driver, Fields, Plan, Reader
-from zevents.redis.protocol.stream import StreamDriver
 from zevents.redis.protocol.together import together
 from zevents.redis.retry import select_priorities
 
@@ -122,7 +121,7 @@ class Consumer:
     def reclaims_to_itself(self) -> bool:
         """Whether ``reclaim`` leases what it recovers to this consumer (streams) rather
         than putting it back in line."""
-        return isinstance(self._driver, StreamDriver)
+        return self._driver.reclaims_to_reader
 
     async def reclaim(self, max_attempts: int) -> Reclaimed:
         """Recover messages whose lease expired (see ``zevents.redis.Consumer.reclaim``)."""

@@ -136,6 +136,9 @@ class Driver(Protocol):
 
     name: str
     keys: QueueKeys
+    #: Whether ``reclaim`` leases what it recovers to its reader and returns it (streams)
+    #: rather than putting it back in line for the next ``take``.
+    reclaims_to_reader: bool
 
     def prepare(self) -> Plan[None]:
         """Whatever the driver needs before its first use (a consumer group)."""
@@ -227,6 +230,7 @@ class BaseDriver:
     """
 
     name: str
+    reclaims_to_reader = False
 
     def __init__(self, keys: QueueKeys, kind: str, default_priority: int, codec: BodyCodec) -> None:
         self.name = kind

@@ -75,6 +75,8 @@ class StreamDriver(BaseDriver):
         max_reclaims: Claims of a silent consumer's entry before it fails.
     """
 
+    reclaims_to_reader = True
+
     def __init__(
         self,
         keys: QueueKeys,
