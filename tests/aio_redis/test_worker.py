@@ -254,8 +254,6 @@ def test_an_acknowledgement_cut_off_by_a_cancellation_is_not_reported_as_a_lost_
     # writes); Redis then runs it, but the reply is never read. The worker acknowledges
     # "first" again as it stops: Redis says its lease is gone, which is no news of
     # another worker (there is none), so it must not be logged as one.
-    import redis
-
     admin = redis.Redis.from_url(url, decode_responses=True)
     held: dict[str, Any] = {}
 
