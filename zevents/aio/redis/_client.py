@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis
 import redis.asyncio
@@ -61,7 +61,8 @@ def _hiredis_packing(base: Any) -> Any:
     argument first, for buffer types our commands never hold."""
     import hiredis  # there: only called when redis-py found it
 
-    packer = HiredisRespSerializer()
+    # Typed in some redis-py releases, not in others (8.2): called through Any.
+    packer = cast(Any, HiredisRespSerializer)()
 
     def pack_command(self: Any, *args: Any) -> list[bytes]:
         first = args[0]
