@@ -27,7 +27,7 @@ from tests.cli.conftest import CliProcess, cli_env
 from tests.conftest import free_tcp_port
 from tests.faults.conftest import Figures
 from tests.helpers import wait_for
-from zevents.errors import DeliveryError, QueueUnavailable, ReplicationError
+from zevents.errors import DeliveryError, QueueError, QueueUnavailable, ReplicationError
 from zevents.eventbus import Bus
 from zevents.events import PUSH_ERROR
 from zevents.listener import EventListener
@@ -82,14 +82,18 @@ def replicas_of(port: int) -> list[int]:
 
 
 def new_master(cluster: ClusterServer, key: str, old: int) -> bool:
-    with contextlib.suppress(Exception):
+    """Whether the master of ``key`` is no longer the node on ``old`` (False while no
+    live node names one)."""
+    with contextlib.suppress(QueueError):
         return cluster.master_of(key) != old
     return False
 
 
 def rejoined(cluster: ClusterServer, key: str, old: int) -> bool:
     """Whether the node on ``old`` is a connected replica of the master of ``key``."""
-    with contextlib.suppress(Exception):  # a node still starting, or loading its data
+    # A node still starting, or loading its data: master_of raises QueueError, INFO a
+    # RedisError (refused, timed out, or LOADING).
+    with contextlib.suppress(QueueError, redis.RedisError):
         master = cluster.master_of(key)
         return master != old and old in replicas_of(master)
     return False

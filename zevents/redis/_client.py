@@ -115,7 +115,8 @@ class Runner:
         self.url = url
         # Script calls go straight to a pooled connection on a single server (cheaper
         # than redis-py's command path); a cluster client routes them itself.
-        self._direct = not hasattr(client, "get_node_from_key")
+        self._cluster = isinstance(client, redis.RedisCluster)
+        self._direct = not self._cluster
 
     def run(self, plan: Plan[T], action: str) -> T:
         """Run ``plan`` to its result.
@@ -136,7 +137,7 @@ class Runner:
         if isinstance(step, Command):
             return getattr(self.client, step.method)(*step.args)
         waits = [s for s in step.steps if isinstance(s, Wait)]
-        if waits and hasattr(self.client, "get_node_from_key"):
+        if waits and self._cluster:
             return self._on_master(step, waits[0].key)
         return self._batch(self.client, step)
 
