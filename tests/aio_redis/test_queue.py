@@ -12,7 +12,7 @@ import pytest
 from tests.aio_redis.conftest import DRIVERS, run
 from tests.helpers import child_env
 from zevents.aio.redis import RedisQueue
-from zevents.errors import ConfigError, QueueNotFound, QueueUnavailable
+from zevents.errors import ConfigError, QueueNotFound, QueueUnavailable, ReplicationError
 from zevents.eventbus import Bus
 from zevents.redis import RedisQueue as SyncQueue
 
@@ -243,3 +243,48 @@ def test_with_no_url_the_embedded_redis_starts_off_the_loop(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "{0: 1} True"
     assert "started the embedded Redis" in done.stderr
+
+
+def test_a_named_group_is_created_on_open_unless_create_group_is_false(url: str) -> None:
+    """An inspecting reader (``create_group=False``) writes no group; one that names its
+    group gets it when the queue opens, with every message still in the stream."""
+
+    async def groups() -> set[str]:
+        async with RedisQueue("audited", url) as queue:
+            found = await queue.runner.client.xinfo_groups(queue.keys.ready(0))
+            return {g["name"].decode() for g in found}
+
+    async def scenario() -> tuple[set[str], set[str], int]:
+        async with RedisQueue("audited", url, driver="stream") as queue:
+            await queue.send_many([("x", n) for n in range(3)])
+        async with RedisQueue("audited", url, group="audit", create_group=False):
+            pass
+        inspected = await groups()
+        async with RedisQueue("audited", url, group="audit") as reader:
+            taken = await (await reader.consumer()).take(10)
+        return inspected, await groups(), len(taken)
+
+    inspected, created, taken = run(scenario())
+    assert inspected == {"default"}
+    assert created == {"default", "audit"}
+    assert taken == 3
+
+
+def test_replication_is_asked_of_a_server_without_replicas_and_refused(url: str) -> None:
+    """A single server has no replica: a send with ``min_replicas`` is stored but not
+    confirmed (``ReplicationError``, within ``replica_timeout``); without it the master's
+    word is enough."""
+
+    async def scenario() -> tuple[int, int, dict[int, int]]:
+        async with RedisQueue("repl", url, min_replicas=1, replica_timeout=0.1) as queue:
+            with pytest.raises(ReplicationError) as raised:
+                await queue.send("x", 1)
+            batched = await asyncio.gather(
+                *(queue.send("x", n) for n in range(5)), return_exceptions=True
+            )
+            assert all(isinstance(r, ReplicationError) for r in batched)
+            assert await queue.send("x", 2, min_replicas=0)
+            assert await queue.send_many([("x", 3)], min_replicas=0)
+            return raised.value.acknowledged, raised.value.wanted, (await queue.stats())["ready"]
+
+    assert run(scenario()) == (0, 1, {0: 8})

@@ -10,6 +10,7 @@ raise the same ``QueueUnavailable`` and ``QueueError`` for the same failure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from functools import cache
 from typing import Any, TypeVar, cast
@@ -17,7 +18,7 @@ from typing import Any, TypeVar, cast
 import redis
 import redis.asyncio
 from redis.connection import HiredisRespSerializer
-from redis.exceptions import RedisClusterException
+from redis.exceptions import AskError, ClusterDownError, RedisClusterException
 from redis.utils import HIREDIS_AVAILABLE
 
 from zevents.errors import QueueError
@@ -27,7 +28,7 @@ from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT
 from zevents.redis.embedded import embedded_url
 from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step, Wait, step_replies
 from zevents.redis.scripts import script_sha, script_source
-from zevents.redis.urls import check_url, mask_url
+from zevents.redis.urls import check_url, is_cluster, mask_url
 
 __all__ = ["AsyncRunner", "configured", "connect", "unloaded_scripts"]
 
@@ -79,7 +80,17 @@ def _hiredis_packing(base: Any) -> Any:
 
 def connect(url: str, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT) -> Any:
     """An asyncio client for ``url`` whose every call is bounded by ``socket_timeout``
-    seconds, waiting as long for a free connection (no I/O until its first command)."""
+    seconds, waiting as long for a free connection (no I/O until its first command); a
+    ``redis.asyncio.RedisCluster`` for ``redis+cluster://``, which reads the slot map on
+    its first command."""
+    if is_cluster(url):
+        plain = url.replace("+cluster://", "://", 1)
+        try:
+            return redis.asyncio.RedisCluster.from_url(
+                plain, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+            )
+        except ValueError as exc:
+            raise QueueError(f"bad Redis URL {mask_url(url)!r}: {exc}") from exc
     try:
         pool = redis.asyncio.BlockingConnectionPool.from_url(
             url,
@@ -128,6 +139,8 @@ class AsyncRunner:
         self.client = client
         self.url = url
         self.socket_timeout = socket_timeout
+        # On a cluster: a plain client per master that ran a WAIT (see _on_master).
+        self._masters: dict[str, Any] = {}
 
     @property
     def where(self) -> str:
@@ -169,11 +182,15 @@ class AsyncRunner:
     async def _step(self, client: Any, step: Step) -> Any:
         # Script calls go straight to a pooled connection on a single server (redis-py's
         # command and pipeline paths cost more than the call); a cluster routes them.
-        if not hasattr(client, "get_node_from_key"):
+        if not isinstance(client, redis.asyncio.RedisCluster):
             calls = script_calls(step)
             if calls is not None:
                 replies = await self._mended(client, calls, await self._direct(client, calls))
                 return replies if isinstance(step, Batch) else replies[0]
+        elif isinstance(step, Batch):
+            waits = [s for s in step.steps if isinstance(s, Wait)]
+            if waits:
+                return await self._on_master(client, step, waits[0].key)
         if isinstance(step, Call):
             try:
                 return await client.execute_command(*_evalsha(step))
@@ -206,6 +223,35 @@ class AsyncRunner:
             raise
         finally:
             await pool.release(connection)
+
+    async def _on_master(self, client: Any, batch: Batch, key: str) -> list[Any]:
+        """Run a batch that ends in ``WAIT`` on the master of ``key``'s slot, over one
+        connection: ``WAIT`` counts the writes of its own connection, and a cluster
+        pipeline would send it, having no key, to some other node. A slot that moved is
+        tried once more on its new master (nothing was written)."""
+        try:
+            return await self._on_node(client, batch, key)
+        except AskError:  # MovedError too
+            return await self._on_node(client, batch, key)
+
+    async def _on_node(self, client: Any, batch: Batch, key: str) -> list[Any]:
+        """The batch on the master the slot map names; a master that moved or cannot be
+        reached makes the client reload the map, so the next call finds the one that
+        took over."""
+        await client.initialize()  # the slot map (read once; a no-op after)
+        node = client.get_node_from_key(key)
+        master = self._masters.get(node.name)
+        if master is None:  # connections made as the cluster client makes its own
+            pool = redis.asyncio.ConnectionPool(
+                connection_class=node.connection_class, **node.connection_kwargs
+            )
+            master = self._masters[node.name] = redis.asyncio.Redis.from_pool(pool)
+        try:
+            return await self._batch(master, batch)
+        except (AskError, ClusterDownError, redis.ConnectionError, redis.TimeoutError):
+            with contextlib.suppress(redis.RedisError, RedisClusterException):
+                await client.nodes_manager.initialize()  # none answered: the next call tries
+            raise
 
     async def _batch(self, client: Any, batch: Batch) -> list[Any]:
         """One pipeline; steps that met ``NOSCRIPT`` run again once their script is
@@ -244,7 +290,11 @@ class AsyncRunner:
                 getattr(pipe, step.method)(*step.args)
         return step_replies(steps, await pipe.execute(raise_on_error=False))
 
-    async def aclose(self) -> None:
-        """Close the client's connections."""
-        if self.client is not None:
+    async def aclose(self, *, client: bool = True) -> None:
+        """Close the connections made here, and the client's too unless ``client`` is
+        False (a client the caller gave, and closes)."""
+        masters, self._masters = list(self._masters.values()), {}
+        for master in masters:
+            await master.aclose()
+        if client and self.client is not None:
             await self.client.aclose()

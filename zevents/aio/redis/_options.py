@@ -31,6 +31,9 @@ class QueueOptions(TypedDict, total=False):
     client: Any
     serializer: Any
     connection: str | None
+    create_group: bool
+    min_replicas: int
+    replica_timeout: float
 
 
 class SendOptions(TypedDict, total=False):
@@ -42,6 +45,7 @@ class SendOptions(TypedDict, total=False):
     identifier: str | None
     serial_group: str | None
     unique: bool
+    min_replicas: int | None
 
 
 def check_keywords(given: Mapping[str, Any], known: type, what: str) -> None:

@@ -19,6 +19,7 @@ from zevents.redis.message import BodyCodec, FailedMessage, select_failed
 from zevents.redis.protocol import Driver, Plan, SendItem, make_driver
 from zevents.redis.protocol import records as rec
 from zevents.redis.protocol.sending import send_item, send_items
+from zevents.redis.replication import Replication, replicated
 from zevents.serializers import resolve_serializer
 
 if TYPE_CHECKING:
@@ -64,6 +65,13 @@ class RedisQueue:
             closed here).
         serializer: Writes and reads the stored body (default JSON).
         connection: The name of a ``[redis.NAME]`` table of the config file.
+        create_group: Create a ``group`` named here when the queue opens (default
+            True; False for a reader that only inspects).
+        min_replicas: A send, ``send_many`` and ``retry_failed`` are confirmed only once
+            this many replicas have them (Redis ``WAIT``), else they raise
+            ``ReplicationError``; 0 (the default) takes the master's word.
+        replica_timeout: Seconds a send waits for those replicas (less than
+            ``socket_timeout``).
 
     Raises:
         ConfigError: Bad options (checked here, before any I/O).
@@ -88,8 +96,17 @@ class RedisQueue:
         if client is None:
             where = configured(url, options.get("connection"))
         timeout = options.get("socket_timeout", defaults.DEFAULT_SOCKET_TIMEOUT)
+        #: The replicas a write waits for (``min_replicas``, ``replica_timeout``).
+        self.replication = Replication(
+            options.get("min_replicas", defaults.DEFAULT_MIN_REPLICAS),
+            options.get("replica_timeout", defaults.DEFAULT_REPLICA_TIMEOUT),
+        ).within(timeout)
         self.runner = AsyncRunner(client, where, socket_timeout=timeout)
-        self._names_group = group is not None and (driver or "stream") == "stream"
+        self._names_group = (
+            group is not None
+            and options.get("create_group", True)
+            and (driver or "stream") == "stream"
+        )
         #: What the queue was created as (None until opened, or if it is new).
         self.record: rec.QueueRecord | None = None
         self._driver: Driver | None = None
@@ -161,6 +178,15 @@ class RedisQueue:
     async def _read(self, plan: Plan[T], action: str) -> T:
         return await self.runner.run(plan, f"{action} of {self.name!r}")
 
+    async def _write(self, plan: Plan[T], action: str, min_replicas: int | None = None) -> T:
+        """Run a plan that writes messages (the queue prepared), confirmed by
+        ``min_replicas`` replicas (None: the queue's ``replication``)."""
+        wanted = self.replication
+        if min_replicas is not None:
+            wanted = Replication(min_replicas, wanted.timeout)
+        waited = replicated(plan, wanted, self._keys.key("replicated"), action)
+        return await self.runner.run(waited, action)
+
     def __repr__(self) -> str:
         driver = self._shape.driver if self._driver else (self._asked[0] or "as recorded")
         return f"<aio RedisQueue {self.name!r} driver={driver}>"
@@ -190,30 +216,45 @@ class RedisQueue:
 
         The options are those of ``zevents.redis.RedisQueue.send``: ``delay`` (seconds),
         ``execute_at`` (a datetime; naive is UTC), ``priority``, ``identifier``,
-        ``serial_group`` and ``unique``.
+        ``serial_group``, ``unique`` and ``min_replicas`` (replicas to wait for instead
+        of the queue's; such a send makes its own round trip).
 
         Raises:
             ConfigError: A bad option, ``EncodeError`` a payload the serializer cannot
                 write, ``QueueUnavailable`` or ``QueueError`` a Redis failure.
+            ReplicationError: Fewer than ``min_replicas`` replicas acknowledged it (with
+                every send of its round trip: it is on the master, not confirmed).
         """
         if not self._prepared:
             await self._ready_to_write()
-        return await self._batcher.add(send_item(self._shape, self.codec, event, payload, options))
+        replicas = options.pop("min_replicas", None)  # a fresh dict, the caller's keywords
+        item = send_item(self._shape, self.codec, event, payload, options)
+        if replicas is None:
+            return await self._batcher.add(item)
+        sent = await self._write(self._opened().send([item]), self._send_action, replicas)
+        return sent[0]
 
     async def __call__(self, event: str, payload: Any = None) -> str:
         """Enqueue ``event`` (a queue is a receiver of ``Bus.fire_async``)."""
         return await self.send(event, payload)
 
     async def _send_batch(self, items: Sequence[SendItem]) -> list[str]:
-        return await self.runner.run(self._opened().send(items), self._send_action)
+        return await self._write(self._opened().send(items), self._send_action)
 
-    async def send_many(self, events: Iterable[tuple[str, Any] | Mapping[str, Any]]) -> list[str]:
+    async def send_many(
+        self,
+        events: Iterable[tuple[str, Any] | Mapping[str, Any]],
+        *,
+        min_replicas: int | None = None,
+    ) -> list[str]:
         """Enqueue ``events`` (pairs of event and payload, or mappings of ``event``,
         ``payload`` and ``send``'s keywords) in one round trip, as scripts of 1,000 in
-        one pipeline; their ids, in order."""
+        one pipeline; their ids, in order. ``min_replicas`` as for ``send``."""
         driver = await self._ready_to_write()
         items = send_items(self._shape, self.codec, events)
-        return await self.runner.run(driver.send_many(items), self._send_action) if items else []
+        if not items:
+            return []
+        return await self._write(driver.send_many(items), self._send_action, min_replicas)
 
     async def check_send(self, **options: Any) -> None:
         """Check keywords of ``send`` now, before any message is at stake; raises
@@ -282,7 +323,7 @@ class RedisQueue:
         as in ``zevents.redis.RedisQueue.retry_failed``)."""
         chosen = select_failed(await self.failed(), ids=ids, event=event, receiver=receiver)
         driver = await self._ready_to_write()
-        return await self._read(driver.retry_failed(chosen), "retry failed")
+        return await self._write(driver.retry_failed(chosen), f"retry failed of {self.name!r}")
 
     async def flush_failed(self) -> int:
         """Empty the failed store; returns how many messages were dropped."""
@@ -294,8 +335,7 @@ class RedisQueue:
     async def aclose(self) -> None:
         """Wait for sends in flight, then close the connections this queue opened."""
         await self._batcher.drain()
-        if self._owns_client:
-            await self.runner.aclose()
+        await self.runner.aclose(client=self._owns_client)
 
     async def __aenter__(self) -> RedisQueue:
         try:
