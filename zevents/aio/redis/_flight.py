@@ -36,6 +36,8 @@ class FlightState:
         # id(taken) -> (consumer index, taken, its message once decoded)
         self._running: dict[int, tuple[int, Taken, Message | None]] = {}
         self._acks: list[list[Message]] = [[] for _ in queues]
+        # id(message) -> its finished record, for queues that keep them (keep_finished).
+        self._records: dict[int, bytes] = {}
         self._interrupted: list[list[Taken]] = [[] for _ in queues]
         #: As ``WorkerState.unsure``.
         self.unsure: set[str] = set()
@@ -77,10 +79,13 @@ class FlightState:
         """The running ``message`` was decoded (what the heartbeat reports)."""
         self._running[id(message.taken)] = (index, message.taken, message)
 
-    def finish(self, message: Message) -> None:
-        """``message`` succeeded: it waits for the next batched acknowledgement."""
+    def finish(self, message: Message, record: bytes | None = None) -> None:
+        """``message`` succeeded: it waits for the next batched acknowledgement, with its
+        finished ``record`` if its queue keeps them."""
         index = self._running.pop(id(message.taken))[0]
         self._acks[index].append(message)
+        if record is not None:
+            self._records[id(message)] = record
 
     def drop(self, taken: Taken) -> None:
         """The running ``taken`` was settled otherwise (retried, failed)."""
@@ -96,9 +101,19 @@ class FlightState:
         """The messages waiting for acknowledgement."""
         return list(self._acks[index])
 
+    def records_of(self, acks: Sequence[Message]) -> list[bytes] | None:
+        """The finished records of ``acks``, in order (None when none is kept)."""
+        if not self._records:
+            return None
+        return [self._records.get(id(message), b"") for message in acks]
+
     def acked(self, index: int, done: Sequence[Message]) -> None:
-        """The first ``len(done)`` waiting messages were acknowledged."""
+        """The first ``len(done)`` waiting messages were acknowledged (their records
+        written, or lost with their acknowledgement)."""
         del self._acks[index][: len(done)]
+        if self._records:
+            for message in done:
+                self._records.pop(id(message), None)
 
     def give_back(self, index: int) -> list[Taken]:
         """Take the messages never started or interrupted, to release them."""

@@ -23,6 +23,7 @@ from zevents.redis._current import _current
 from zevents.redis._outcome import OK, Outcome
 from zevents.redis._state import resident_memory
 from zevents.redis.message import Message, Taken
+from zevents.redis.protocol.finished import encode_finished
 from zevents.redis.retry import RetryPolicy
 from zevents.redis.settling import Settle, before_info, settlement, undecodable
 
@@ -197,6 +198,7 @@ class Lanes:
         info = before_info(message) if before or after or failed else {}
         if before:
             await self._hook(WORKER_BEFORE, info)
+        memory = resident_memory() if consumer.keep_finished is not None else None
         started = time.perf_counter()
         context = _current.set(message)  # current() in this lane's task
         try:
@@ -209,11 +211,13 @@ class Lanes:
             _current.reset(context)
         took = time.perf_counter() - started
         if outcome is OK:  # finished: acknowledged with the next batch
-            worker.state.finish(message)
+            now = resident_memory() if after or memory is not None else 0
+            kept = None
+            if memory is not None:  # its queue keeps finished records
+                kept = encode_finished(message, worker.state.worker_id, took, memory, now)
+            worker.state.finish(message, kept)
             if after:
-                await self._hook(
-                    WORKER_AFTER, {**info, "duration": took, "memory": resident_memory()}
-                )
+                await self._hook(WORKER_AFTER, {**info, "duration": took, "memory": now})
             return
         await self._settle_failure(index, message, outcome, took)
 

@@ -32,6 +32,7 @@ class QueueOptions(TypedDict, total=False):
     serializer: Any
     connection: str | None
     create_group: bool
+    keep_finished: str | float | None
     min_replicas: int
     replica_timeout: float
 

@@ -14,6 +14,7 @@ from zevents.errors import DecodeError, QueueError
 from zevents.redis.keys import unique_name
 from zevents.redis.message import BodyCodec, Message, Reclaimed, Taken
 from zevents.redis.protocol import Driver, Fields, Plan, Reader
+from zevents.redis.protocol.base import Finished
 from zevents.redis.protocol.together import together
 from zevents.redis.retry import select_priorities
 
@@ -83,12 +84,22 @@ class Consumer:
         runner: What awaits the driver's plans.
         codec: Reads stored bodies.
         reader: Who takes, for how long, from which levels (see ``reader_for``).
+        keep_finished: Seconds to keep a record of each finished message (``ack`` with
+            records; see ``zevents.redis.Consumer``); None keeps none.
     """
 
     def __init__(
-        self, queue: str, driver: Driver, runner: AsyncPlanRunner, codec: BodyCodec, reader: Reader
+        self,
+        queue: str,
+        driver: Driver,
+        runner: AsyncPlanRunner,
+        codec: BodyCodec,
+        reader: Reader,
+        keep_finished: float | None = None,
     ) -> None:
         self.queue, self.reader, self.name = queue, reader, reader.name
+        self.keep_finished = keep_finished
+        self._finished_key = driver.keys.key("finished")
         self.levels = list(reader.levels)
         self.lease_ms = reader.lease_ms
         self.lease = reader.lease_ms / 1000
@@ -109,13 +120,23 @@ class Consumer:
         return await self._run(self._driver.take(self.reader, count), self._take)
 
     async def ack_and_take(
-        self, items: Sequence[Message | Taken], count: int
+        self, items: Sequence[Message | Taken], count: int, records: Sequence[bytes] | None = None
     ) -> tuple[list[str], list[Taken]]:
-        """``ack(items)`` and ``take(count)`` in one round trip: the ids whose lease was
-        lost, and the messages taken."""
-        done = [settle_fields(self._codec, item) for item in items]
-        both = together(self._driver.ack(self.reader, done), self._driver.take(self.reader, count))
+        """``ack(items, records)`` and ``take(count)`` in one round trip: the ids whose
+        lease was lost, and the messages taken."""
+        both = together(self._ack(items, records), self._driver.take(self.reader, count))
         return await self._run(both, self._take)
+
+    def _ack(
+        self, items: Sequence[Message | Taken], records: Sequence[bytes] | None
+    ) -> Plan[list[str]]:
+        """The plan acknowledging ``items``, writing their finished ``records`` (one per
+        item, in order) when this consumer keeps them."""
+        finished = None
+        if records is not None and self.keep_finished is not None:
+            finished = Finished(self._finished_key, int(self.keep_finished * 1000), records)
+        done = [settle_fields(self._codec, item) for item in items]
+        return self._driver.ack(self.reader, done, finished)
 
     @property
     def reclaims_to_itself(self) -> bool:
@@ -138,12 +159,14 @@ class Consumer:
         """
         return Message.from_fields(taken, self._codec.decode(taken.body), self.queue, self)
 
-    async def ack(self, items: Sequence[Message | Taken]) -> list[str]:
-        """Finish messages; returns the ids whose lease was lost (left alone)."""
+    async def ack(
+        self, items: Sequence[Message | Taken], records: Sequence[bytes] | None = None
+    ) -> list[str]:
+        """Finish messages (with their finished ``records``, one per item, when this
+        consumer keeps them); returns the ids whose lease was lost (left alone)."""
         if not items:
             return []
-        done = [settle_fields(self._codec, item) for item in items]
-        return await self._run(self._driver.ack(self.reader, done), self._settle)
+        return await self._run(self._ack(items, records), self._settle)
 
     async def retry(
         self, item: Message | Taken, delay: float, *, count_attempt: bool = True

@@ -14,10 +14,13 @@ from zevents.aio.redis.consumer import Consumer, reader_for
 from zevents.aio.redis.registry import WorkerRegistry
 from zevents.errors import QueueError
 from zevents.redis import defaults
+from zevents.redis.durations import parse_duration
+from zevents.redis.history import keep_finished_seconds
 from zevents.redis.keys import QueueKeys, unique_name
 from zevents.redis.message import BodyCodec, FailedMessage, select_failed
 from zevents.redis.protocol import Driver, Plan, SendItem, make_driver
 from zevents.redis.protocol import records as rec
+from zevents.redis.protocol.finished import FinishedRecord, clear_finished, list_finished
 from zevents.redis.protocol.sending import send_item, send_items
 from zevents.redis.replication import Replication, replicated
 from zevents.serializers import resolve_serializer
@@ -67,6 +70,8 @@ class RedisQueue:
         connection: The name of a ``[redis.NAME]`` table of the config file.
         create_group: Create a ``group`` named here when the queue opens (default
             True; False for a reader that only inspects).
+        keep_finished: Keep a record of each message this object's workers finish, for
+            this long (``"14d"``, or seconds; see ``finished()``); None keeps none.
         min_replicas: A send, ``send_many`` and ``retry_failed`` are confirmed only once
             this many replicas have them (Redis ``WAIT``), else they raise
             ``ReplicationError``; 0 (the default) takes the master's word.
@@ -96,6 +101,7 @@ class RedisQueue:
         if client is None:
             where = configured(url, options.get("connection"))
         timeout = options.get("socket_timeout", defaults.DEFAULT_SOCKET_TIMEOUT)
+        self.keep_finished = keep_finished_seconds(options.get("keep_finished"))
         #: The replicas a write waits for (``min_replicas``, ``replica_timeout``).
         self.replication = Replication(
             options.get("min_replicas", defaults.DEFAULT_MIN_REPLICAS),
@@ -278,7 +284,8 @@ class RedisQueue:
         """
         driver = await self._ready_to_write()
         reader = reader_for(self._shape.priorities, lease, serve, name or self.consumer_name)
-        return Consumer(self.name, driver, self.runner, self.codec, reader)
+        keep = self.keep_finished
+        return Consumer(self.name, driver, self.runner, self.codec, reader, keep_finished=keep)
 
     def registry(self) -> WorkerRegistry:
         """The worker registry of this queue's server and key prefix (its connection)."""
@@ -324,6 +331,21 @@ class RedisQueue:
         chosen = select_failed(await self.failed(), ids=ids, event=event, receiver=receiver)
         driver = await self._ready_to_write()
         return await self._write(driver.retry_failed(chosen), f"retry failed of {self.name!r}")
+
+    async def finished(self, limit: int | None = None) -> list[FinishedRecord]:
+        """The records of finished messages (``keep_finished``), newest last; the
+        ``limit`` newest when given."""
+        await self.open()
+        return await self._read(list_finished(self._keys.key("finished"), limit), "finished")
+
+    async def clear_finished(self, older_than: str | float | None = None) -> int:
+        """Delete the finished records (those older than ``older_than``, a duration,
+        when given); returns how many."""
+        older = None if older_than is None else parse_duration(older_than, option="older_than")
+        await self.open()
+        key = self._keys.key("finished")
+        plan = clear_finished(key, None if older is None else int(older * 1000))
+        return await self._read(plan, "clear finished")
 
     async def flush_failed(self) -> int:
         """Empty the failed store; returns how many messages were dropped."""

@@ -304,7 +304,7 @@ class Worker:
             acks = self.state.acks(index)
             with unsure_if_cut(self.state.unsure, acks):
                 lost, taken = (
-                    await consumer.ack_and_take(acks, room)
+                    await consumer.ack_and_take(acks, room, self.state.records_of(acks))
                     if acks
                     else ([], await consumer.take(room))
                 )
@@ -337,7 +337,7 @@ class Worker:
         if not acks:
             return
         with unsure_if_cut(self.state.unsure, acks):
-            lost = await self.consumers[index].ack(acks)
+            lost = await self.consumers[index].ack(acks, self.state.records_of(acks))
         self._acked(index, acks, lost)
 
     def _acked(self, index: int, acks: list[Message], lost: list[str]) -> None:
