@@ -288,3 +288,11 @@ def test_replication_is_asked_of_a_server_without_replicas_and_refused(url: str)
             return raised.value.acknowledged, raised.value.wanted, (await queue.stats())["ready"]
 
     assert run(scenario()) == (0, 1, {0: 8})
+
+
+def test_retry_failed_with_nothing_to_retry_waits_for_no_replica(url: str) -> None:
+    async def scenario() -> tuple[int, int]:
+        async with RedisQueue("nothing", url, min_replicas=1, replica_timeout=0.1) as queue:
+            return await queue.retry_failed(), await queue.retry_failed(event="none.*")
+
+    assert run(scenario()) == (0, 0)

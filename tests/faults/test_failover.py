@@ -78,7 +78,12 @@ def replicas_of(port: int) -> list[int]:
         info = client.info("replication")
     finally:
         client.close()
-    return [int(info[f"slave{i}"]["port"]) for i in range(int(info["connected_slaves"]))]
+    # the slaveN entries INFO lists (a replica just dropped can leave the count ahead)
+    return [
+        int(value["port"])
+        for name, value in info.items()
+        if name.startswith("slave") and isinstance(value, dict)
+    ]
 
 
 def new_master(cluster: ClusterServer, key: str, old: int) -> bool:

@@ -115,3 +115,30 @@ def test_a_send_that_matches_a_stored_message_still_waits_on_a_write_of_its_own(
         written.append(int(raw.get(marker)))
     assert written == [1, 2]  # the second send, which matched, wrote the marker too
     assert sum(queue.stats()["ready"].values()) == 1
+
+
+def test_a_sends_own_min_replicas_is_checked_against_the_socket_timeout(
+    make_queue: Callable[..., RedisQueue],
+) -> None:
+    """WAIT may not block as long as a read may: a send's own ``min_replicas`` is refused
+    as the queue's would be (``replica_timeout`` 1 s against a 0.5 s socket timeout)."""
+    queue = make_queue("own-check", socket_timeout=0.5)
+    for send in (
+        lambda: queue.send("x", 1, min_replicas=1),
+        lambda: queue.send_many([("x", 2)], min_replicas=1),
+    ):
+        with pytest.raises(ConfigError) as raised:
+            send()
+        assert raised.value.option == "replica_timeout"
+    assert queue.send("x", 3)
+    assert queue.stats()["ready"] == {0: 1}
+
+
+def test_retry_failed_with_nothing_to_retry_waits_for_no_replica(
+    make_queue: Callable[..., RedisQueue],
+) -> None:
+    """Nothing selected, nothing written: no WAIT, so no ReplicationError on a server
+    without replicas, and 0 retried."""
+    queue = make_queue("nothing-failed", min_replicas=1, replica_timeout=0.1)
+    assert queue.retry_failed() == 0
+    assert queue.retry_failed(event="none.*") == 0

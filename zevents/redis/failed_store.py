@@ -35,6 +35,8 @@ class FailedStore:
             receiver: Only messages whose failing receiver is this one (or pattern).
         """
         chosen = select_failed(FailedStore.failed(self), ids=ids, event=event, receiver=receiver)
+        if not chosen:  # nothing to write, nor to wait for replicas of
+            return 0
         return self._write(self.driver.retry_failed(chosen), f"retry failed of {self.name!r}")
 
     def flush_failed(self: QueueParts) -> int:

@@ -136,6 +136,7 @@ class RedisQueue(QueueHistory, FailedStore):
         self.keep_finished = keep_finished_seconds(keep_finished)
         #: The replicas a send waits for (``min_replicas``, ``replica_timeout``).
         self.replication = Replication(min_replicas, replica_timeout).within(socket_timeout)
+        self._socket_timeout = socket_timeout
         self._asked = (driver, tuple(priorities) if priorities else None, default_priority)
         if priorities is not None or default_priority is not None:
             settle_shape(name, None, *self._asked)  # bad levels fail here, before any I/O
@@ -192,8 +193,8 @@ class RedisQueue(QueueHistory, FailedStore):
         if not self._prepared:
             self._prepare()
         wanted = self.replication
-        if min_replicas is not None:
-            wanted = Replication(min_replicas, wanted.timeout)
+        if min_replicas is not None:  # checked as the queue's own was
+            wanted = Replication(min_replicas, wanted.timeout).within(self._socket_timeout)
         return self.runner.run(
             replicated(plan, wanted, self._keys.key("replicated"), action), action
         )

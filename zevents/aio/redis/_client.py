@@ -21,7 +21,7 @@ from redis.connection import HiredisRespSerializer
 from redis.exceptions import AskError, ClusterDownError, RedisClusterException
 from redis.utils import HIREDIS_AVAILABLE
 
-from zevents.errors import QueueError
+from zevents.errors import QueueError, QueueUnavailable
 from zevents.redis._client import packed_commands, script_calls, translation
 from zevents.redis.connections import resolve_redis
 from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT
@@ -82,15 +82,21 @@ def connect(url: str, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT) -> Any:
     """An asyncio client for ``url`` whose every call is bounded by ``socket_timeout``
     seconds, waiting as long for a free connection (no I/O until its first command); a
     ``redis.asyncio.RedisCluster`` for ``redis+cluster://``, which reads the slot map on
-    its first command."""
+    its first command (it does not wait for a free connection: ``AsyncRunner`` gives
+    its calls turns instead)."""
     if is_cluster(url):
         plain = url.replace("+cluster://", "://", 1)
         try:
             return redis.asyncio.RedisCluster.from_url(
-                plain, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+                plain,
+                max_connections=MAX_CONNECTIONS,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout,
             )
         except ValueError as exc:
             raise QueueError(f"bad Redis URL {mask_url(url)!r}: {exc}") from exc
+        except (redis.RedisError, RedisClusterException) as exc:
+            raise translation(url, "connect to the cluster", exc) from exc
     try:
         pool = redis.asyncio.BlockingConnectionPool.from_url(
             url,
@@ -141,6 +147,9 @@ class AsyncRunner:
         self.socket_timeout = socket_timeout
         # On a cluster: a plain client per master that ran a WAIT (see _on_master).
         self._masters: dict[str, Any] = {}
+        # A cluster client opens connections up to its limit, then fails the call: plans
+        # wait here for a turn instead, as long as a call may take (see _turn).
+        self._turns = asyncio.Semaphore(MAX_CONNECTIONS)
 
     @property
     def where(self) -> str:
@@ -169,6 +178,33 @@ class AsyncRunner:
             QueueError: Redis refused a command.
         """
         client = self.client if self.client is not None else await self.ready()
+        if isinstance(client, redis.asyncio.RedisCluster):
+            await self._turn(action)
+            try:
+                return await self._run(client, plan, action)
+            finally:
+                self._turns.release()
+        return await self._run(client, plan, action)
+
+    async def _turn(self, action: str) -> None:
+        """Wait for one of ``MAX_CONNECTIONS`` turns on a cluster client, at most
+        ``socket_timeout`` seconds (as a single server's pool waits for a connection).
+
+        Raises:
+            QueueUnavailable: No turn came in time.
+        """
+        if not self._turns.locked():
+            await self._turns.acquire()  # free: taken at once, no timer
+            return
+        try:
+            await asyncio.wait_for(self._turns.acquire(), self.socket_timeout)
+        except asyncio.TimeoutError:
+            raise QueueUnavailable(
+                f"Redis at {self.where} is unavailable ({action}): {MAX_CONNECTIONS} calls "
+                f"were in flight for {self.socket_timeout:g} s"
+            ) from None
+
+    async def _run(self, client: Any, plan: Plan[T], action: str) -> T:
         try:
             step = next(plan)
             while True:
@@ -242,15 +278,23 @@ class AsyncRunner:
         node = client.get_node_from_key(key)
         master = self._masters.get(node.name)
         if master is None:  # connections made as the cluster client makes its own
-            pool = redis.asyncio.ConnectionPool(
-                connection_class=node.connection_class, **node.connection_kwargs
+            pool = redis.asyncio.BlockingConnectionPool(
+                connection_class=node.connection_class,
+                max_connections=MAX_CONNECTIONS,
+                timeout=self.socket_timeout,
+                **node.connection_kwargs,
             )
             master = self._masters[node.name] = redis.asyncio.Redis.from_pool(pool)
         try:
             return await self._batch(master, batch)
         except (AskError, ClusterDownError, redis.ConnectionError, redis.TimeoutError):
+            # This node may be gone or no longer the master: forget its client, and
+            # reload the slot map (none answered: the next call tries again).
+            gone = self._masters.pop(node.name, None)
+            if gone is not None:
+                await gone.aclose()
             with contextlib.suppress(redis.RedisError, RedisClusterException):
-                await client.nodes_manager.initialize()  # none answered: the next call tries
+                await client.nodes_manager.initialize()
             raise
 
     async def _batch(self, client: Any, batch: Batch) -> list[Any]:

@@ -188,8 +188,8 @@ class RedisQueue:
         """Run a plan that writes messages (the queue prepared), confirmed by
         ``min_replicas`` replicas (None: the queue's ``replication``)."""
         wanted = self.replication
-        if min_replicas is not None:
-            wanted = Replication(min_replicas, wanted.timeout)
+        if min_replicas is not None:  # checked as the queue's own was
+            wanted = Replication(min_replicas, wanted.timeout).within(self.runner.socket_timeout)
         waited = replicated(plan, wanted, self._keys.key("replicated"), action)
         return await self.runner.run(waited, action)
 
@@ -329,6 +329,8 @@ class RedisQueue:
         """Put failed messages back to be tried afresh; returns how many (the selectors
         as in ``zevents.redis.RedisQueue.retry_failed``)."""
         chosen = select_failed(await self.failed(), ids=ids, event=event, receiver=receiver)
+        if not chosen:  # nothing to write, nor to wait for replicas of
+            return 0
         driver = await self._ready_to_write()
         return await self._write(driver.retry_failed(chosen), f"retry failed of {self.name!r}")
 
