@@ -192,9 +192,7 @@ class RedisQueue(QueueHistory, FailedStore):
         ``min_replicas`` replicas (None: the queue's ``replication``)."""
         if not self._prepared:
             self._prepare()
-        wanted = self.replication
-        if min_replicas is not None:  # checked as the queue's own was
-            wanted = Replication(min_replicas, wanted.timeout).within(self._socket_timeout)
+        wanted = self.replication.asked(min_replicas, self._socket_timeout)
         return self.runner.run(
             replicated(plan, wanted, self._keys.key("replicated"), action), action
         )

@@ -70,6 +70,17 @@ class Replication:
             )
         return self
 
+    def asked(self, min_replicas: int | None, socket_timeout: float) -> Replication:
+        """This, or ``min_replicas`` replicas instead (one write's own ask, None: this),
+        checked against ``socket_timeout`` as the queue's own was (see ``within``).
+
+        Raises:
+            ConfigError: A bad count, or ``WAIT`` that could outlast the read.
+        """
+        if min_replicas is None:
+            return self
+        return Replication(min_replicas, self.timeout).within(socket_timeout)
+
     @property
     def is_required(self) -> bool:
         """Whether writes wait for replicas at all."""

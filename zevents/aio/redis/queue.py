@@ -187,9 +187,7 @@ class RedisQueue:
     async def _write(self, plan: Plan[T], action: str, min_replicas: int | None = None) -> T:
         """Run a plan that writes messages (the queue prepared), confirmed by
         ``min_replicas`` replicas (None: the queue's ``replication``)."""
-        wanted = self.replication
-        if min_replicas is not None:  # checked as the queue's own was
-            wanted = Replication(min_replicas, wanted.timeout).within(self.runner.socket_timeout)
+        wanted = self.replication.asked(min_replicas, self.runner.socket_timeout)
         waited = replicated(plan, wanted, self._keys.key("replicated"), action)
         return await self.runner.run(waited, action)
 
