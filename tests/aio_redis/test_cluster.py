@@ -21,6 +21,7 @@ from zevents.errors import ConfigError, QueueError, QueueUnavailable, Replicatio
 from zevents.eventbus import Bus
 from zevents.redis import RedisQueue as SyncQueue
 from zevents.redis.cluster import ClusterServer
+from zevents.redis.urls import cluster_node_url
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +124,7 @@ def test_a_cluster_client_of_ones_own_is_used_and_left_open(cluster: ClusterServ
     counts: list[int] = []
 
     async def scenario() -> int:
-        plain = cluster.url.replace("+cluster://", "://", 1)
+        plain = cluster_node_url(cluster.url)
         client = redis.asyncio.RedisCluster.from_url(plain, socket_timeout=2, client_name="own")
         try:
             queue = RedisQueue("own-client", client=client, min_replicas=1)

@@ -25,6 +25,7 @@ from tests.helpers import wait_for
 from zevents.aio.redis import RedisQueue
 from zevents.errors import QueueError
 from zevents.redis.cluster import ClusterServer
+from zevents.redis.urls import cluster_node_url
 
 pytestmark = pytest.mark.faults
 
@@ -40,7 +41,7 @@ def cluster() -> Iterator[ClusterServer]:
 
 def stored_payloads(cluster: ClusterServer, queue: str) -> set[int]:
     """The payloads of every message body the queue holds."""
-    client = RedisCluster.from_url(cluster.url.replace("+cluster://", "://", 1))
+    client = RedisCluster.from_url(cluster_node_url(cluster.url))
     try:
         bodies = client.hvals(f"zevents:{{{queue}}}:msgs")
     finally:

@@ -21,7 +21,7 @@ from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT
 from zevents.redis.embedded import embedded_url
 from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step, Wait, step_replies
 from zevents.redis.scripts import script_sha, script_source
-from zevents.redis.urls import check_url, is_cluster, mask_url
+from zevents.redis.urls import check_url, cluster_node_url, is_cluster, mask_url
 
 _pack_command: Any
 try:
@@ -76,7 +76,7 @@ def connect(url: str, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT) -> Any:
         if is_cluster(url):
             from redis.cluster import RedisCluster
 
-            plain = url.replace("+cluster://", "://", 1)
+            plain = cluster_node_url(url)
             try:
                 return RedisCluster.from_url(plain, **timeouts)
             except (redis.RedisError, RedisClusterException) as exc:

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from zevents.errors import ConfigError
 from zevents.redis.defaults import URL_ENV
 
-__all__ = ["SCHEMES", "check_url", "configured_url", "is_cluster", "mask_url"]
+__all__ = ["SCHEMES", "check_url", "cluster_node_url", "configured_url", "is_cluster", "mask_url"]
 
 #: The URL schemes zevents accepts; ``redis+cluster://host:port`` (``rediss+cluster``)
 #: names a Redis Cluster by one of its nodes.
@@ -29,6 +29,12 @@ def mask_url(url: str) -> str:
 def is_cluster(url: str) -> bool:
     """Whether ``url`` names a Redis Cluster (``redis+cluster://``)."""
     return urlsplit(url).scheme.endswith("+cluster")
+
+
+def cluster_node_url(url: str) -> str:
+    """The ``redis://`` (``rediss://``) URL of a ``redis+cluster://`` URL's node, as
+    redis-py's cluster clients take it."""
+    return url.replace("+cluster://", "://", 1)
 
 
 def configured_url(url: str | None) -> str | None:

@@ -28,7 +28,7 @@ from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT
 from zevents.redis.embedded import embedded_url
 from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step, Wait, step_replies
 from zevents.redis.scripts import script_sha, script_source
-from zevents.redis.urls import check_url, is_cluster, mask_url
+from zevents.redis.urls import check_url, cluster_node_url, is_cluster, mask_url
 
 __all__ = ["AsyncRunner", "configured", "connect", "unloaded_scripts"]
 
@@ -85,7 +85,7 @@ def connect(url: str, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT) -> Any:
     its first command (it does not wait for a free connection: ``AsyncRunner`` gives
     its calls turns instead)."""
     if is_cluster(url):
-        plain = url.replace("+cluster://", "://", 1)
+        plain = cluster_node_url(url)
         try:
             return redis.asyncio.RedisCluster.from_url(
                 plain,
