@@ -195,10 +195,7 @@ class Consumer:
     def _ack(
         self, items: Sequence[Message | Taken], records: Sequence[bytes] | None
     ) -> Plan[list[str]]:
-        finished = None
-        if records is not None and self.keep_finished is not None:
-            keep_ms = int(self.keep_finished * 1000)
-            finished = Finished(self._finished_key, keep_ms, records)
+        finished = Finished.kept(self._finished_key, self.keep_finished, records)
         return self._driver.ack(self.reader, [self._fields(item) for item in items], finished)
 
     def retry(self, item: Message | Taken, delay: float, *, count_attempt: bool = True) -> bool:

@@ -19,7 +19,7 @@ from zevents.redis.protocol.finished import FinishedRecord, clear_finished, list
 from zevents.redis.purge import PurgeResult, Removal, restore
 from zevents.redis.replay import HistoryEntry, Until, merge_payloads, read_history
 
-__all__ = ["QueueHistory", "keep_finished_seconds"]
+__all__ = ["QueueHistory", "keep_finished_seconds", "older_than_ms"]
 
 
 def keep_finished_seconds(value: str | float | None) -> float | None:
@@ -37,6 +37,17 @@ def keep_finished_seconds(value: str | float | None) -> float | None:
             f"keep_finished must be longer than 0, not {value!r}", option="keep_finished"
         )
     return seconds
+
+
+def older_than_ms(value: str | float | None) -> int | None:
+    """``clear_finished``'s ``older_than`` in milliseconds (None: every record).
+
+    Raises:
+        ConfigError: Not a duration (``option`` is ``"older_than"``).
+    """
+    if value is None:
+        return None
+    return int(parse_duration(value, option="older_than") * 1000)
 
 
 # --- the methods of RedisQueue ------------------------------------------------------
@@ -136,8 +147,5 @@ class QueueHistory:
     def clear_finished(self: QueueParts, older_than: str | float | None = None) -> int:
         """Delete the finished records (those older than ``older_than`` when given);
         returns how many."""
-        older = None if older_than is None else parse_duration(older_than, option="older_than")
-        plan = clear_finished(
-            self.driver.keys.key("finished"), None if older is None else int(older * 1000)
-        )
+        plan = clear_finished(self.driver.keys.key("finished"), older_than_ms(older_than))
         return self.runner.run(plan, f"clear finished of {self.name!r}")

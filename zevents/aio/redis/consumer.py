@@ -132,9 +132,7 @@ class Consumer:
     ) -> Plan[list[str]]:
         """The plan acknowledging ``items``, writing their finished ``records`` (one per
         item, in order) when this consumer keeps them."""
-        finished = None
-        if records is not None and self.keep_finished is not None:
-            finished = Finished(self._finished_key, int(self.keep_finished * 1000), records)
+        finished = Finished.kept(self._finished_key, self.keep_finished, records)
         done = [settle_fields(self._codec, item) for item in items]
         return self._driver.ack(self.reader, done, finished)
 

@@ -14,8 +14,7 @@ from zevents.aio.redis.consumer import Consumer, reader_for
 from zevents.aio.redis.registry import WorkerRegistry
 from zevents.errors import QueueError
 from zevents.redis import defaults
-from zevents.redis.durations import parse_duration
-from zevents.redis.history import keep_finished_seconds
+from zevents.redis.history import keep_finished_seconds, older_than_ms
 from zevents.redis.keys import QueueKeys, unique_name
 from zevents.redis.message import BodyCodec, FailedMessage, select_failed
 from zevents.redis.protocol import Driver, Plan, SendItem, make_driver
@@ -341,11 +340,9 @@ class RedisQueue:
     async def clear_finished(self, older_than: str | float | None = None) -> int:
         """Delete the finished records (those older than ``older_than``, a duration,
         when given); returns how many."""
-        older = None if older_than is None else parse_duration(older_than, option="older_than")
+        older = older_than_ms(older_than)  # a bad duration fails before any I/O
         await self.open()
-        key = self._keys.key("finished")
-        plan = clear_finished(key, None if older is None else int(older * 1000))
-        return await self._read(plan, "clear finished")
+        return await self._read(clear_finished(self._keys.key("finished"), older), "clear finished")
 
     async def flush_failed(self) -> int:
         """Empty the failed store; returns how many messages were dropped."""

@@ -126,6 +126,16 @@ class Finished:
     keep_ms: int
     records: Sequence[bytes]
 
+    @classmethod
+    def kept(
+        cls, key: str, keep_seconds: float | None, records: Sequence[bytes] | None
+    ) -> Finished | None:
+        """The records an acknowledgement writes to ``key``: None when its consumer
+        keeps none (``keep_seconds`` None) or none were built."""
+        if records is None or keep_seconds is None:
+            return None
+        return cls(key, int(keep_seconds * 1000), records)
+
 
 class Driver(Protocol):
     """How a queue stores, hands out and settles messages (one per Redis structure).
