@@ -9,6 +9,7 @@ is the one place where redis-py errors become zevents errors.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
@@ -32,6 +33,10 @@ except ImportError:  # redis-py without hiredis: its own packer
 __all__ = ["Begun", "Runner", "close", "connect", "mask_url", "resolve_url", "translation"]
 
 T = TypeVar("T")
+
+#: How many connections a ``Runner`` keeps out of its pool between script calls: two,
+#: as a worker holds one round trip while it sends the next.
+KEPT_CONNECTIONS = 2
 
 #: redis-py errors that mean "not now" rather than "refused": a node that cannot be
 #: reached, a cluster failing over (``CLUSTERDOWN``, ``TRYAGAIN``), a slot that moved.
@@ -108,15 +113,23 @@ class Runner:
     Args:
         client: The client.
         url: Its URL, for error messages (password masked).
+        keep: Keep up to ``KEPT_CONNECTIONS`` connections out of the client's pool
+            between script calls (only for a client of our own: one the caller shares
+            gets every connection back at once). ``close`` gives them back.
     """
 
-    def __init__(self, client: Any, url: str) -> None:
+    def __init__(self, client: Any, url: str, *, keep: bool = False) -> None:
         self.client = client
         self.url = url
         # Script calls go straight to a pooled connection on a single server (cheaper
         # than redis-py's command path); a cluster client routes them itself.
         self._cluster = isinstance(client, redis.RedisCluster)
         self._direct = not self._cluster
+        # Connections kept between script calls: taking one from redis-py's pool and
+        # giving it back costs about as much as the call itself (its lock and metrics).
+        self._kept: list[Any] = []
+        self._keep = keep and self._direct
+        self._pid = os.getpid()
 
     def run(self, plan: Plan[T], action: str) -> T:
         """Run ``plan`` to its result.
@@ -198,33 +211,77 @@ class Runner:
         return Begun(self, plan, action, step, calls, connection)
 
     def _send(self, calls: list[Call]) -> Any:
-        """Send ``calls`` on a connection taken from the pool; returns it (``_receive``
-        gives it back)."""
-        pool = self.client.connection_pool
-        connection = pool.get_connection()
+        """Send ``calls`` on a kept connection or one taken from the pool; returns it
+        (``_receive`` gives it back)."""
+        connection = self._take()
         try:
             commands = [_evalsha(c) for c in calls]
             connection.send_packed_command(packed_commands(connection, commands))
         except BaseException:
             connection.disconnect()
-            pool.release(connection)
+            self.client.connection_pool.release(connection)
             raise
         return connection
 
     def _receive(self, step: Step, calls: list[Call], connection: Any) -> Any:
-        """The replies of ``calls`` sent on ``connection`` (then back in the pool), those
-        that met ``NOSCRIPT`` run again once their script is loaded."""
+        """The replies of ``calls`` sent on ``connection`` (then kept or back in the
+        pool), those that met ``NOSCRIPT`` run again once their script is loaded."""
         replies: list[Any] = []
+        read = False
         try:
             for _ in calls:
                 try:
                     replies.append(connection.read_response())
                 except redis.ResponseError as exc:
                     replies.append(exc)
+            read = True
         finally:
-            self.client.connection_pool.release(connection)  # disconnected on a socket error
+            if read and self._keep and len(self._kept) < KEPT_CONNECTIONS:
+                self._kept.append(connection)
+            else:  # redis-py disconnected it on a socket error
+                self.client.connection_pool.release(connection)
         replies = Runner._mended(self.client, calls, replies)
         return replies if isinstance(step, Batch) else replies[0]
+
+    def _take(self) -> Any:
+        """A kept connection, ready to send (as the pool makes sure: one the server
+        closed, or that holds unread data, is connected afresh), else the pool's."""
+        if self._kept:
+            if os.getpid() != self._pid:  # forked: the parent's sockets are not ours
+                self._kept, self._pid = [], os.getpid()
+            else:
+                try:
+                    connection = self._kept.pop()  # atomic: threads may share a queue
+                except IndexError:
+                    pass
+                else:
+                    try:
+                        self._ready(connection)
+                    except BaseException:
+                        connection.disconnect()
+                        self.client.connection_pool.release(connection)
+                        raise
+                    return connection
+        return self.client.connection_pool.get_connection()
+
+    @staticmethod
+    def _ready(connection: Any) -> None:
+        """Connect ``connection`` afresh if the server closed it or it holds unread data
+        (a reply nobody read); reading the closed socket is what tells."""
+        try:
+            stale = connection.can_read()
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            stale = True
+        if stale:
+            connection.disconnect()
+            connection.connect()
+
+    def close(self) -> None:
+        """Give the kept connections back to the pool."""
+        kept, self._kept = self._kept, []
+        if os.getpid() == self._pid:
+            for connection in kept:
+                self.client.connection_pool.release(connection)
 
     @staticmethod
     def _batch(client: Any, batch: Batch) -> list[Any]:

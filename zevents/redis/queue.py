@@ -143,7 +143,7 @@ class RedisQueue(QueueHistory, FailedStore):
         self._owns_client = client is None
         self.url = resolve_url(url, connection) if client is None else (url or "redis://(client)")
         self.client = connect(self.url, socket_timeout=socket_timeout) if client is None else client
-        self.runner = Runner(self.client, self.url)
+        self.runner = Runner(self.client, self.url, keep=self._owns_client)
         #: What the queue was created as (None until it is opened, or if it is new).
         self.record: QueueRecord | None = None
         self._opened = self._prepared = False
@@ -389,6 +389,7 @@ class RedisQueue(QueueHistory, FailedStore):
 
     def close(self) -> None:
         """Close the connections this queue opened."""
+        self.runner.close()
         if self._owns_client:
             close(self.client)
 

@@ -137,14 +137,26 @@ class AsyncRunner:
         client: The client; None to make one for ``url`` on first use.
         url: Its URL (None: the embedded Redis, started on first use).
         socket_timeout: Seconds any single call may take (a client made here).
+        keep: Keep the connections of script calls out of the client's pool between
+            calls (only for a client of our own: one the caller shares gets every
+            connection back at once). ``aclose`` gives them back.
     """
 
     def __init__(
-        self, client: Any, url: str | None, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT
+        self,
+        client: Any,
+        url: str | None,
+        *,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        keep: bool = False,
     ) -> None:
         self.client = client
         self.url = url
         self.socket_timeout = socket_timeout
+        # Connections kept between script calls: taking one from redis-py's pool and
+        # giving it back costs about as much as sending the call (its lock and metrics).
+        self._kept: list[Any] = []
+        self._keep = keep
         # On a cluster: a plain client per master that ran a WAIT (see _on_master).
         self._masters: dict[str, Any] = {}
         # A cluster client opens connections up to its limit, then fails the call: plans
@@ -237,13 +249,12 @@ class AsyncRunner:
             return await getattr(client, step.method)(*step.args)
         return await self._batch(client, step)
 
-    @staticmethod
-    async def _direct(client: Any, calls: list[Call]) -> list[Any]:
-        """The replies of ``calls``, sent together on a connection taken from the pool
-        (an error reply is kept in its place). A connection left mid-reply (a timeout,
-        a cancellation) is closed before it goes back."""
+    async def _direct(self, client: Any, calls: list[Call]) -> list[Any]:
+        """The replies of ``calls``, sent together on a kept connection or one taken
+        from the pool (an error reply is kept in its place). A connection left mid-reply
+        (a timeout, a cancellation) is closed and goes back to the pool."""
         pool = client.connection_pool
-        connection = await pool.get_connection()
+        connection = await self._take(pool)
         try:
             commands = [_evalsha(c) for c in calls]
             await connection.send_packed_command(packed_commands(connection, commands))
@@ -253,12 +264,35 @@ class AsyncRunner:
                     replies.append(await connection.read_response())
                 except redis.ResponseError as exc:
                     replies.append(exc)
-            return replies
         except BaseException:
             await connection.disconnect(nowait=True)
-            raise
-        finally:
             await pool.release(connection)
+            raise
+        if self._keep and len(self._kept) < MAX_CONNECTIONS:
+            self._kept.append(connection)
+        else:
+            await pool.release(connection)
+        return replies
+
+    async def _take(self, pool: Any) -> Any:
+        """A kept connection, ready to send (as the pool makes sure: one the server
+        closed, or that holds unread data, is connected afresh), else the pool's."""
+        if not self._kept:
+            return await pool.get_connection()
+        connection = self._kept.pop()
+        try:
+            try:
+                stale = await connection.can_read()
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                stale = True
+            if stale:
+                await connection.disconnect()
+                await connection.connect()
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            await pool.release(connection)
+            raise
+        return connection
 
     async def _on_master(self, client: Any, batch: Batch, key: str) -> list[Any]:
         """Run a batch that ends in ``WAIT`` on the master of ``key``'s slot, over one
@@ -340,5 +374,8 @@ class AsyncRunner:
         masters, self._masters = list(self._masters.values()), {}
         for master in masters:
             await master.aclose()
+        kept, self._kept = self._kept, []
+        for connection in kept:
+            await self.client.connection_pool.release(connection)
         if client and self.client is not None:
             await self.client.aclose()

@@ -106,7 +106,7 @@ class RedisQueue:
             options.get("min_replicas", defaults.DEFAULT_MIN_REPLICAS),
             options.get("replica_timeout", defaults.DEFAULT_REPLICA_TIMEOUT),
         ).within(timeout)
-        self.runner = AsyncRunner(client, where, socket_timeout=timeout)
+        self.runner = AsyncRunner(client, where, socket_timeout=timeout, keep=self._owns_client)
         self._names_group = (
             group is not None
             and options.get("create_group", True)
