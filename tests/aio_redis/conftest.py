@@ -14,13 +14,13 @@ import pytest
 from tests.helpers import script_processes, wait_for
 
 # the same server and emptied-per-test URL as the sync Redis tests
-from tests.redis.conftest import redis_server, url
+from tests.redis.conftest import named, raw, redis_server, url
 from zevents.redis.defaults import DRIVERS as ALL_DRIVERS
 
 T = TypeVar("T")
 DRIVERS = list(ALL_DRIVERS)
 WORKER_SCRIPT = Path(__file__).with_name("worker_script.py")
-__all__ = ["DRIVERS", "redis_server", "run", "url", "wait_for"]
+__all__ = ["DRIVERS", "named", "raw", "redis_server", "run", "url", "wait_for"]
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:

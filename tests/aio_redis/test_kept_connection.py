@@ -4,34 +4,14 @@ closed them, never kept from a caller's client, closed on ``aclose``."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
-import pytest
 import redis
 import redis.asyncio
 
 from tests.aio_redis.conftest import run
 from tests.helpers import wait_for
+from tests.redis.named_clients import connections
 from zevents.aio.redis import RedisQueue
-
-NAME = "kept-aio-conn"
-
-
-@pytest.fixture
-def named(url: str) -> str:
-    """The suite's URL with a client name, to find the queue's connections."""
-    return f"{url}?client_name={NAME}"
-
-
-@pytest.fixture
-def admin(url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(url)
-    yield client
-    client.close()
-
-
-def connections(admin: redis.Redis) -> list[dict[str, str]]:
-    return [c for c in admin.client_list() if c.get("name") == NAME]
 
 
 async def ready(queue: RedisQueue) -> int:
@@ -39,14 +19,14 @@ async def ready(queue: RedisQueue) -> int:
 
 
 def test_sends_after_the_server_closed_the_kept_connections_get_through(
-    named: str, admin: redis.Redis
+    named: str, raw: redis.Redis
 ) -> None:
     async def scenario() -> None:
         async with RedisQueue("jobs", named, driver="list") as queue:
             await asyncio.gather(*(queue.send("a", i) for i in range(50)))
-            assert connections(admin)
-            admin.client_kill_filter(_type="normal", skipme=True)
-            assert wait_for(lambda: not connections(admin), timeout=5)
+            assert connections(raw)
+            raw.client_kill_filter(_type="normal", skipme=True)
+            assert wait_for(lambda: not connections(raw), timeout=5)
             await queue.send("b", 1)
             await asyncio.gather(*(queue.send("c", i) for i in range(50)))
             assert await ready(queue) == 101
@@ -70,12 +50,12 @@ def test_a_callers_client_gets_its_connection_back_after_each_call(url: str) -> 
     run(scenario())
 
 
-def test_aclose_closes_the_kept_connections(named: str, admin: redis.Redis) -> None:
+def test_aclose_closes_the_kept_connections(named: str, raw: redis.Redis) -> None:
     async def scenario() -> None:
         queue = RedisQueue("jobs", named, driver="list")
         await asyncio.gather(*(queue.send("a", i) for i in range(20)))
-        assert connections(admin)
+        assert connections(raw)
         await queue.aclose()
 
     run(scenario())
-    assert wait_for(lambda: not connections(admin), timeout=5)
+    assert wait_for(lambda: not connections(raw), timeout=5)

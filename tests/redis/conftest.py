@@ -91,6 +91,15 @@ def raw(url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
+def named(url: str) -> str:
+    """The test server's URL with a client name (``tests.redis.named_clients``), to
+    find a queue's connections in ``CLIENT LIST``."""
+    from tests.redis.named_clients import NAME
+
+    return f"{url}?client_name={NAME}"
+
+
+@pytest.fixture
 def make_queue(url: str) -> Iterator[Callable[..., RedisQueue]]:
     """Create queues on the test server; all are closed after the test."""
     queues: list[RedisQueue] = []

@@ -5,46 +5,26 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Iterator
 
-import pytest
 import redis
 
 from tests.helpers import wait_for
+from tests.redis.named_clients import connections
 from zevents.redis import RedisQueue
-
-NAME = "kept-conn"
-
-
-@pytest.fixture
-def named(url: str) -> str:
-    """The suite's URL with a client name, to find the queue's connections."""
-    return f"{url}?client_name={NAME}"
-
-
-@pytest.fixture
-def admin(url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(url)
-    yield client
-    client.close()
 
 
 def ready(queue: RedisQueue) -> int:
     return sum(queue.stats()["ready"].values())
 
 
-def connections(admin: redis.Redis) -> list[dict[str, str]]:
-    return [c for c in admin.client_list() if c.get("name") == NAME]
-
-
 def test_sends_after_the_server_closed_the_kept_connection_get_through(
-    named: str, admin: redis.Redis
+    named: str, raw: redis.Redis
 ) -> None:
     with RedisQueue("jobs", named, driver="list") as queue:
         queue.send("a", 1)  # (a second connection loaded the script)
-        assert connections(admin)
-        admin.client_kill_filter(_type="normal", skipme=True)  # every other connection
-        assert wait_for(lambda: not connections(admin), timeout=5)
+        assert connections(raw)
+        raw.client_kill_filter(_type="normal", skipme=True)  # every other connection
+        assert wait_for(lambda: not connections(raw), timeout=5)
         queue.send("b", 2)
         queue.send("c", 3)
         assert ready(queue) == 3
@@ -70,7 +50,7 @@ def _send_in_child(queue: RedisQueue, sent: threading.Event, done: threading.Eve
     done.wait(10)
 
 
-def test_a_forked_child_sends_on_its_own_connection(named: str, admin: redis.Redis) -> None:
+def test_a_forked_child_sends_on_its_own_connection(named: str, raw: redis.Redis) -> None:
     context = multiprocessing.get_context("fork")
     sent, done = context.Event(), context.Event()
     with RedisQueue("jobs", named, driver="list") as queue:
@@ -79,7 +59,7 @@ def test_a_forked_child_sends_on_its_own_connection(named: str, admin: redis.Red
         child.start()
         try:
             assert sent.wait(10)
-            assert len(connections(admin)) == 2  # the parent's, kept, and the child's
+            assert len(connections(raw)) == 2  # the parent's, kept, and the child's
         finally:
             done.set()
             child.join(10)
@@ -108,9 +88,9 @@ def test_threads_sharing_a_queue_lose_nothing(url: str) -> None:
         assert ready(queue) == 1600
 
 
-def test_close_closes_the_kept_connection(named: str, admin: redis.Redis) -> None:
+def test_close_closes_the_kept_connection(named: str, raw: redis.Redis) -> None:
     queue = RedisQueue("jobs", named, driver="list")
     queue.send("a", 1)
-    assert connections(admin)
+    assert connections(raw)
     queue.close()
-    assert wait_for(lambda: not connections(admin), timeout=5)
+    assert wait_for(lambda: not connections(raw), timeout=5)
