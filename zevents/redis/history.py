@@ -2,24 +2,29 @@
 messages, restore archived ones, replay an identifier's messages, and list and clear
 the records of finished messages.
 
-They delegate to ``zevents.redis.purge`` and ``zevents.redis.replay``, which run the
-sans-I/O plans of ``zevents.redis.protocol.history`` and ``protocol.finished``.
+They run the jobs of ``zevents.redis.purge`` and ``zevents.redis.replay``
+(``zevents.redis.jobs``; the asyncio queue runs the same ones), made of the sans-I/O
+plans of ``zevents.redis.protocol.history``, and the plans of ``protocol.finished``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from zevents.errors import ConfigError
 from zevents.redis._parts import QueueParts
 from zevents.redis.archive import ArchiveStore, JsonLinesArchive
-from zevents.redis.durations import parse_duration
+from zevents.redis.durations import parse_duration, until_ms
+from zevents.redis.jobs import Job, run_job
 from zevents.redis.protocol.finished import FinishedRecord, clear_finished, list_finished
-from zevents.redis.purge import PurgeResult, Removal, restore
-from zevents.redis.replay import HistoryEntry, Until, merge_payloads, read_history
+from zevents.redis.protocol.records import not_found
+from zevents.redis.purge import PurgeResult, Removal, restoring
+from zevents.redis.replay import HistoryEntry, Until, merge_payloads, reading_history
 
 __all__ = ["QueueHistory", "keep_finished_seconds", "older_than_ms"]
+
+T = TypeVar("T")
 
 
 def keep_finished_seconds(value: str | float | None) -> float | None:
@@ -73,7 +78,7 @@ class QueueHistory:
             ConfigError: ``older_than`` is not a duration.
             QueueNotFound: No queue of this name was ever used.
         """
-        return Removal(self, older_than, force, None)()
+        return _remove(self, Removal(older_than, force, None))
 
     def archive(
         self: QueueParts,
@@ -91,7 +96,7 @@ class QueueHistory:
             QueueNotFound: No queue of this name was ever used.
             QueueError: The store could not be written (nothing was deleted).
         """
-        return Removal(self, older_than, force, store or JsonLinesArchive())()
+        return _remove(self, Removal(older_than, force, store or JsonLinesArchive()))
 
     def restore(
         self: QueueParts, ids: Iterable[str] | None = None, *, store: ArchiveStore | None = None
@@ -106,7 +111,10 @@ class QueueHistory:
         Returns:
             Original id -> new id, for each message put back (one per original id).
         """
-        return restore(self, ids, store or JsonLinesArchive())
+        job = restoring(
+            self.name, self.driver, self.shape, self.codec, ids, store or JsonLinesArchive()
+        )
+        return _run(self, job, f"restore to {self.name!r}")
 
     def history(
         self: QueueParts,
@@ -125,7 +133,7 @@ class QueueHistory:
                 ISO 8601 text (see ``zevents.redis.durations.parse_until``).
             store: The archive to read too (default: the ``JsonLinesArchive``).
         """
-        return read_history(self, identifier, until, store or JsonLinesArchive())
+        return _history(self, identifier, until, store)
 
     def replay(
         self: QueueParts,
@@ -136,7 +144,7 @@ class QueueHistory:
     ) -> Any:
         """The state the payloads of ``identifier``'s messages make, oldest first (see
         ``history`` and ``merge_payloads``): usually a dict, ``{}`` for none."""
-        return merge_payloads(read_history(self, identifier, until, store or JsonLinesArchive()))
+        return merge_payloads(_history(self, identifier, until, store))
 
     def finished(self: QueueParts, limit: int | None = None) -> list[FinishedRecord]:
         """The records of finished messages (``keep_finished``), newest last; the
@@ -149,3 +157,28 @@ class QueueHistory:
         returns how many."""
         plan = clear_finished(self.driver.keys.key("finished"), older_than_ms(older_than))
         return self.runner.run(plan, f"clear finished of {self.name!r}")
+
+
+def _run(queue: QueueParts, job: Job[T], action: str) -> T:
+    """Run a history job on ``queue`` (its writes prepared and replicated as sends are)."""
+    return run_job(
+        job, lambda plan: queue.runner.run(plan, action), lambda plan: queue._write(plan, action)
+    )
+
+
+def _remove(queue: QueueParts, removal: Removal) -> PurgeResult:
+    if not queue.exists():
+        raise queue.runner.run(not_found(queue.name, queue.driver.keys.prefix), "list queues")
+    job = removal.job(queue.name, queue.driver.keys, queue.shape)
+    return _run(queue, job, removal.action(queue.name))
+
+
+def _history(
+    queue: QueueParts, identifier: str, until: Until | None, store: ArchiveStore | None
+) -> list[HistoryEntry]:
+    limit = None if until is None else until_ms(until)  # a bad moment fails before any I/O
+    keys, shape, codec = queue.driver.keys, queue.shape, queue.codec
+    job = reading_history(
+        queue.name, keys, shape, codec, identifier, limit, store or JsonLinesArchive()
+    )
+    return _run(queue, job, f"history of {queue.name!r}")

@@ -4,7 +4,8 @@ Archiving writes a page of messages to the store first (flushed and fsynced) and
 them from Redis after, so a crash in between leaves a message both archived and queued
 (the next archive run archives it again) but never loses one; ``restore`` puts one
 message back per original id, however many copies the archive holds. Messages are found
-and removed by the sans-I/O plans of ``zevents.redis.protocol.history``.
+and removed by the sans-I/O plans of ``zevents.redis.protocol.history``; each run is a
+job (``zevents.redis.jobs``), run by the sync and the asyncio queue alike.
 """
 
 from __future__ import annotations
@@ -12,22 +13,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 import orjson
 
 from zevents.errors import DecodeError
-from zevents.redis._parts import QueueParts
 from zevents.redis.archive import ArchivedMessage, ArchiveStore
 from zevents.redis.durations import parse_duration
+from zevents.redis.jobs import Blocking, Job, Write
+from zevents.redis.keys import QueueKeys
 from zevents.redis.message import BodyCodec, content_id
-from zevents.redis.protocol import Plan, SendItem
+from zevents.redis.protocol import Driver, Plan, SendItem
 from zevents.redis.protocol.history import PAGE, Candidate, Dropped, HistoryPlans
-from zevents.redis.protocol.records import QueueShape, not_found
+from zevents.redis.protocol.records import QueueShape
 from zevents.redis.replay import sending_order
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PurgeResult", "Removal", "restore"]
+__all__ = ["PurgeResult", "Removal", "restoring"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,66 +99,81 @@ class _Archiving:
 
 
 class Removal:
-    """One purge (no ``archiving``) or archive run over a queue, page by page."""
+    """One purge (no ``store``) or archive run over a queue, page by page, as a job
+    (``zevents.redis.jobs``): ``Removal(...).job(...)``. Making one does no I/O.
 
-    def __init__(
-        self, queue: QueueParts, older_than: str | float, force: bool, store: ArchiveStore | None
-    ) -> None:
-        seconds = parse_duration(older_than, option="older_than")
-        if not queue.exists():
-            raise queue.runner.run(not_found(queue.name, queue.driver.keys.prefix), "list queues")
-        self.run, self.force = queue.runner.run, force
-        self.priorities = queue.driver.keys.priorities
-        self.plans = HistoryPlans(queue.driver.keys, queue.shape)
-        self.action = f"{'purge' if store is None else 'archive'} {queue.name!r}"
-        now = self.run(self.plans.now_ms(), self.action)
+    Args:
+        older_than: A duration or seconds: the messages sent at or before now minus it.
+        force: Also remove messages no consumer has finished.
+        store: The archive to move them into (None: purge, delete them).
+
+    Raises:
+        ConfigError: ``older_than`` is not a duration.
+    """
+
+    def __init__(self, older_than: str | float, force: bool, store: ArchiveStore | None) -> None:
+        self.seconds = parse_duration(older_than, option="older_than")
+        self.force, self.store = force, store
+        self.cutoff = 0
+        self.archiving: _Archiving | None = None
+
+    def action(self, name: str) -> str:
+        """What the run is, for error messages."""
+        return f"{'purge' if self.store is None else 'archive'} {name!r}"
+
+    def job(self, name: str, keys: QueueKeys, shape: QueueShape) -> Job[PurgeResult]:
+        """The run over the queue ``name``: what it removed."""
+        self.plans = HistoryPlans(keys, shape)
+        now = yield self.plans.now_ms()
         # Sent at or before now - older_than: the scripts take what is before the cutoff.
-        self.cutoff = now - int(seconds * 1000) + 1
-        self.archiving = None if store is None else _Archiving(store, queue.name, now)
-
-    def __call__(self) -> PurgeResult:
+        self.cutoff = now - int(self.seconds * 1000) + 1
+        if self.store is not None:
+            self.archiving = _Archiving(self.store, name, now)
         acknowledged = unacknowledged = 0
         if self.plans.is_stream and not self.force and self.archiving is None:
-            acknowledged = self.run(self.plans.trim(self.cutoff), self.action)
+            acknowledged = yield self.plans.trim(self.cutoff)
         elif self.plans.is_stream:
-            for priority in self.priorities:
-                done, forced = self._entries(priority)
+            for priority in keys.priorities:
+                done, forced = yield from self._entries(priority)
                 acknowledged, unacknowledged = acknowledged + done, unacknowledged + forced
         if self.force:
-            unacknowledged += self._stored()
+            unacknowledged += yield from self._stored()
         return PurgeResult(acknowledged, unacknowledged, keeps_acknowledged=self.plans.is_stream)
 
     def _sweep(
         self, page: list[Candidate], drop: Callable[[list[Candidate]], Plan[Dropped]]
-    ) -> Dropped:
+    ) -> Job[Dropped]:
         """Archive a page (when archiving), delete it, take back the records of what
         the deletion kept."""
-        if self.archiving is not None and page:
-            page = self.archiving.write(page)
-        dropped = self.run(drop(page), self.action)
-        if self.archiving is not None:
-            self.archiving.take_back(dropped.kept)
+        archiving = self.archiving
+        if archiving is not None and page:
+            page = yield Blocking(partial(archiving.write, page))
+        dropped: Dropped = yield drop(page)
+        if archiving is not None and dropped.kept:
+            yield Blocking(partial(archiving.take_back, dropped.kept))
         return dropped
 
-    def _entries(self, priority: int) -> tuple[int, int]:
+    def _entries(self, priority: int) -> Job[tuple[int, int]]:
         """The old entries of one priority's stream: (acknowledged, unacknowledged)."""
         bodies, start = self.archiving is not None, "-"
         done = forced = 0
         while True:
             plan = self.plans.entries(priority, start, self.cutoff, self.force, bodies)
-            page = self.run(plan, self.action)
-            dropped = self._sweep(page, lambda p: self.plans.drop_entries(priority, p, self.force))
+            page = yield plan
+            dropped = yield from self._sweep(
+                page, lambda p: self.plans.drop_entries(priority, p, self.force)
+            )
             done, forced = done + dropped.acknowledged, forced + dropped.unacknowledged
             if len(page) < PAGE:
                 return done, forced
             start = "(" + page[-1].ref
 
-    def _stored(self) -> int:
+    def _stored(self) -> Job[int]:
         """The old ready and delayed messages of the msgs hash; how many were deleted."""
         cursor, deleted, bodies = "0", 0, self.archiving is not None
         while True:
-            cursor, page = self.run(self.plans.stored(cursor, self.cutoff, bodies), self.action)
-            deleted += self._sweep(page, self.plans.drop_stored).unacknowledged
+            cursor, page = yield self.plans.stored(cursor, self.cutoff, bodies)
+            deleted += (yield from self._sweep(page, self.plans.drop_stored)).unacknowledged
             if cursor == "0":
                 return deleted
 
@@ -187,22 +205,29 @@ def _restored(shape: QueueShape, codec: BodyCodec, record: ArchivedMessage) -> S
     )
 
 
-def restore(queue: QueueParts, ids: Iterable[str] | None, store: ArchiveStore) -> dict[str, str]:
-    """Put the archived messages of ``ids`` (None: all) back in their first order, one
-    per original id, then remove them from ``store``; original id -> new id."""
+def restoring(
+    name: str,
+    driver: Driver,
+    shape: QueueShape,
+    codec: BodyCodec,
+    ids: Iterable[str] | None,
+    store: ArchiveStore,
+) -> Job[dict[str, str]]:
+    """The job that puts the archived messages of ``ids`` (None: all) back in their
+    first order, one per original id, then removes them from ``store``: original id ->
+    new id."""
     wanted = None if ids is None else set(ids)
-    chosen = [r for r in store.read(queue.name) if wanted is None or r.id in wanted]
+    records: list[ArchivedMessage] = yield Blocking(partial(store.read, name))
+    chosen = [r for r in records if wanted is None or r.id in wanted]
     chosen.sort(key=lambda r: sending_order(r.id, r.body)[1:])  # back in their first order
     first: dict[str, SendItem] = {}
     for record in chosen:
         if record.id not in first:
-            item = _restored(queue.shape, queue.codec, record)
+            item = _restored(shape, codec, record)
             if item is not None:
                 first[record.id] = item
     if not first:
         return {}
-    new_ids = queue._write(
-        queue.driver.send_many(list(first.values())), f"restore to {queue.name!r}"
-    )
-    store.remove(queue.name, [r for r in chosen if r.id in first])
+    new_ids = yield Write(driver.send_many(list(first.values())))
+    yield Blocking(partial(store.remove, name, [r for r in chosen if r.id in first]))
     return dict(zip(first, new_ids, strict=True))

@@ -5,17 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
 
 from zevents.errors import DecodeError
-from zevents.redis._parts import QueueParts
-from zevents.redis.archive import ArchiveStore
-from zevents.redis.durations import until_ms
+from zevents.redis.archive import ArchivedMessage, ArchiveStore
+from zevents.redis.jobs import Blocking, Job
+from zevents.redis.keys import QueueKeys
+from zevents.redis.message import BodyCodec
 from zevents.redis.protocol.history import HistoryPlans, Stored
+from zevents.redis.protocol.records import QueueShape
 
-__all__ = ["HistoryEntry", "Until", "merge_payloads", "read_history", "sending_order"]
+__all__ = ["HistoryEntry", "Until", "merge_payloads", "reading_history", "sending_order"]
 
 #: What ``until`` may be: an ISO 8601 text, a ``datetime``, or Unix seconds.
 Until = str | datetime | float
@@ -62,29 +65,34 @@ def _entry(message_id: str, fields: dict[str, Any], source: str) -> tuple[Any, H
     return (origin, (at, seq)), entry
 
 
-def read_history(
-    queue: QueueParts, identifier: str, until: Until | None, store: ArchiveStore
-) -> list[HistoryEntry]:
-    """The messages of ``identifier`` in the queue and in ``store``, oldest first, each
-    once (by original id), those sent after ``until`` left out."""
-    limit = None if until is None else until_ms(until)
-    plans = HistoryPlans(queue.driver.keys, queue.shape)
-    stored: list[Stored] = queue.runner.run(
-        plans.with_identifier(identifier, queue.codec), f"history of {queue.name!r}"
-    )
+def reading_history(
+    name: str,
+    keys: QueueKeys,
+    shape: QueueShape,
+    codec: BodyCodec,
+    identifier: str,
+    limit_ms: float | None,
+    store: ArchiveStore,
+) -> Job[list[HistoryEntry]]:
+    """The job that reads the messages of ``identifier`` in the queue and in ``store``:
+    oldest first, each once (by original id), those sent after ``limit_ms`` (Unix ms;
+    None: none) left out."""
+    plans = HistoryPlans(keys, shape)
+    stored: list[Stored] = yield plans.with_identifier(identifier, codec)
     found = [_entry(s.id, s.fields, "queue") for s in stored]
-    for record in store.read(queue.name):
+    records: list[ArchivedMessage] = yield Blocking(partial(store.read, name))
+    for record in records:
         if record.identifier != identifier:
             continue
         try:
-            fields = queue.codec.decode(orjson.dumps(record.body))
+            fields = codec.decode(orjson.dumps(record.body))
         except DecodeError:
             continue
         found.append(_entry(record.id, fields, "archive"))
     seen: set[str] = set()
     out: list[tuple[Any, HistoryEntry]] = []
     for (origin, order), entry in found:
-        if origin in seen or (limit is not None and order[0] > limit):
+        if origin in seen or (limit_ms is not None and order[0] > limit_ms):
             continue
         seen.add(origin)
         out.append((order, entry))

@@ -9,18 +9,24 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from zevents.aio.redis._batching import SendBatcher
 from zevents.aio.redis._client import AsyncRunner, configured
+from zevents.aio.redis._jobs import run_job
 from zevents.aio.redis._options import QueueOptions, SendOptions, check_keywords
 from zevents.aio.redis.consumer import Consumer, reader_for
 from zevents.aio.redis.registry import WorkerRegistry
 from zevents.errors import QueueError
 from zevents.redis import defaults
+from zevents.redis.archive import ArchiveStore, JsonLinesArchive
+from zevents.redis.durations import until_ms
 from zevents.redis.history import keep_finished_seconds, older_than_ms
+from zevents.redis.jobs import Job
 from zevents.redis.keys import QueueKeys, unique_name
 from zevents.redis.message import BodyCodec, FailedMessage, select_failed
 from zevents.redis.protocol import Driver, Plan, SendItem, make_driver
 from zevents.redis.protocol import records as rec
 from zevents.redis.protocol.finished import FinishedRecord, clear_finished, list_finished
 from zevents.redis.protocol.sending import send_item, send_items
+from zevents.redis.purge import PurgeResult, Removal, restoring
+from zevents.redis.replay import HistoryEntry, Until, merge_payloads, reading_history
 from zevents.redis.replication import Replication, replicated
 from zevents.serializers import resolve_serializer
 
@@ -343,6 +349,80 @@ class RedisQueue:
         older = older_than_ms(older_than)  # a bad duration fails before any I/O
         await self.open()
         return await self._read(clear_finished(self._keys.key("finished"), older), "clear finished")
+
+    # --- history ------------------------------------------------------------------
+
+    async def purge(self, older_than: str | float, *, force: bool = False) -> PurgeResult:
+        """Delete old messages, as ``zevents.redis.RedisQueue.purge`` does: those sent
+        more than ``older_than`` ago (a duration or seconds) that every consumer group
+        has acknowledged; with ``force``, unacknowledged ones too.
+
+        Raises:
+            ConfigError: ``older_than`` is not a duration (before any I/O).
+            QueueNotFound: No queue of this name was ever used.
+        """
+        return await self._remove(Removal(older_than, force, None))
+
+    async def archive(
+        self, older_than: str | float, *, force: bool = False, store: ArchiveStore | None = None
+    ) -> PurgeResult:
+        """Move the messages ``purge`` would delete into ``store`` (default: the
+        ``JsonLinesArchive`` the sync queue uses), written and fsynced in a thread before
+        they are deleted from Redis (see ``zevents.redis.RedisQueue.archive``).
+
+        Raises:
+            ConfigError: ``older_than`` is not a duration (before any I/O).
+            QueueNotFound: No queue of this name was ever used.
+            QueueError: The store could not be written (nothing was deleted).
+        """
+        return await self._remove(Removal(older_than, force, store or JsonLinesArchive()))
+
+    async def restore(
+        self, ids: Iterable[str] | None = None, *, store: ArchiveStore | None = None
+    ) -> dict[str, str]:
+        """Put archived messages back as new messages, due now (``ids``: their ids; None:
+        all of this queue), as ``zevents.redis.RedisQueue.restore`` does; original id ->
+        new id."""
+        driver = await self._ready_to_write()
+        chosen = store or JsonLinesArchive()
+        job = restoring(self.name, driver, self._shape, self.codec, ids, chosen)
+        return await self._job(job, f"restore to {self.name!r}")
+
+    async def history(
+        self, identifier: str, *, until: Until | None = None, store: ArchiveStore | None = None
+    ) -> list[HistoryEntry]:
+        """Every stored message sent with ``identifier`` (in the queue and the archive),
+        oldest first, each once; ``until`` as in ``zevents.redis.RedisQueue.history``.
+
+        Raises:
+            ConfigError: ``until`` is not a moment (before any I/O).
+        """
+        limit = None if until is None else until_ms(until)
+        await self.open()
+        chosen = store or JsonLinesArchive()
+        job = reading_history(
+            self.name, self._keys, self._shape, self.codec, identifier, limit, chosen
+        )
+        return await self._job(job, f"history of {self.name!r}")
+
+    async def replay(
+        self, identifier: str, *, until: Until | None = None, store: ArchiveStore | None = None
+    ) -> Any:
+        """The state the payloads of ``identifier``'s messages make, oldest first (see
+        ``history`` and ``zevents.redis.replay.merge_payloads``)."""
+        return merge_payloads(await self.history(identifier, until=until, store=store))
+
+    async def _remove(self, removal: Removal) -> PurgeResult:
+        if not await self.exists():
+            raise await self.runner.run(rec.not_found(self.name, self.prefix), "list queues")
+        job = removal.job(self.name, self._keys, self._shape)
+        return await self._job(job, removal.action(self.name))
+
+    async def _job(self, job: Job[T], action: str) -> T:
+        """Run a history job (its writes prepared and replicated as sends are)."""
+        return await run_job(
+            job, lambda plan: self.runner.run(plan, action), lambda plan: self._write(plan, action)
+        )
 
     async def flush_failed(self) -> int:
         """Empty the failed store; returns how many messages were dropped."""
