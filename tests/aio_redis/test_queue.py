@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import traceback
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
 
 from tests.aio_redis.conftest import DRIVERS, run
 from tests.helpers import child_env
@@ -288,6 +291,52 @@ def test_replication_is_asked_of_a_server_without_replicas_and_refused(url: str)
             return raised.value.acknowledged, raised.value.wanted, (await queue.stats())["ready"]
 
     assert run(scenario()) == (0, 1, {0: 8})
+
+
+def test_each_send_of_a_failed_batch_raises_its_own_error(url: str) -> None:
+    """Sends that shared a round trip share its failure, but not one exception object:
+    raised in two tasks, one object would carry the first task's frames into the
+    second's traceback."""
+    admin = redis.Redis.from_url(url)
+
+    def waits() -> int:
+        stats: Any = admin.info("commandstats")
+        return int(stats.get("cmdstat_wait", {}).get("calls", 0))
+
+    async def scenario() -> tuple[ReplicationError, ReplicationError, int]:
+        async with RedisQueue("repl", url, min_replicas=1, replica_timeout=0.05) as queue:
+            with pytest.raises(ReplicationError):
+                await queue.send("x", 0)  # the queue prepared: the next two share a batch
+            before = waits()
+
+            async def first_sender() -> ReplicationError:
+                with pytest.raises(ReplicationError) as raised:
+                    await queue.send("x", 1)
+                return raised.value
+
+            async def second_sender() -> ReplicationError:
+                with pytest.raises(ReplicationError) as raised:
+                    await queue.send("x", 2)
+                return raised.value
+
+            first, second = await asyncio.gather(first_sender(), second_sender())
+            return first, second, waits() - before
+
+    try:
+        first, second, batches = run(scenario())
+    finally:
+        admin.close()
+    assert batches == 1  # one round trip, one WAIT, for both sends
+    assert first is not second
+    assert (type(first), str(first), first.acknowledged, first.wanted) == (
+        type(second),
+        str(second),
+        second.acknowledged,
+        second.wanted,
+    )
+    frames = {frame.name for frame in traceback.extract_tb(second.__traceback__)}
+    assert "second_sender" in frames
+    assert "first_sender" not in frames
 
 
 def test_retry_failed_with_nothing_to_retry_waits_for_no_replica(url: str) -> None:

@@ -55,9 +55,11 @@ class SendBatcher:
         try:
             ids = await self._send([item for item, _ in batch])
         except Exception as exc:
+            first = True
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(exc)
+                    future.set_exception(exc if first else _own(exc))
+                    first = False
             return
         except BaseException:  # cancelled (the loop is closing): so are its sends
             for _, future in batch:
@@ -73,3 +75,20 @@ class SendBatcher:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             if self._pending and not self._tasks:
                 await asyncio.sleep(0)
+
+
+def _own(exc: Exception) -> Exception:
+    """A copy of ``exc`` for one more sender of its batch: one exception object raised in
+    several tasks would carry each task's frames into the next one's traceback. The copy
+    keeps its type, message, attributes, cause and traceback (the shared one, if it
+    cannot be made)."""
+    kind = type(exc)
+    try:  # not through __init__: ReplicationError's takes keywords the args lack
+        twin = kind.__new__(kind, *exc.args)
+        twin.args = exc.args  # OSError's __new__ leaves them to an __init__ of its own
+        twin.__dict__.update(exc.__dict__)
+    except Exception:  # an exception type that cannot be made so
+        return exc
+    twin.__cause__, twin.__context__ = exc.__cause__, exc.__context__
+    twin.__suppress_context__ = exc.__suppress_context__
+    return twin.with_traceback(exc.__traceback__)
