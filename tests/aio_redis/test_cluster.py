@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from tests.helpers import wait_for
 from zevents.aio.redis import RedisQueue, Worker
 from zevents.errors import ConfigError, QueueError, QueueUnavailable, ReplicationError
 from zevents.eventbus import Bus
+from zevents.redis import JsonLinesArchive
 from zevents.redis import RedisQueue as SyncQueue
 from zevents.redis.cluster import ClusterServer
 from zevents.redis.urls import cluster_node_url
@@ -62,6 +64,27 @@ def test_every_driver_sends_and_works_on_a_cluster_by_its_url(
     assert (stats["processing"], stats["failed"], stats["ready"]) == (0, 0, {5: 0, 0: 0})
     with SyncQueue(name, cluster.url) as same:  # one queue, whichever side opens it
         assert same.driver_name == driver
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_history_operations_stay_in_the_queues_slot(
+    cluster: ClusterServer, tmp_path: Path, driver: str
+) -> None:
+    """purge, archive, replay and restore on a cluster: each plan's keys in one slot."""
+    store = JsonLinesArchive(tmp_path)
+
+    async def scenario() -> None:
+        async with RedisQueue(f"hist-{driver}", cluster.url, driver=driver) as queue:
+            for key in ("a", "b"):
+                await queue.send("x", {key: 1}, identifier="o")
+            assert (await queue.purge("1 week")).unacknowledged == 0
+            assert (await queue.archive(0, force=True, store=store)).unacknowledged == 2
+            assert await queue.replay("o", store=store) == {"a": 1, "b": 1}
+            assert len(await queue.restore(store=store)) == 2
+            assert [e.source for e in await queue.history("o", store=store)] == ["queue"] * 2
+            assert (await queue.purge(0, force=True)).unacknowledged == 2
+
+    run(scenario(), timeout=60)
 
 
 def test_min_replicas_waits_on_the_master_of_the_queues_slot(cluster: ClusterServer) -> None:
