@@ -128,7 +128,10 @@ class Runner:
         # Connections kept between script calls: taking one from redis-py's pool and
         # giving it back costs about as much as the call itself (its lock and metrics).
         self._kept: list[Any] = []
-        self._keep = keep and self._direct
+        # Never more than a quarter of the pool's limit: the pool must keep connections
+        # for the calls that go through it (a user's max_connections=1 keeps none).
+        limit = getattr(getattr(client, "connection_pool", None), "max_connections", 0)
+        self._room = min(KEPT_CONNECTIONS, int(limit or 0) // 4) if keep and self._direct else 0
         self._pid = os.getpid()
 
     def run(self, plan: Plan[T], action: str) -> T:
@@ -236,7 +239,7 @@ class Runner:
                     replies.append(exc)
             read = True
         finally:
-            if read and self._keep and len(self._kept) < KEPT_CONNECTIONS:
+            if read and len(self._kept) < self._room:
                 self._kept.append(connection)
             else:  # redis-py disconnected it on a socket error
                 self.client.connection_pool.release(connection)

@@ -129,6 +129,11 @@ def unloaded_scripts(steps: Sequence[Call | Command | Wait], replies: Sequence[A
     ]
 
 
+#: Connections an ``AsyncRunner`` keeps out of its pool between script calls: a few,
+#: so the pool always has connections for pipelines and commands.
+KEPT_CONNECTIONS = 2
+
+
 class AsyncRunner:
     """Runs plans on one redis-py asyncio client (``redis.asyncio.Redis`` or its
     ``RedisCluster``).
@@ -156,7 +161,8 @@ class AsyncRunner:
         # Connections kept between script calls: taking one from redis-py's pool and
         # giving it back costs about as much as sending the call (its lock and metrics).
         self._kept: list[Any] = []
-        self._keep = keep
+        self._keep = keep  # (at most KEPT_CONNECTIONS: the pool keeps the rest for
+        # the calls that go through it, pipelines and commands)
         # On a cluster: a plain client per master that ran a WAIT (see _on_master).
         self._masters: dict[str, Any] = {}
         # A cluster client opens connections up to its limit, then fails the call: plans
@@ -268,7 +274,7 @@ class AsyncRunner:
             await connection.disconnect(nowait=True)
             await pool.release(connection)
             raise
-        if self._keep and len(self._kept) < MAX_CONNECTIONS:
+        if self._keep and len(self._kept) < KEPT_CONNECTIONS:
             self._kept.append(connection)
         else:
             await pool.release(connection)
