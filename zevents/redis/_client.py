@@ -30,7 +30,16 @@ try:
 except ImportError:  # redis-py without hiredis: its own packer
     _pack_command = None
 
-__all__ = ["Begun", "Runner", "close", "connect", "mask_url", "resolve_url", "translation"]
+__all__ = [
+    "Begun",
+    "Runner",
+    "close",
+    "connect",
+    "kept_room",
+    "mask_url",
+    "resolve_url",
+    "translation",
+]
 
 T = TypeVar("T")
 
@@ -128,10 +137,7 @@ class Runner:
         # Connections kept between script calls: taking one from redis-py's pool and
         # giving it back costs about as much as the call itself (its lock and metrics).
         self._kept: list[Any] = []
-        # Never more than a quarter of the pool's limit: the pool must keep connections
-        # for the calls that go through it (a user's max_connections=1 keeps none).
-        limit = getattr(getattr(client, "connection_pool", None), "max_connections", 0)
-        self._room = min(KEPT_CONNECTIONS, int(limit or 0) // 4) if keep and self._direct else 0
+        self._room = kept_room(client.connection_pool) if keep and self._direct else 0
         self._pid = os.getpid()
 
     def run(self, plan: Plan[T], action: str) -> T:
@@ -328,6 +334,13 @@ class Runner:
             else:
                 getattr(pipe, step.method)(*step.args)
         return step_replies(steps, pipe.execute(raise_on_error=False))
+
+
+def kept_room(pool: Any) -> int:
+    """How many connections a runner may keep out of ``pool``: ``KEPT_CONNECTIONS``, and
+    never more than a quarter of its limit, so the pool keeps connections for the calls
+    that go through it (a ``max_connections`` under 4 keeps none)."""
+    return min(KEPT_CONNECTIONS, int(getattr(pool, "max_connections", 0) or 0) // 4)
 
 
 def script_calls(step: Step) -> list[Call] | None:

@@ -22,7 +22,7 @@ from redis.exceptions import AskError, ClusterDownError, RedisClusterException
 from redis.utils import HIREDIS_AVAILABLE
 
 from zevents.errors import QueueError, QueueUnavailable
-from zevents.redis._client import packed_commands, script_calls, translation
+from zevents.redis._client import kept_room, packed_commands, script_calls, translation
 from zevents.redis.connections import resolve_redis
 from zevents.redis.defaults import DEFAULT_SOCKET_TIMEOUT
 from zevents.redis.embedded import embedded_url
@@ -129,11 +129,6 @@ def unloaded_scripts(steps: Sequence[Call | Command | Wait], replies: Sequence[A
     ]
 
 
-#: Connections an ``AsyncRunner`` keeps out of its pool between script calls: a few,
-#: so the pool always has connections for pipelines and commands.
-KEPT_CONNECTIONS = 2
-
-
 class AsyncRunner:
     """Runs plans on one redis-py asyncio client (``redis.asyncio.Redis`` or its
     ``RedisCluster``).
@@ -161,8 +156,7 @@ class AsyncRunner:
         # Connections kept between script calls: taking one from redis-py's pool and
         # giving it back costs about as much as sending the call (its lock and metrics).
         self._kept: list[Any] = []
-        self._keep = keep  # (at most KEPT_CONNECTIONS: the pool keeps the rest for
-        # the calls that go through it, pipelines and commands)
+        self._keep = keep  # (at most kept_room of the pool: see zevents.redis._client)
         # On a cluster: a plain client per master that ran a WAIT (see _on_master).
         self._masters: dict[str, Any] = {}
         # A cluster client opens connections up to its limit, then fails the call: plans
@@ -274,7 +268,7 @@ class AsyncRunner:
             await connection.disconnect(nowait=True)
             await pool.release(connection)
             raise
-        if self._keep and len(self._kept) < KEPT_CONNECTIONS:
+        if self._keep and len(self._kept) < kept_room(pool):
             self._kept.append(connection)
         else:
             await pool.release(connection)
