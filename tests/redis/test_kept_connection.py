@@ -5,16 +5,31 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+from typing import Any
 
+import pytest
 import redis
 
 from tests.helpers import wait_for
 from tests.redis.named_clients import connections
+from zevents.errors import QueueError
 from zevents.redis import RedisQueue
 
 
 def ready(queue: RedisQueue) -> int:
     return sum(queue.stats()["ready"].values())
+
+
+def kill_named(raw: redis.Redis) -> None:
+    """Close the test's named connections from the server side (no one else's)."""
+    for connection in connections(raw):
+        raw.client_kill_filter(_id=connection["id"])
+
+
+def in_use(queue: RedisQueue) -> int:
+    """Connections the queue's pool counts as handed out (kept ones among them): what a
+    connection dropped without being given back leaks (redis-py's own accounting)."""
+    return len(queue.client.connection_pool._in_use_connections)
 
 
 def test_sends_after_the_server_closed_the_kept_connection_get_through(
@@ -23,7 +38,7 @@ def test_sends_after_the_server_closed_the_kept_connection_get_through(
     with RedisQueue("jobs", named, driver="list") as queue:
         queue.send("a", 1)  # (a second connection loaded the script)
         assert connections(raw)
-        raw.client_kill_filter(_type="normal", skipme=True)  # every other connection
+        kill_named(raw)
         assert wait_for(lambda: not connections(raw), timeout=5)
         queue.send("b", 2)
         queue.send("c", 3)
@@ -55,17 +70,19 @@ def test_a_forked_child_sends_on_its_own_connection(named: str, raw: redis.Redis
     sent, done = context.Event(), context.Event()
     with RedisQueue("jobs", named, driver="list") as queue:
         queue.send("parent", 0)
+        queue.send("parent", 1)  # (the script is loaded now: no call loads it below)
+        before = len(connections(raw))
         child = context.Process(target=_send_in_child, args=(queue, sent, done))
         child.start()
         try:
             assert sent.wait(10)
-            assert len(connections(raw)) == 2  # the parent's, kept, and the child's
+            assert len(connections(raw)) == before + 1  # the parent's kept, the child's
         finally:
             done.set()
             child.join(10)
         assert child.exitcode == 0
         queue.send("parent", 2)  # the parent's connection still works
-        assert ready(queue) == 3
+        assert ready(queue) == 4
 
 
 def test_threads_sharing_a_queue_lose_nothing(url: str) -> None:
@@ -88,9 +105,63 @@ def test_threads_sharing_a_queue_lose_nothing(url: str) -> None:
         assert ready(queue) == 1600
 
 
-def test_close_closes_the_kept_connection(named: str, raw: redis.Redis) -> None:
+def _account_in_child(queue: RedisQueue, counts: Any) -> None:
+    queue.send("child", 1)  # kept in the child
+    queue.send("child", 2)  # taken back, and kept again
+    queue.runner.close()
+    counts.put(in_use(queue))
+
+
+def test_a_child_forked_before_any_call_gives_back_what_it_kept(url: str) -> None:
+    """Nothing was kept when the child was forked: what it keeps is its own, given back
+    to its pool, not dropped as the parent's."""
+    context = multiprocessing.get_context("fork")
+    counts = context.SimpleQueue()
+    with RedisQueue("jobs", url, driver="list") as queue:
+        child = context.Process(target=_account_in_child, args=(queue, counts))
+        child.start()
+        child.join(10)
+        assert child.exitcode == 0
+        assert counts.get() == 0
+        assert ready(queue) == 2
+
+
+def test_close_gives_the_kept_connection_back_and_closes_it(named: str, raw: redis.Redis) -> None:
     queue = RedisQueue("jobs", named, driver="list")
     queue.send("a", 1)
+    assert in_use(queue) == 1  # the kept one
     assert connections(raw)
     queue.close()
+    assert in_use(queue) == 0
     assert wait_for(lambda: not connections(raw), timeout=5)
+
+
+def test_a_pool_of_few_connections_keeps_none_and_serves_every_call(url: str) -> None:
+    """A quarter of max_connections=3 is none: each call gives its connection back, so
+    one pooled connection at a time is enough."""
+    with RedisQueue("jobs", f"{url}?max_connections=3", driver="list") as queue:
+        for n in range(5):
+            queue.send("a", n)
+            assert in_use(queue) == 0
+        assert queue.send_many([("b", n) for n in range(3)])
+        assert ready(queue) == 8
+
+
+def test_a_connection_left_in_the_middle_of_a_reply_is_not_used_again(
+    named: str, raw: redis.Redis
+) -> None:
+    """A call cut short (here: its socket timed out before the reply) leaves the
+    connection out of the kept ones: the next call does not read the old reply."""
+    with RedisQueue("jobs", f"{named}&socket_timeout=0.2", driver="list") as queue:
+        queue.send("a", 1)
+        raw.client_pause(600)  # the next reply comes after the socket timeout
+        with pytest.raises(QueueError):
+            queue.send("b", 2)
+        assert in_use(queue) == 0  # given back, not kept
+        assert raw.ping()  # (answered once the pause is over)
+        sent = queue.send("c", 3)
+        consumer = queue.consumer(lease=30.0)
+        taken = [consumer.decode(t) for t in consumer.take(10)]
+        # b was cut off: dropped with its connection, or run once the pause was over
+        assert sorted(m.event for m in taken) in (["a", "c"], ["a", "b", "c"])
+        assert [m.id for m in taken if m.event == "c"] == [sent]  # c's own reply

@@ -255,22 +255,22 @@ class Runner:
     def _take(self) -> Any:
         """A kept connection, ready to send (as the pool makes sure: one the server
         closed, or that holds unread data, is connected afresh), else the pool's."""
-        if self._kept:
-            if os.getpid() != self._pid:  # forked: the parent's sockets are not ours
-                self._kept, self._pid = [], os.getpid()
+        pid = os.getpid()
+        if pid != self._pid:  # forked: the parent's sockets are not ours (nor kept here)
+            self._kept, self._pid = [], pid
+        elif self._kept:
+            try:
+                connection = self._kept.pop()  # atomic: threads may share a queue
+            except IndexError:
+                pass
             else:
                 try:
-                    connection = self._kept.pop()  # atomic: threads may share a queue
-                except IndexError:
-                    pass
-                else:
-                    try:
-                        self._ready(connection)
-                    except BaseException:
-                        connection.disconnect()
-                        self.client.connection_pool.release(connection)
-                        raise
-                    return connection
+                    self._ready(connection)
+                except BaseException:
+                    connection.disconnect()
+                    self.client.connection_pool.release(connection)
+                    raise
+                return connection
         return self.client.connection_pool.get_connection()
 
     @staticmethod
