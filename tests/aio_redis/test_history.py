@@ -237,3 +237,76 @@ def test_nothing_is_deleted_when_the_archive_cannot_be_written(
             assert raw.xlen(queue.keys.ready(0)) == 3
 
     run(scenario())
+
+
+def test_restore_with_nothing_archived_leaves_redis_alone(url: str, tmp_path: Path) -> None:
+    """Nothing to put back: the queue is not opened (nor its group made), so a queue
+    never used stays so, and an unreachable Redis is not an error."""
+    store = JsonLinesArchive(tmp_path)
+
+    async def scenario() -> None:
+        queue = RedisQueue("never-used", url, driver="stream")
+        try:
+            assert await queue.restore(store=store) == {}
+            assert not await queue.exists()
+        finally:
+            await queue.aclose()
+        queue = RedisQueue("never-used", UNREACHABLE)
+        try:
+            assert await queue.restore(store=store) == {}
+        finally:
+            await queue.aclose()
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_restore_into_a_queue_that_no_longer_exists_makes_it_again(
+    url: str, tmp_path: Path, driver: str
+) -> None:
+    store = JsonLinesArchive(tmp_path)
+    body = {"event": "job", "payload": {"n": 1}, "priority": 0, "enqueued_at": 1}
+    store.append([ArchivedMessage("gone", "old-1", body, "ready:0", 1.5, unacknowledged=True)])
+
+    async def scenario() -> None:
+        queue = RedisQueue("gone", url, driver=driver)
+        try:
+            assert not await queue.exists()
+            assert list(await queue.restore(store=store)) == ["old-1"]
+            assert await queue.exists()
+            assert (await queue.stats())["ready"] == {0: 1}
+        finally:
+            await queue.aclose()
+        assert store.read("gone") == []
+
+    run(scenario())
+
+
+class TakingStore(JsonLinesArchive):
+    """A store during whose append (in the asyncio queue's thread) a sync worker takes
+    every message: the race archive must survive."""
+
+    def __init__(self, path: Path, queue: SyncQueue) -> None:
+        super().__init__(path)
+        self.consumer = queue.consumer(lease=30.0)
+
+    def append(self, records: Sequence[ArchivedMessage]) -> None:
+        super().append(records)
+        self.consumer.take(10)
+
+
+@pytest.mark.parametrize("driver", ["list", "sorted-set"])
+def test_a_message_a_worker_took_meanwhile_is_neither_deleted_nor_left_archived(
+    url: str, raw: redis.Redis, tmp_path: Path, driver: str
+) -> None:
+    old_messages(url, raw, driver)
+
+    async def scenario(store: TakingStore) -> None:
+        async with RedisQueue("jobs", url) as queue:
+            result = await queue.archive("1 day", force=True, store=store)
+            assert result.removed == 0
+            assert store.read("jobs") == []  # taken back
+            assert (await queue.stats())["processing"] == 3
+
+    with SyncQueue("jobs", url) as worker_side:
+        run(scenario(TakingStore(tmp_path, worker_side)))

@@ -214,6 +214,31 @@ def test_restore_of_unknown_ids_restores_nothing(make_queue: MakeQueue, tmp_path
     assert make_queue().restore(["no-such-id"], store=JsonLinesArchive(tmp_path)) == {}
 
 
+def test_restore_with_nothing_archived_leaves_redis_alone(url: str, tmp_path: Path) -> None:
+    """Nothing to put back: the queue is not opened, so a queue never used stays so,
+    and an unreachable Redis is not an error."""
+    store = JsonLinesArchive(tmp_path)
+    with RedisQueue("never-used", url, driver="stream") as queue:
+        assert queue.restore(store=store) == {}
+        assert not queue.exists()
+    with RedisQueue("never-used", "redis://127.0.0.1:1/0") as queue:
+        assert queue.restore(store=store) == {}
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_restore_into_a_queue_that_no_longer_exists_makes_it_again(
+    url: str, tmp_path: Path, driver: str
+) -> None:
+    store = JsonLinesArchive(tmp_path)
+    store.append([_record("old-1", queue="gone"), _record("old-2", queue="gone")])
+    with RedisQueue("gone", url, driver=driver) as queue:
+        assert not queue.exists()
+        assert sorted(queue.restore(store=store)) == ["old-1", "old-2"]
+        assert queue.exists()
+        assert queue.stats()["ready"] == {0: 2}
+        assert store.read("gone") == []
+
+
 def test_archive_keeps_recent_messages(
     make_queue: MakeQueue, raw: redis.Redis, tmp_path: Path
 ) -> None:

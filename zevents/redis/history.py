@@ -111,9 +111,7 @@ class QueueHistory:
         Returns:
             Original id -> new id, for each message put back (one per original id).
         """
-        job = restoring(
-            self.name, self.driver, self.shape, self.codec, ids, store or JsonLinesArchive()
-        )
+        job = restoring(self.name, self.codec, ids, store or JsonLinesArchive())
         return _run(self, job, f"restore to {self.name!r}")
 
     def history(
@@ -162,7 +160,10 @@ class QueueHistory:
 def _run(queue: QueueParts, job: Job[T], action: str) -> T:
     """Run a history job on ``queue`` (its writes prepared and replicated as sends are)."""
     return run_job(
-        job, lambda plan: queue.runner.run(plan, action), lambda plan: queue._write(plan, action)
+        job,
+        lambda plan: queue.runner.run(plan, action),
+        lambda plan: queue._write(plan, action),
+        lambda: (queue.driver, queue.shape),
     )
 
 

@@ -20,7 +20,7 @@ import orjson
 from zevents.errors import DecodeError
 from zevents.redis.archive import ArchivedMessage, ArchiveStore
 from zevents.redis.durations import parse_duration
-from zevents.redis.jobs import Blocking, Job, Write
+from zevents.redis.jobs import OPENING, Blocking, Job, Write
 from zevents.redis.keys import QueueKeys
 from zevents.redis.message import BodyCodec, content_id
 from zevents.redis.protocol import Driver, Plan, SendItem
@@ -206,19 +206,19 @@ def _restored(shape: QueueShape, codec: BodyCodec, record: ArchivedMessage) -> S
 
 
 def restoring(
-    name: str,
-    driver: Driver,
-    shape: QueueShape,
-    codec: BodyCodec,
-    ids: Iterable[str] | None,
-    store: ArchiveStore,
+    name: str, codec: BodyCodec, ids: Iterable[str] | None, store: ArchiveStore
 ) -> Job[dict[str, str]]:
     """The job that puts the archived messages of ``ids`` (None: all) back in their
     first order, one per original id, then removes them from ``store``: original id ->
-    new id."""
+    new id. The queue is opened (and prepared, to write) only when there is one to put
+    back: with none, Redis is not asked at all."""
     wanted = None if ids is None else set(ids)
     records: list[ArchivedMessage] = yield Blocking(partial(store.read, name))
     chosen = [r for r in records if wanted is None or r.id in wanted]
+    if not chosen:
+        return {}
+    opened: tuple[Driver, QueueShape] = yield OPENING
+    driver, shape = opened
     chosen.sort(key=lambda r: sending_order(r.id, r.body)[1:])  # back in their first order
     first: dict[str, SendItem] = {}
     for record in chosen:

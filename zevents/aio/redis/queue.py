@@ -383,9 +383,7 @@ class RedisQueue:
         """Put archived messages back as new messages, due now (``ids``: their ids; None:
         all of this queue), as ``zevents.redis.RedisQueue.restore`` does; original id ->
         new id."""
-        driver = await self._ready_to_write()
-        chosen = store or JsonLinesArchive()
-        job = restoring(self.name, driver, self._shape, self.codec, ids, chosen)
+        job = restoring(self.name, self.codec, ids, store or JsonLinesArchive())
         return await self._job(job, f"restore to {self.name!r}")
 
     async def history(
@@ -420,9 +418,16 @@ class RedisQueue:
 
     async def _job(self, job: Job[T], action: str) -> T:
         """Run a history job (its writes prepared and replicated as sends are)."""
-        return await run_job(
-            job, lambda plan: self.runner.run(plan, action), lambda plan: self._write(plan, action)
-        )
+
+        async def write(plan: Plan[Any]) -> Any:
+            await self._ready_to_write()
+            return await self._write(plan, action)
+
+        async def opened() -> tuple[Driver, rec.QueueShape]:
+            await self.open()
+            return self._opened(), self._shape
+
+        return await run_job(job, lambda plan: self.runner.run(plan, action), write, opened)
 
     async def flush_failed(self) -> int:
         """Empty the failed store; returns how many messages were dropped."""
