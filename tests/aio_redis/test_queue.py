@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.aio_redis.conftest import DRIVERS, run
+from tests.aio_redis.conftest import DRIVERS, run, wait_for
 from tests.helpers import child_env
 from zevents.aio.redis import RedisQueue
 from zevents.errors import ConfigError, QueueNotFound, QueueUnavailable, ReplicationError
@@ -345,3 +345,28 @@ def test_retry_failed_with_nothing_to_retry_waits_for_no_replica(url: str) -> No
             return await queue.retry_failed(), await queue.retry_failed(event="none.*")
 
     assert run(scenario()) == (0, 0)
+
+
+def _script_calls(raw: redis.Redis) -> int:
+    return int(raw.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+def test_a_script_call_is_on_the_wire_before_the_loop_turns(url: str, raw: redis.Redis) -> None:
+    """A worker's lane lets the dispatcher send the next take and goes on at the next
+    loop turn: the take must have left by then, not a turn later (redis-py's own write
+    runs in a task of its own on Python 3.11). Here the loop is held after one turn
+    while the server is asked whether the call arrived."""
+
+    async def scenario() -> None:
+        async with RedisQueue("jobs", url, driver="list") as queue:
+            await queue.send("warm", 0)  # a kept connection, connected
+            consumer = await queue.consumer(lease=30.0)
+            await consumer.take(1)
+            before = _script_calls(raw)
+            take = asyncio.ensure_future(consumer.take(1))
+            await asyncio.sleep(0)  # the take's task runs up to its first wait
+            # the loop stays held here: only bytes already written can reach the server
+            wait_for(lambda: _script_calls(raw) > before, timeout=2, what="the take")
+            assert await take == []
+
+    run(scenario())

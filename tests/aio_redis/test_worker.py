@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import signal
 import threading
@@ -466,3 +467,34 @@ def test_a_dead_workers_whole_batch_comes_back_without_waiting_for_the_next_recl
 
     run(scenario(), timeout=40)
     assert sorted(seen) == list(range(count))
+
+
+def test_the_next_take_leaves_while_the_lanes_still_run_the_batch_before(
+    url: str, raw: redis.Redis
+) -> None:
+    """Quick messages (a receiver that never awaits) keep the loop: the lane that finds
+    few waiting lets the dispatcher send the next take, so Redis works on it while the
+    lanes run the rest. Seen from the receiver: the server's script calls rise while
+    the messages waiting in this worker fall (no new batch came in between); if the take
+    left only once the lanes were idle, the calls would rise only with a new batch."""
+    seen: list[tuple[int, int]] = []
+    worker: Worker
+
+    def receiver(event: str, payload: Any) -> None:
+        calls = int(raw.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+        seen.append((worker.state.waiting, calls))
+
+    async def scenario() -> None:
+        nonlocal worker
+        async with RedisQueue("jobs", url, driver="list") as queue:
+            await queue.send_many([("job", n) for n in range(600)])
+            bus = Bus()
+            bus.listen("job", receiver)
+            worker = Worker(queue, bus, concurrency=4, max_messages=600)
+            assert await worker.run(handle_signals=False) == 600
+
+    run(scenario())
+    assert len(seen) == 600
+    # calls rose, waiting fell
+    overlapped = [(a, b) for a, b in itertools.pairwise(seen) if b[1] > a[1] and b[0] < a[0]]
+    assert overlapped, seen[:200]

@@ -30,9 +30,37 @@ from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step, Wait,
 from zevents.redis.scripts import script_sha, script_source
 from zevents.redis.urls import check_url, cluster_node_url, is_cluster, mask_url
 
-__all__ = ["AsyncRunner", "configured", "connect", "unloaded_scripts"]
+__all__ = ["AsyncRunner", "configured", "connect", "unloaded_scripts", "write_now"]
 
 T = TypeVar("T")
+
+# Python 3.11+: a timeout that runs in the caller's task.
+_timeout = getattr(asyncio, "timeout", None)
+
+
+async def write_now(connection: Any, packed: bytes | list[bytes]) -> None:
+    """Write ``packed`` on ``connection`` (connected) before the loop turns.
+
+    redis-py's ``send_packed_command`` bounds the write with ``asyncio.wait_for``, which
+    on Python 3.11 and older runs it in a new task, a loop turn later: every other task
+    that is ready runs first (the lanes of a worker run all their waiting messages
+    before the next take leaves, and Redis idles meanwhile). This writes in the
+    caller's task, bounded by the socket timeout, with redis-py's own errors; where its
+    writing method or ``asyncio.timeout`` is missing, redis-py writes.
+    """
+    send = getattr(connection, "_send_packed_command", None)
+    if send is None or _timeout is None or not connection.is_connected:
+        await connection.send_packed_command(packed)
+        return
+    try:
+        async with _timeout(connection.socket_timeout):
+            await send([packed] if isinstance(packed, bytes) else packed)
+    except TimeoutError as exc:
+        await connection.disconnect(nowait=True)
+        raise redis.TimeoutError("Timeout writing to socket") from exc
+    except OSError as exc:
+        await connection.disconnect(nowait=True)
+        raise redis.ConnectionError(f"Error while writing to socket: {exc}") from exc
 
 
 def configured(url: str | None, connection: str | None) -> str | None:
@@ -257,7 +285,7 @@ class AsyncRunner:
         connection = await self._take(pool)
         try:
             commands = [_evalsha(c) for c in calls]
-            await connection.send_packed_command(packed_commands(connection, commands))
+            await write_now(connection, packed_commands(connection, commands))
             replies: list[Any] = []
             for _ in calls:
                 try:

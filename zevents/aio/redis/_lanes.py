@@ -128,12 +128,15 @@ class Lanes:
             self._wake_one()
 
     def ahead(self, prefetch: int) -> int:
-        """How many messages to hold beyond the running ones: the lanes' work for the
-        next ``_BATCH_TIME`` (none while messages are slow), at most ``prefetch``; half
-        of it is the ``low_water`` mark, at or below which the dispatcher takes more."""
-        ahead = min(prefetch, int(self.count / max(self._avg, 1e-6) * _BATCH_TIME))
-        self.low_water = ahead // 2
-        return ahead
+        """How many messages to hold beyond the running ones: two takes' worth, each the
+        lanes' work for the next ``_BATCH_TIME`` (none while messages are slow) and at
+        most ``prefetch``. One take's worth is the ``low_water`` mark, at or below which
+        the dispatcher takes more: the lanes then still have a take's worth to run while
+        Redis works on the next (it costs Redis about as long as the lanes take to run
+        what it brings, on quick messages)."""
+        one = min(prefetch, int(self.count / max(self._avg, 1e-6) * _BATCH_TIME))
+        self.low_water = one
+        return 2 * one
 
     def want_room(self, wakeup: asyncio.Future[None] | None) -> None:
         """Resolve ``wakeup`` when a lane finishes a message and few are waiting (None:
@@ -179,6 +182,10 @@ class Lanes:
             wakeup = self._room_wanted
             if wakeup is not None and state.waiting <= self.low_water and not wakeup.done():
                 wakeup.set_result(None)
+                # Let the dispatcher send the next take now, before this lane runs the
+                # messages still waiting (one that never awaits would otherwise keep
+                # the loop until none is left, and Redis would idle meanwhile).
+                await asyncio.sleep(0)
 
     # --- one message: decode, run, settle -------------------------------------------
 

@@ -51,6 +51,11 @@ def _default_bus() -> Bus:
     return default_bus
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def _honour_cancellation() -> None:
     """Raise ``CancelledError`` if this task was asked to stop and the request got lost:
     Python 3.11's ``wait_for`` (which redis-py awaits on every command) returns normally
@@ -351,11 +356,16 @@ class Worker:
             return
         if for_room and self._room() and self.state.waiting <= self._lanes.low_water:
             return
-        wakeup = self._wakeup = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        wakeup = self._wakeup = loop.create_future()
         self._lanes.want_room(wakeup)
+        # Awaited itself (not through asyncio.wait, two loop turns later): a lane that
+        # resolves it and yields once lets this task send the next take at once.
+        timer = loop.call_later(seconds, _resolve, wakeup)
         try:
-            await asyncio.wait({wakeup}, timeout=seconds)
+            await wakeup
         finally:
+            timer.cancel()
             self._wakeup = None
             self._lanes.want_room(None)
 
