@@ -154,16 +154,19 @@ def run(settings: Settings) -> list[Figure]:
 
 
 def against_peers(settings: Settings) -> list[Figure]:
-    """zevents (list driver, here) and the three peers (each in its own process), in turn."""
+    """zevents (list driver, here), a bare ``LPUSH`` and the three peers (each in its own
+    process), in turn: the ``LPUSH`` line is what one round trip per message allows
+    against the same peer in the same rounds."""
     assert settings.redis_url is not None
     url = settings.redis_url
     count = settings.count(5_000, 1_000)
     contenders: list[Callable[[], float]] = [
         lambda: zevents_send(url, "list", count),
         lambda: zevents_send_many(url, "list", count),
+        lambda: redis_one(url, "list", count),
     ]
     contenders += [lambda p=peer: in_child("enqueue", p, url, count) for peer in PEERS]  # type: ignore[misc]
-    send, send_many, *peers = alternate(contenders, settings.pairs)
+    send, send_many, bare, *peers = alternate(contenders, settings.pairs)
     figures = [
         Figure(
             NAME,
@@ -176,6 +179,19 @@ def against_peers(settings: Settings) -> list[Figure]:
         for peer, samples in zip(PEERS, peers, strict=False)
     ]
     fastest = max(range(len(PEERS)), key=lambda i: statistics.median(peers[i]))
+    figures.insert(
+        0,
+        Figure(
+            NAME,
+            f"redis-py LPUSH one at a time vs fastest peer, {count:,} msgs",
+            "msg/s",
+            bare,
+            peers[fastest],
+            f"{PEERS[fastest]} (fastest peer)",
+            note="the ceiling of one round trip per message",
+            subject="redis-py LPUSH",
+        ),
+    )
     for label, samples in (("send", send), ("send_many x1000", send_many)):
         figures.insert(
             0,
