@@ -4,7 +4,10 @@ closed them, never kept from a caller's client, closed on ``aclose``."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
+import pytest
 import redis
 import redis.asyncio
 
@@ -12,6 +15,8 @@ from tests.aio_redis.conftest import run
 from tests.helpers import wait_for
 from tests.redis.named_clients import connections
 from zevents.aio.redis import RedisQueue
+from zevents.errors import QueueUnavailable
+from zevents.redis import RedisServer
 
 
 async def ready(queue: RedisQueue) -> int:
@@ -83,5 +88,53 @@ def test_a_pool_of_few_connections_keeps_none_and_serves_every_call(url: str) ->
             await queue.send_many([("b", i) for i in range(3)])
             assert in_use(queue) == 0
             assert await ready(queue) == 33
+
+    run(scenario())
+
+
+def test_a_write_the_server_does_not_take_in_time_is_unavailable_and_mends() -> None:
+    """The server stopped (SIGSTOP) while a send too large for the socket buffers is
+    written: the write ends at the socket timeout as ``QueueUnavailable``, its
+    connection is closed and given back, and once the server runs again the next send
+    gets through on a fresh one."""
+    with RedisServer() as server:
+        pid = server.pid
+        assert pid is not None
+
+        async def scenario() -> None:
+            async with RedisQueue("jobs", server.url, driver="list", socket_timeout=0.5) as queue:
+                await queue.send("a", 1)  # a kept connection
+                os.kill(pid, signal.SIGSTOP)
+                try:
+                    with pytest.raises(QueueUnavailable, match="writing"):
+                        await queue.send("big", "x" * 32_000_000)
+                    assert in_use(queue) == 0
+                finally:
+                    os.kill(pid, signal.SIGCONT)
+                await queue.send("b", 2)
+                assert await ready(queue) == 2  # the cut-off send never arrived whole
+
+        run(scenario())
+
+
+def test_a_kept_connection_gets_its_health_check_when_one_is_due(
+    url: str, raw: redis.Redis
+) -> None:
+    """A connection idle past ``health_check_interval`` is pinged before the next call
+    is written on it (a dead one is then connected afresh, not written to blind)."""
+
+    def pings() -> int:
+        return int(raw.info("commandstats").get("cmdstat_ping", {}).get("calls", 0))
+
+    async def scenario() -> None:
+        async with RedisQueue("jobs", url, driver="list") as queue:
+            await queue.send("a", 1)
+            (kept,) = queue.runner._kept
+            before = pings()
+            await queue.send("b", 2)  # not due: no ping
+            assert pings() == before
+            kept.next_health_check = -1  # as if idle for longer than the interval
+            await queue.send("c", 3)
+            assert pings() == before + 1
 
     run(scenario())

@@ -93,6 +93,11 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (None before ``start``)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def version(self) -> str:
         """The server's version string, from ``redis-server --version``."""
         out = subprocess.run(

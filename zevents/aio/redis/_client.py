@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Sequence
 from functools import cache
 from typing import Any, TypeVar, cast
@@ -30,37 +31,58 @@ from zevents.redis.protocol.steps import Batch, Call, Command, Plan, Step, Wait,
 from zevents.redis.scripts import script_sha, script_source
 from zevents.redis.urls import check_url, cluster_node_url, is_cluster, mask_url
 
-__all__ = ["AsyncRunner", "configured", "connect", "unloaded_scripts", "write_now"]
+__all__ = ["AsyncRunner", "configured", "connect", "unloaded_scripts"]
 
 T = TypeVar("T")
 
-# Python 3.11+: a timeout that runs in the caller's task.
-_timeout = getattr(asyncio, "timeout", None)
+# A timeout that runs in the caller's task: asyncio's own from Python 3.11.3 (the
+# release from which redis-py trusts it too; before it, a task that swallowed a
+# cancellation could see CancelledError for a timed-out write). Older: redis-py writes.
+_timeout = getattr(asyncio, "timeout", None) if sys.version_info >= (3, 11, 3) else None
 
 
-async def write_now(connection: Any, packed: bytes | list[bytes]) -> None:
+async def _write_now(connection: Any, packed: bytes | list[bytes]) -> None:
     """Write ``packed`` on ``connection`` (connected) before the loop turns.
 
     redis-py's ``send_packed_command`` bounds the write with ``asyncio.wait_for``, which
-    on Python 3.11 and older runs it in a new task, a loop turn later: every other task
-    that is ready runs first (the lanes of a worker run all their waiting messages
-    before the next take leaves, and Redis idles meanwhile). This writes in the
-    caller's task, bounded by the socket timeout, with redis-py's own errors; where its
-    writing method or ``asyncio.timeout`` is missing, redis-py writes.
+    on Python 3.11 runs it in a new task, a loop turn later: every other task that is
+    ready runs first (the lanes of a worker ran all their waiting messages before the
+    next take left, and Redis idled meanwhile). This does what it does in the caller's
+    task: the health check when one is due, then the write bounded by the socket
+    timeout, disconnecting on any failure and raising redis-py's errors for a timeout
+    and a socket error. Where its writing method or a task-local timeout is missing
+    (Python before 3.11.3), redis-py writes.
     """
     send = getattr(connection, "_send_packed_command", None)
     if send is None or _timeout is None or not connection.is_connected:
         await connection.send_packed_command(packed)
         return
     try:
-        async with _timeout(connection.socket_timeout):
+        await connection.check_health()  # a PING only when one is due
+        async with _timeout(connection.socket_timeout or None):
             await send([packed] if isinstance(packed, bytes) else packed)
     except TimeoutError as exc:
+        _abort(connection)
         await connection.disconnect(nowait=True)
+        if exc.errno is not None:  # ETIMEDOUT from the OS: the connection is dead
+            raise redis.ConnectionError(f"Error while writing to socket: {exc}") from exc
         raise redis.TimeoutError("Timeout writing to socket") from exc
     except OSError as exc:
         await connection.disconnect(nowait=True)
         raise redis.ConnectionError(f"Error while writing to socket: {exc}") from exc
+    except BaseException:
+        await connection.disconnect(nowait=True)  # a cancellation, redis-py's own errors
+        raise
+
+
+def _abort(connection: Any) -> None:
+    """Drop what a timed-out write left in the transport's buffer: closed without it,
+    the connection would still send the rest once the server reads again, and a call
+    reported as failed would run after all. The server gets part of the command, then
+    the close, and drops it."""
+    writer = getattr(connection, "_writer", None)
+    if writer is not None:
+        writer.transport.abort()
 
 
 def configured(url: str | None, connection: str | None) -> str | None:
@@ -285,7 +307,7 @@ class AsyncRunner:
         connection = await self._take(pool)
         try:
             commands = [_evalsha(c) for c in calls]
-            await write_now(connection, packed_commands(connection, commands))
+            await _write_now(connection, packed_commands(connection, commands))
             replies: list[Any] = []
             for _ in calls:
                 try:
