@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import shutil
 import socket
 import tempfile
@@ -13,6 +15,24 @@ import pytest
 import zmq
 
 from tests.helpers import ServiceProcess
+
+
+def _share_bytecode() -> None:
+    """The tests start hundreds of Python processes (the CLI, examples, scripts), each
+    importing zevents afresh. With bytecode writing off (``PYTHONDONTWRITEBYTECODE``, as
+    CI images set it) each would compile every module of it again, about a third of a
+    CLI process's start. They share one bytecode cache for the run instead, in a
+    temporary directory (not in the checkout), removed at the end. Run once, in the
+    first process (xdist's workers inherit the environment)."""
+    if "PYTHONDONTWRITEBYTECODE" not in os.environ or "PYTHONPYCACHEPREFIX" in os.environ:
+        return
+    directory = tempfile.mkdtemp(prefix="zevents-pyc-")
+    os.environ["PYTHONPYCACHEPREFIX"] = directory
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    atexit.register(shutil.rmtree, directory, True)
+
+
+_share_bytecode()
 
 
 def free_tcp_port() -> int:
