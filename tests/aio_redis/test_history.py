@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from tests.aio_redis.conftest import DRIVERS, run
-from tests.redis.old_messages import HOUR_MS, LONG_AGO_MS, read_as, send_old
+from tests.redis.old_messages import HOUR_MS, LONG_AGO_MS, TakingStore, read_as, send_old
 from zevents.aio.redis import RedisQueue
 from zevents.errors import ConfigError, QueueError, QueueNotFound
 from zevents.redis import ArchivedMessage, JsonLinesArchive
@@ -280,19 +280,6 @@ def test_restore_into_a_queue_that_no_longer_exists_makes_it_again(
         assert store.read("gone") == []
 
     run(scenario())
-
-
-class TakingStore(JsonLinesArchive):
-    """A store during whose append (in the asyncio queue's thread) a sync worker takes
-    every message: the race archive must survive."""
-
-    def __init__(self, path: Path, queue: SyncQueue) -> None:
-        super().__init__(path)
-        self.consumer = queue.consumer(lease=30.0)
-
-    def append(self, records: Sequence[ArchivedMessage]) -> None:
-        super().append(records)
-        self.consumer.take(10)
 
 
 @pytest.mark.parametrize("driver", ["list", "sorted-set"])

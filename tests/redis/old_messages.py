@@ -7,11 +7,13 @@ time (stream); these helpers set either to a fixed past moment instead of waitin
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import redis
 
-from zevents.redis import RedisQueue
+from zevents.redis import ArchivedMessage, JsonLinesArchive, RedisQueue
 
 #: 2026-01-01T10:00:00Z in Unix milliseconds: long ago, as far as the tests care.
 LONG_AGO_MS = 1_767_261_600_000
@@ -66,3 +68,17 @@ def stored_ids(raw: redis.Redis, queue: RedisQueue) -> set[str]:
     """The members of the queue's msgs hash."""
     keys: Any = raw.hkeys(queue.keys.key("msgs"))
     return {member.decode() for member in keys}
+
+
+class TakingStore(JsonLinesArchive):
+    """A store during whose append a (sync) worker takes every message: the race
+    archive must survive. The asyncio queue appends in a thread, so its tests use it
+    too."""
+
+    def __init__(self, path: Path, queue: RedisQueue) -> None:
+        super().__init__(path)
+        self.consumer = queue.consumer(lease=30.0)
+
+    def append(self, records: Sequence[ArchivedMessage]) -> None:
+        super().append(records)
+        self.consumer.take(10)

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from tests.redis.conftest import DRIVERS
-from tests.redis.old_messages import LONG_AGO_MS, make_old, read_as, send_old
+from tests.redis.old_messages import LONG_AGO_MS, TakingStore, make_old, read_as, send_old
 from zevents.errors import QueueError
 from zevents.redis import ArchivedMessage, ArchiveStore, JsonLinesArchive, RedisQueue
 from zevents.redis.archive import default_archive_directory
@@ -169,19 +169,6 @@ def test_nothing_is_deleted_when_the_archive_cannot_be_written(
         assert raw.xlen(queue.keys.ready(0)) == 3
     else:
         assert queue.stats()["ready"] == {0: 3}
-
-
-class TakingStore(JsonLinesArchive):
-    """A store during whose append a worker takes every message (the race archive
-    must survive)."""
-
-    def __init__(self, path: Path, queue: RedisQueue) -> None:
-        super().__init__(path)
-        self.consumer = queue.consumer(lease=30.0)
-
-    def append(self, records: Sequence[ArchivedMessage]) -> None:
-        super().append(records)
-        self.consumer.take(10)
 
 
 @pytest.mark.parametrize("driver", ["list", "sorted-set"])
