@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: polling with a deadline and child service processes."""
+"""Helpers shared by the tests: polling with a deadline, child service processes, and a
+Redis server's command counts."""
 
 from __future__ import annotations
 
@@ -29,6 +30,13 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
         time.sleep(interval)
+
+
+def command_calls(client: Any, command: str) -> int:
+    """How many times the server of ``client`` (a sync redis-py client) ran ``command``
+    (lower case, as ``INFO commandstats`` names it: ``evalsha``, ``wait``, ``ping``)."""
+    stats: Any = client.info("commandstats")
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
 
 
 def child_env() -> dict[str, str]:

@@ -16,7 +16,7 @@ import redis.asyncio
 
 from tests.aio_redis.conftest import DRIVERS, eventually, run
 from tests.conftest import free_tcp_port
-from tests.helpers import wait_for
+from tests.helpers import command_calls, wait_for
 from zevents.aio.redis import RedisQueue, Worker
 from zevents.errors import ConfigError, QueueError, QueueUnavailable, ReplicationError
 from zevents.eventbus import Bus
@@ -36,10 +36,9 @@ def wait_calls(cluster: ClusterServer, port: int) -> int:
     """How many ``WAIT`` commands the node on ``port`` has run."""
     client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
     try:
-        stats = client.info("commandstats")
+        return command_calls(client, "wait")
     finally:
         client.close()
-    return int(stats.get("cmdstat_wait", {}).get("calls", 0))
 
 
 @pytest.mark.parametrize("driver", DRIVERS)

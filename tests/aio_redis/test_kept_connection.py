@@ -12,8 +12,8 @@ import redis
 import redis.asyncio
 
 from tests.aio_redis.conftest import run
-from tests.helpers import wait_for
-from tests.redis.named_clients import connections
+from tests.helpers import command_calls, wait_for
+from tests.redis.named_clients import connections, kill_named
 from zevents.aio.redis import RedisQueue
 from zevents.errors import QueueUnavailable
 from zevents.redis import RedisServer
@@ -30,8 +30,7 @@ def test_sends_after_the_server_closed_the_kept_connections_get_through(
         async with RedisQueue("jobs", named, driver="list") as queue:
             await asyncio.gather(*(queue.send("a", i) for i in range(50)))
             assert connections(raw)
-            for connection in connections(raw):  # the queue's own, no one else's
-                raw.client_kill_filter(_id=connection["id"])
+            kill_named(raw)  # the queue's own, no one else's
             assert wait_for(lambda: not connections(raw), timeout=5)
             await queue.send("b", 1)
             await asyncio.gather(*(queue.send("c", i) for i in range(50)))
@@ -123,18 +122,15 @@ def test_a_kept_connection_gets_its_health_check_when_one_is_due(
     """A connection idle past ``health_check_interval`` is pinged before the next call
     is written on it (a dead one is then connected afresh, not written to blind)."""
 
-    def pings() -> int:
-        return int(raw.info("commandstats").get("cmdstat_ping", {}).get("calls", 0))
-
     async def scenario() -> None:
         async with RedisQueue("jobs", url, driver="list") as queue:
             await queue.send("a", 1)
             (kept,) = queue.runner._kept
-            before = pings()
+            before = command_calls(raw, "ping")
             await queue.send("b", 2)  # not due: no ping
-            assert pings() == before
+            assert command_calls(raw, "ping") == before
             kept.next_health_check = -1  # as if idle for longer than the interval
             await queue.send("c", 3)
-            assert pings() == before + 1
+            assert command_calls(raw, "ping") == before + 1
 
     run(scenario())

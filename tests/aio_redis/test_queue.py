@@ -7,13 +7,12 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 
 from tests.aio_redis.conftest import DRIVERS, run, wait_for
-from tests.helpers import child_env
+from tests.helpers import child_env, command_calls
 from zevents.aio.redis import RedisQueue
 from zevents.errors import ConfigError, QueueNotFound, QueueUnavailable, ReplicationError
 from zevents.eventbus import Bus
@@ -300,8 +299,7 @@ def test_each_send_of_a_failed_batch_raises_its_own_error(url: str) -> None:
     admin = redis.Redis.from_url(url)
 
     def waits() -> int:
-        stats: Any = admin.info("commandstats")
-        return int(stats.get("cmdstat_wait", {}).get("calls", 0))
+        return command_calls(admin, "wait")
 
     async def scenario() -> tuple[ReplicationError, ReplicationError, int]:
         async with RedisQueue("repl", url, min_replicas=1, replica_timeout=0.05) as queue:
@@ -347,10 +345,6 @@ def test_retry_failed_with_nothing_to_retry_waits_for_no_replica(url: str) -> No
     assert run(scenario()) == (0, 0)
 
 
-def _script_calls(raw: redis.Redis) -> int:
-    return int(raw.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
-
-
 @pytest.mark.skipif(
     sys.version_info < (3, 11, 3), reason="before 3.11.3 redis-py writes, a loop turn later"
 )
@@ -365,11 +359,11 @@ def test_a_script_call_is_on_the_wire_before_the_loop_turns(url: str, raw: redis
             await queue.send("warm", 0)  # a kept connection, connected
             consumer = await queue.consumer(lease=30.0)
             await consumer.take(1)
-            before = _script_calls(raw)
+            before = command_calls(raw, "evalsha")
             take = asyncio.ensure_future(consumer.take(1))
             await asyncio.sleep(0)  # the take's task runs up to its first wait
             # the loop stays held here: only bytes already written can reach the server
-            wait_for(lambda: _script_calls(raw) > before, timeout=2, what="the take")
+            wait_for(lambda: command_calls(raw, "evalsha") > before, timeout=2, what="the take")
             assert await take == []
 
     run(scenario())

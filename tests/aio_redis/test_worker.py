@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from tests.aio_redis.conftest import DRIVERS, eventually, run, wait_for
+from tests.helpers import command_calls
 from tests.redis.conftest import expire_leases
 from zevents.aio.redis import RedisQueue, Worker, current
 from zevents.errors import ConfigError, PermanentError, WaitingError
@@ -481,8 +482,7 @@ def test_the_next_take_leaves_while_the_lanes_still_run_the_batch_before(
     worker: Worker
 
     def receiver(event: str, payload: Any) -> None:
-        calls = int(raw.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
-        seen.append((worker.state.waiting, calls))
+        seen.append((worker.state.waiting, command_calls(raw, "evalsha")))
 
     async def scenario() -> None:
         nonlocal worker

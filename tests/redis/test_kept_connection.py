@@ -11,19 +11,13 @@ import pytest
 import redis
 
 from tests.helpers import wait_for
-from tests.redis.named_clients import connections
+from tests.redis.named_clients import connections, kill_named
 from zevents.errors import QueueError
 from zevents.redis import RedisQueue
 
 
 def ready(queue: RedisQueue) -> int:
     return sum(queue.stats()["ready"].values())
-
-
-def kill_named(raw: redis.Redis) -> None:
-    """Close the test's named connections from the server side (no one else's)."""
-    for connection in connections(raw):
-        raw.client_kill_filter(_id=connection["id"])
 
 
 def in_use(queue: RedisQueue) -> int:

@@ -52,6 +52,7 @@ def _default_bus() -> Bus:
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
+    """Wake what awaits ``future`` (a dispatcher's wake-up), unless already woken."""
     if not future.done():
         future.set_result(None)
 
@@ -187,9 +188,8 @@ class Worker:
             loop.call_soon_threadsafe(self._wake)
 
     def _wake(self) -> None:
-        wakeup = self._wakeup
-        if wakeup is not None and not wakeup.done():
-            wakeup.set_result(None)
+        if self._wakeup is not None:
+            _resolve(self._wakeup)
         if self._hurry:
             self._lanes.cancel()
 
